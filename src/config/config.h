@@ -1,0 +1,101 @@
+// Configuration: the process environment, then an optional `.env` file (the
+// environment wins), validated once at start-up into an immutable Config.
+// Names follow the Flask service's guide (APP_ENV, SECRET_KEY, ...) plus
+// PHIGATE_* ones; an unknown PHIGATE_* name is an error, never ignored.
+// Errors name the offending variable and never include its value.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace phigate::config {
+
+using EnvMap = std::map<std::string, std::string, std::less<>>;
+
+enum class AppEnv { kDevelopment, kProduction };
+
+/** Where to listen: an IPv4 or IPv6 literal (no names: no DNS at start-up). */
+struct ListenAddress {
+  std::string host = "127.0.0.1";  // without brackets
+  uint16_t port = 8080;
+  bool ipv6 = false;
+};
+
+/** Connection-level limits and timeouts (all per worker process). */
+struct ServerLimits {
+  uint32_t max_request_line = 8 * 1024;      // PHIGATE_MAX_REQUEST_LINE      -> 414
+  uint32_t max_header_bytes = 16 * 1024;     // PHIGATE_MAX_HEADER_BYTES      -> 431
+  uint32_t max_headers = 100;                // PHIGATE_MAX_HEADERS           -> 431
+  uint64_t max_content_length = 10u << 20;   // MAX_CONTENT_LENGTH            -> 413
+  uint32_t header_timeout_ms = 10'000;       // PHIGATE_HEADER_TIMEOUT_MS
+  uint32_t body_timeout_ms = 30'000;         // PHIGATE_BODY_TIMEOUT_MS
+  uint32_t idle_timeout_ms = 60'000;         // PHIGATE_IDLE_TIMEOUT_MS
+  uint32_t write_timeout_ms = 30'000;        // PHIGATE_WRITE_TIMEOUT_MS
+  uint32_t drain_timeout_ms = 10'000;        // PHIGATE_DRAIN_TIMEOUT_MS
+  uint64_t max_output_bytes = 1u << 20;      // PHIGATE_MAX_OUTPUT_BYTES
+  uint32_t max_requests_per_connection = 1000;  // PHIGATE_MAX_REQUESTS_PER_CONNECTION
+  uint32_t max_connections = 10'000;         // PHIGATE_MAX_CONNECTIONS (per worker)
+  uint32_t max_connections_per_ip = 256;     // PHIGATE_MAX_CONNECTIONS_PER_IP (per worker)
+};
+
+struct Config {
+  AppEnv app_env = AppEnv::kDevelopment;
+  bool debug = false;                        // DEBUG
+  // Secrets as given (hex strings for SECRET_KEY / ENCRYPTION_KEY). In
+  // development, missing ones are generated and `generated_secrets` lists them.
+  std::string secret_key;                    // SECRET_KEY
+  std::string encryption_key;                // ENCRYPTION_KEY
+  std::string sms_api_key;                   // SMS_API_KEY (may be empty)
+  std::string admin_api_key;                 // ADMIN_API_KEY (may be empty)
+  std::string encryption_keys_old;           // ENCRYPTION_KEYS_OLD (decrypt only)
+  std::vector<std::string> generated_secrets;  // names only
+  std::string ratelimit_storage_uri;         // RATELIMIT_STORAGE_URI (empty: in-process)
+  std::string preferred_url_scheme = "http"; // PREFERRED_URL_SCHEME
+  std::string log_file;                      // LOG_FILE (empty: stdout)
+  std::string api_keys_file;                 // API_KEYS_FILE
+  std::string trusted_proxies;               // TRUSTED_PROXIES (parsed by the pipeline)
+  std::string ip_allowlist;                  // IP_ALLOWLIST
+  std::string ip_denylist;                   // IP_DENYLIST
+  ListenAddress listen;                      // PHIGATE_LISTEN
+  int workers = 1;                           // PHIGATE_WORKERS / --workers (resolved, >= 1)
+  ServerLimits limits;
+
+  bool production() const { return app_env == AppEnv::kProduction; }
+};
+
+struct LoadResult {
+  std::optional<Config> config;              // set on success
+  std::string error;                         // set on failure; names the variable only
+  std::vector<std::string> warnings;         // loud notices for stderr (no values)
+};
+
+/**
+ * Parses a dotenv text: `NAME=value` lines, `#` comments, blank lines, an
+ * optional `export ` prefix, values optionally in single or double quotes
+ * (double quotes understand \n, \", \\). Returns false with `error` naming the
+ * line number (never its content) on a malformed line.
+ */
+bool parseDotenv(std::string_view text, EnvMap* out, std::string* error);
+
+/**
+ * Builds and validates the configuration. `env` is the process environment,
+ * `dotenv` the already-parsed `.env` file (process environment wins),
+ * `cli_workers` the --workers flag if given (wins over PHIGATE_WORKERS), and
+ * `cpu_count` the default worker count when a shared store is configured.
+ * Without RATELIMIT_STORAGE_URI the default is one worker (the embedded
+ * in-process state is per process).
+ */
+LoadResult loadConfig(const EnvMap& env, const EnvMap& dotenv, std::optional<int> cli_workers,
+                      int cpu_count);
+
+/** Reads the process environment into a map. */
+EnvMap processEnvironment();
+
+/** Every variable name phigate understands (for --help and the README). */
+const std::vector<std::string_view>& knownVariables();
+
+}  // namespace phigate::config

@@ -1,0 +1,133 @@
+#include "net/head_scanner.h"
+
+#include <cstring>
+
+namespace phigate::net {
+
+using obs::SecurityEvent;
+
+namespace {
+
+// RFC 9110 §5.6.2 tchar.
+constexpr bool isTchar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+    case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+void HeadScanner::reset(size_t start) {
+  start_ = start;
+  pos_ = start;
+  line_start_ = start;
+  header_bytes_ = 0;
+  fields_ = 0;
+  in_request_line_ = true;
+  prev_cr_ = false;
+  started_ = false;
+  error_ = SecurityEvent::kNone;
+}
+
+void HeadScanner::shift(size_t delta) {
+  start_ -= delta;
+  pos_ -= delta;
+  line_start_ -= delta;
+}
+
+HeadScanner::Result HeadScanner::scan(const char* buf, size_t end) {
+  while (pos_ < end) {
+    const auto c = static_cast<unsigned char>(buf[pos_]);
+    if (prev_cr_) {
+      if (c != '\n') return fail(SecurityEvent::kBareCr);
+      prev_cr_ = false;
+      const size_t line_end = pos_ - 1;  // offset of the CR
+      ++pos_;
+      Result r = endOfLine(buf, line_end);
+      if (r != Result::kNeedMore) return r;
+      continue;
+    }
+    if (c == '\r') {
+      prev_cr_ = true;
+    } else if (c == '\n') {
+      return fail(SecurityEvent::kBareLf);
+    } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return fail(SecurityEvent::kControlByte);
+    } else if (!in_request_line_ && pos_ == line_start_ && (c == ' ' || c == '\t')) {
+      return fail(SecurityEvent::kObsFold);
+    } else {
+      started_ = true;
+    }
+    ++pos_;
+    // Length limits are checked as bytes arrive so a never-ending line is cut
+    // off at the limit, not when (if ever) its CRLF shows up.
+    if (in_request_line_) {
+      if (pos_ - line_start_ > limits_.max_request_line) {
+        return fail(SecurityEvent::kRequestLineTooLong);
+      }
+    } else if (++header_bytes_ > limits_.max_header_bytes) {
+      return fail(SecurityEvent::kHeadersTooLarge);
+    }
+  }
+  return Result::kNeedMore;
+}
+
+HeadScanner::Result HeadScanner::endOfLine(const char* buf, size_t line_end) {
+  const char* line = buf + line_start_;
+  const size_t len = line_end - line_start_;
+  line_start_ = pos_;
+  if (in_request_line_) {
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before
+    // the request-line. We ignore a few; llhttp does the same.
+    if (len == 0) {
+      if (pos_ - start_ > 8) return fail(SecurityEvent::kBadRequestLine);
+      return Result::kNeedMore;
+    }
+    in_request_line_ = false;
+    SecurityEvent e = checkRequestLine(line, len);
+    return e == SecurityEvent::kNone ? Result::kNeedMore : fail(e);
+  }
+  if (len == 0) return Result::kComplete;
+  if (++fields_ > limits_.max_headers) return fail(SecurityEvent::kTooManyHeaders);
+  SecurityEvent e = checkFieldLine(line, len);
+  return e == SecurityEvent::kNone ? Result::kNeedMore : fail(e);
+}
+
+// request-line = method SP request-target SP HTTP-version; we check the
+// version token strictly here and leave method/target grammar to llhttp.
+SecurityEvent HeadScanner::checkRequestLine(const char* line, size_t len) const {
+  const char* sp = static_cast<const char*>(memrchr(line, ' ', len));
+  if (sp == nullptr || sp == line) return SecurityEvent::kBadRequestLine;
+  const char* v = sp + 1;
+  const size_t vlen = static_cast<size_t>(line + len - v);
+  if (vlen != 8 || memcmp(v, "HTTP/", 5) != 0 || !isDigit(v[5]) || v[6] != '.' ||
+      !isDigit(v[7])) {
+    return SecurityEvent::kBadVersion;
+  }
+  if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) return SecurityEvent::kUnsupportedVersion;
+  return SecurityEvent::kNone;
+}
+
+SecurityEvent HeadScanner::checkFieldLine(const char* line, size_t len) const {
+  const char* colon = static_cast<const char*>(memchr(line, ':', len));
+  if (colon == nullptr) return SecurityEvent::kMissingColon;
+  if (colon == line) return SecurityEvent::kBadHeaderName;
+  for (const char* p = line; p < colon; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (!isTchar(c)) {
+      return (c == ' ' || c == '\t') ? SecurityEvent::kSpaceBeforeColon
+                                     : SecurityEvent::kBadHeaderName;
+    }
+  }
+  return SecurityEvent::kNone;
+}
+
+}  // namespace phigate::net

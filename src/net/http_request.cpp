@@ -1,0 +1,35 @@
+#include "net/http_request.h"
+
+namespace phigate::net {
+
+std::string_view methodName(Method m) {
+  switch (m) {
+    case Method::kGet: return "GET";
+    case Method::kHead: return "HEAD";
+    case Method::kPost: return "POST";
+    case Method::kPut: return "PUT";
+    case Method::kDelete: return "DELETE";
+    case Method::kOptions: return "OPTIONS";
+    case Method::kOther: break;
+  }
+  return "OTHER";
+}
+
+bool equalsLower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+std::string_view HttpRequest::header(std::string_view lower) const {
+  for (const Header& h : headers) {
+    if (equalsLower(h.name, lower)) return h.value;
+  }
+  return {};
+}
+
+}  // namespace phigate::net

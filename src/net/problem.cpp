@@ -1,0 +1,93 @@
+#include "net/problem.h"
+
+#include "net/http_parser.h"
+
+namespace phigate::net {
+
+using obs::SecurityEvent;
+
+Problem problemForViolation(SecurityEvent e) {
+  const int status = statusForViolation(e);
+  switch (e) {
+    case SecurityEvent::kRequestLineTooLong:
+      return {status, "uri-too-long", "URI Too Long", "The request line exceeds the limit."};
+    case SecurityEvent::kHeadersTooLarge:
+      return {status, "headers-too-large", "Request Header Fields Too Large",
+              "The header block exceeds the size limit."};
+    case SecurityEvent::kTooManyHeaders:
+      return {status, "headers-too-large", "Request Header Fields Too Large",
+              "The request has too many header fields."};
+    case SecurityEvent::kBodyTooLarge:
+      return {status, "payload-too-large", "Content Too Large",
+              "The request body exceeds the limit for this route."};
+    case SecurityEvent::kUnsupportedVersion:
+      return {status, "http-version-not-supported", "HTTP Version Not Supported",
+              "Only HTTP/1.0 and HTTP/1.1 are served on this port."};
+    case SecurityEvent::kMethodRefused:
+      return {status, "method-not-implemented", "Not Implemented",
+              "Only GET, HEAD, POST, PUT, DELETE and OPTIONS are accepted."};
+    case SecurityEvent::kBadExpect:
+      return {status, "expectation-failed", "Expectation Failed",
+              "Only 'Expect: 100-continue' is supported."};
+    case SecurityEvent::kHeaderTimeout:
+      return {status, "request-timeout", "Request Timeout",
+              "The request head did not arrive in time."};
+    case SecurityEvent::kBodyTimeout:
+      return {status, "request-timeout", "Request Timeout",
+              "The request body did not arrive in time."};
+    case SecurityEvent::kUpgradeRefused:
+      return {status, "bad-request", "Bad Request", "Protocol upgrades are not supported."};
+    case SecurityEvent::kMissingHost:
+    case SecurityEvent::kDuplicateHost:
+      return {status, "bad-request", "Bad Request", "HTTP/1.1 requires exactly one Host header."};
+    case SecurityEvent::kTooManyConnections:
+    case SecurityEvent::kTooManyConnectionsPerIp:
+      return {503, "too-many-connections", "Service Unavailable",
+              "Connection limit reached; retry later."};
+    default:
+      return {status, "bad-request", "Bad Request", "The request is not valid HTTP/1.1 framing."};
+  }
+}
+
+void appendJsonString(Buffer& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.append('"');
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.append('\\');
+      out.append(ch);
+    } else if (c < 0x20) {
+      out.append("\\u00");
+      out.append(kHex[c >> 4]);
+      out.append(kHex[c & 0xf]);
+    } else {
+      out.append(ch);
+    }
+  }
+  out.append('"');
+}
+
+void writeProblem(Buffer& out, const Problem& p, std::string_view request_id,
+                  std::string_view code) {
+  out.append("{\"type\":\"");
+  out.append(kProblemBase);
+  out.append(p.type);
+  out.append("\",\"title\":");
+  appendJsonString(out, p.title);
+  out.append(",\"status\":");
+  out.appendUint(static_cast<uint64_t>(p.status));
+  if (!p.detail.empty()) {
+    out.append(",\"detail\":");
+    appendJsonString(out, p.detail);
+  }
+  if (!code.empty()) {
+    out.append(",\"code\":");
+    appendJsonString(out, code);
+  }
+  out.append(",\"request_id\":");
+  appendJsonString(out, request_id);
+  out.append('}');
+}
+
+}  // namespace phigate::net
