@@ -56,8 +56,11 @@ HeadScanner::Result HeadScanner::scan(const char* buf, size_t end) {
       continue;
     }
     if (c == '\r') {
-      prev_cr_ = true;
-    } else if (c == '\n') {
+      prev_cr_ = true;  // line terminators do not count towards the limits
+      ++pos_;
+      continue;
+    }
+    if (c == '\n') {
       return fail(SecurityEvent::kBareLf);
     } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
       return fail(SecurityEvent::kControlByte);

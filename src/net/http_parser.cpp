@@ -306,7 +306,11 @@ SecurityEvent HttpParser::mapLlhttpError(llhttp_errno_t err) const {
     case HPE_INVALID_VERSION: return SecurityEvent::kBadVersion;
     case HPE_INVALID_HEADER_TOKEN: return SecurityEvent::kBadHeaderName;
     case HPE_INVALID_CONTENT_LENGTH: return SecurityEvent::kBadContentLength;
-    case HPE_UNEXPECTED_CONTENT_LENGTH: return SecurityEvent::kContentLengthWithChunked;
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+      // llhttp uses this one code both for a second Content-Length and for
+      // Content-Length beside Transfer-Encoding; its flags tell them apart.
+      return (parser_.flags & F_TRANSFER_ENCODING) != 0 ? SecurityEvent::kContentLengthWithChunked
+                                                        : SecurityEvent::kDuplicateContentLength;
     case HPE_INVALID_CHUNK_SIZE: return SecurityEvent::kBadChunk;
     case HPE_INVALID_TRANSFER_ENCODING: return SecurityEvent::kBadTransferEncoding;
     case HPE_UNEXPECTED_SPACE: return SecurityEvent::kBadRequestLine;
