@@ -10,7 +10,7 @@ failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for bin in "$root/$build"/tests/unit_* "$root/$build"/tests/integration_*; do
-  [ -x "$bin" ] || continue
+  [ -f "$bin" ] && [ -x "$bin" ] || continue  # not the *.p object dirs
   name=$(basename "$bin")
   echo "== $name"
   "$bin" --gtest_brief=1 >"$log" 2>&1

@@ -304,7 +304,8 @@ class Loader {
            readNumber("PHIGATE_MAX_REQUESTS_PER_CONNECTION", 1, kMaxCount,
                       &l.max_requests_per_connection) &&
            readNumber("PHIGATE_MAX_CONNECTIONS", 1, kMaxCount, &l.max_connections) &&
-           readNumber("PHIGATE_MAX_CONNECTIONS_PER_IP", 1, kMaxCount, &l.max_connections_per_ip);
+           readNumber("PHIGATE_MAX_CONNECTIONS_PER_IP", 1, kMaxCount, &l.max_connections_per_ip) &&
+           readNumber("PHIGATE_REPLAY_WINDOW_S", 1, 3600, &config_.replay_window_s);
   }
 
   // The flag beats the variable. Without either, several workers only make
@@ -455,7 +456,7 @@ const std::vector<std::string_view>& knownVariables() {
       "PHIGATE_BODY_TIMEOUT_MS", "PHIGATE_IDLE_TIMEOUT_MS", "PHIGATE_WRITE_TIMEOUT_MS",
       "PHIGATE_DRAIN_TIMEOUT_MS", "PHIGATE_MAX_OUTPUT_BYTES",
       "PHIGATE_MAX_REQUESTS_PER_CONNECTION", "PHIGATE_MAX_CONNECTIONS",
-      "PHIGATE_MAX_CONNECTIONS_PER_IP"};
+      "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_REPLAY_WINDOW_S"};
   return kKnown;
 }
 

@@ -60,6 +60,7 @@ struct Config {
   std::string trusted_proxies;               // TRUSTED_PROXIES (parsed by the pipeline)
   std::string ip_allowlist;                  // IP_ALLOWLIST
   std::string ip_denylist;                   // IP_DENYLIST
+  uint32_t replay_window_s = 300;            // PHIGATE_REPLAY_WINDOW_S: X-Timestamp ± window
   ListenAddress listen;                      // PHIGATE_LISTEN
   int workers = 1;                           // PHIGATE_WORKERS / --workers (resolved, >= 1)
   ServerLimits limits;

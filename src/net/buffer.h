@@ -36,6 +36,8 @@ class Buffer {
   bool empty() const { return size_ == 0; }
   std::string_view view() const { return {data_, size_}; }
   void clear() { size_ = 0; }
+  /** Keeps only the first `n` bytes (n <= size()). */
+  void truncate(size_t n) { size_ = n < size_ ? n : size_; }
 
   /** Frees the storage (used when a connection goes idle). */
   void release() {

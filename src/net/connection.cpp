@@ -302,7 +302,13 @@ void Connection::finish(Exchange& ex, int status, std::string_view content_type,
   const bool complete = state_ == State::kHandling;  // the whole message was read
   const uint32_t max_requests = worker_.limits().max_requests_per_connection;
   if (complete && requests_ >= max_requests) {
-    worker_.counters().count(SecurityEvent::kRequestsPerConnection);
+    // The last allowed request is answered normally; its access-log line
+    // says why the connection closes after it (counted below with the event).
+    if (ex.event == SecurityEvent::kNone) {
+      ex.event = SecurityEvent::kRequestsPerConnection;
+    } else {
+      worker_.counters().count(SecurityEvent::kRequestsPerConnection);
+    }
   }
   const bool close_after = !complete || peer_eof_ || worker_.draining() ||
                            (req != nullptr && !req->keep_alive) || requests_ >= max_requests;
@@ -455,9 +461,11 @@ void Connection::timerFired() {
   armed_for_ = 0;
   const uint64_t now = uv_now(worker_.loop());
   if (write_deadline_ != 0 && now >= write_deadline_) {
-    // The client stopped reading its responses.
+    // The client stopped reading its responses. Reset rather than close: a
+    // FIN would wait behind the unsent bytes, which the kernel would keep
+    // and retransmit long after we let go (nginx: reset_timedout_connection).
     logEvent(SecurityEvent::kWriteTimeout, 0, 0);
-    close();
+    close(/*reset=*/true);
     return;
   }
   if (deadline_ != 0 && now >= deadline_) {
@@ -486,11 +494,14 @@ void Connection::logEvent(SecurityEvent e, int status, size_t bytes) {
   worker_.accessLog().write(rec);
 }
 
-void Connection::close() {
+void Connection::close(bool reset) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   reading_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
+  // uv_tcp_close_reset refuses a handle with a shutdown in progress.
+  if (!reset || uv_tcp_close_reset(&tcp_, onClose) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
 }
 

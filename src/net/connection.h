@@ -40,8 +40,11 @@ class Connection {
   void drain();
   /** Writes everything queued; called once per loop turn by the worker. */
   void flush();
-  /** Closes at once (no linger). Safe to call more than once. */
-  void close();
+  /**
+   * Closes at once (no linger). Safe to call more than once. With `reset`,
+   * unsent output is dropped and the peer gets an RST (see timerFired()).
+   */
+  void close(bool reset = false);
 
   const PeerAddress& peer() const { return peer_; }
   bool idle() const;

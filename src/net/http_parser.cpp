@@ -82,7 +82,14 @@ const llhttp_settings_t HttpParser::kSettings = [] {
   s.on_headers_complete = [](llhttp_t* p) { return self(p).onHeadersComplete(); };
   s.on_body = [](llhttp_t* p, const char* at, size_t n) { return self(p).onBody(at, n); };
   s.on_chunk_header = [](llhttp_t* p) {
-    self(p).chunk_ext_bytes_ = 0;
+    HttpParser& h = self(p);
+    h.chunk_ext_bytes_ = 0;
+    // The chunk's size is known before its data: refuse a chunk that cannot
+    // fit now, rather than wait (until the body timeout) for data we would
+    // refuse anyway. body_len_ <= body_limit_ always holds (see onBody).
+    if (p->content_length > h.body_limit_ - h.body_len_) {
+      return h.fail(SecurityEvent::kBodyTooLarge);
+    }
     return 0;
   };
   auto ext = [](llhttp_t* p, const char*, size_t n) {

@@ -44,7 +44,6 @@ namespace phigate::obs {
   X(kHeaderTimeout, "header_timeout")                      \
   X(kBodyTimeout, "body_timeout")                          \
   X(kWriteTimeout, "write_timeout")                        \
-  X(kOutputOverflow, "output_overflow")                    \
   X(kTooManyConnections, "too_many_connections")           \
   X(kTooManyConnectionsPerIp, "too_many_connections_per_ip") \
   X(kRequestsPerConnection, "requests_per_connection")

@@ -213,7 +213,7 @@ TEST_F(ConfigTest, KnownVariablesListsEveryName) {
                             "PHIGATE_MAX_OUTPUT_BYTES",
                             "PHIGATE_MAX_REQUESTS_PER_CONNECTION",
                             "PHIGATE_MAX_CONNECTIONS",
-                            "PHIGATE_MAX_CONNECTIONS_PER_IP"};
+                            "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_REPLAY_WINDOW_S"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }
@@ -292,6 +292,7 @@ const NumberCase kNumberCases[] = {
     {"PHIGATE_MAX_REQUESTS_PER_CONNECTION", 1, 1'000'000},
     {"PHIGATE_MAX_CONNECTIONS", 1, 1'000'000},
     {"PHIGATE_MAX_CONNECTIONS_PER_IP", 1, 1'000'000},
+    {"PHIGATE_REPLAY_WINDOW_S", 1, 3600},
     {"PHIGATE_WORKERS", 1, 1024},
 };
 

@@ -121,7 +121,8 @@ TEST(HeadScanner, HeaderBytesAndCountLimits) {
 
 TEST(HeadScanner, ResetStartsAtOffset) {
   const std::string two = "GET / HTTP/1.1\r\n\r\nGET /x HTTP/1.1\nHost: a\r\n\r\n";
-  HeadScanner s(HeadLimits{});
+  const HeadLimits limits;  // the scanner keeps a reference: it must outlive it
+  HeadScanner s(limits);
   s.reset(0);
   ASSERT_EQ(s.scan(two.data(), two.size()), Result::kComplete);
   s.reset(s.headEnd());

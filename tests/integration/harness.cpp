@@ -1,0 +1,601 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace phigate::test {
+
+namespace {
+
+constexpr int kStopGraceMs = 3000;
+
+void sleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+std::string lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int remainingMs(int64_t deadline) {
+  const int64_t left = deadline - nowMs();
+  return left > 0 ? static_cast<int>(left) : 0;
+}
+
+// Variables passed through from the test's own environment: only what a
+// sanitizer build or a non-standard library path needs.
+constexpr const char* kPassThrough[] = {"LD_LIBRARY_PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                                        "LSAN_OPTIONS"};
+
+}  // namespace
+
+int64_t nowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+std::string phigateBin() {
+  if (const char* bin = getenv("PHIGATE_BIN"); bin != nullptr && *bin != '\0') return bin;
+  // Default: this binary lives in <build>/tests/, the server in <build>/.
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "build/phigate";
+  std::string path(self, static_cast<size_t>(n));
+  path = path.substr(0, path.rfind('/'));  // <build>/tests
+  path = path.substr(0, path.rfind('/'));  // <build>
+  return path + "/phigate";
+}
+
+uint16_t freePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// ---- Server -------------------------------------------------------------------
+
+Server::Server(ServerOptions opts) {
+  char tmpl[] = "/tmp/phigate-it-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return;
+  dir_ = tmpl;
+  log_path_ = dir_ + "/output.log";
+  // A port taken between freePort() and the server's bind is retried.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (!start(opts)) return;
+    if (!opts.wait_ready) return;
+    if (waitReady(opts.ready_timeout_ms)) {
+      ready_ = true;
+      return;
+    }
+    const bool port_taken = logText().find("cannot listen") != std::string::npos;
+    stop();
+    if (!port_taken) return;
+  }
+}
+
+Server::~Server() {
+  stop();
+  if (!dir_.empty()) {
+    unlink(log_path_.c_str());
+    rmdir(dir_.c_str());
+  }
+}
+
+bool Server::start(const ServerOptions& opts) {
+  port_ = freePort();
+  exited_ = false;
+  ready_ = false;
+  std::map<std::string, std::string> env = {
+      {"APP_ENV", "development"},
+      {"PHIGATE_LISTEN", "127.0.0.1:" + std::to_string(port_)},
+  };
+  for (const char* name : kPassThrough) {
+    if (const char* v = getenv(name)) env[name] = v;
+  }
+  for (const auto& [k, v] : opts.env) env[k] = v;
+  for (const std::string& k : opts.unset) env.erase(k);
+
+  // Everything the child needs is built before fork(): after it, only
+  // async-signal-safe calls.
+  std::vector<std::string> args = {phigateBin()};
+  if (opts.workers > 0) {
+    args.push_back("--workers");
+    args.push_back(std::to_string(opts.workers));
+  }
+  for (const std::string& a : opts.args) args.push_back(a);
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> argv, envp;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  const int out =
+      ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (out < 0) return false;
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    ::close(out);
+    return false;
+  }
+  if (pid == 0) {
+    // A test binary that is killed (e.g. by a CI timeout) takes its servers
+    // with it; the setting survives execve.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    if (chdir(dir_.c_str()) != 0) _exit(127);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  ::close(out);
+  pid_ = pid;
+  return true;
+}
+
+bool Server::waitReady(int timeout_ms) {
+  const int64_t deadline = nowMs() + timeout_ms;
+  while (nowMs() < deadline) {
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      status_ = status;
+      return false;
+    }
+    Client c(port_);
+    if (c.connected() && c.sendAll(get("/livez"), 500)) {
+      auto r = c.readResponse(std::min(remainingMs(deadline), 1000));
+      if (r && r->status == 200) return true;
+    }
+    sleepMs(20);
+  }
+  return false;
+}
+
+void Server::stop() {
+  if (pid_ <= 0 || exited_) return;
+  // Workers of a master that is killed outright would otherwise linger.
+  const std::vector<pid_t> children = childPids(pid_);
+  kill(pid_, SIGTERM);
+  if (!waitExit(kStopGraceMs)) {
+    kill(pid_, SIGKILL);
+    int status;
+    waitpid(pid_, &status, 0);
+    exited_ = true;
+  }
+  for (pid_t c : children) kill(c, SIGKILL);
+}
+
+std::string Server::logText() const { return log_path_.empty() ? "" : readFile(log_path_); }
+
+std::vector<std::string> Server::logLines() const {
+  std::vector<std::string> lines;
+  std::istringstream in(logText());
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+bool Server::waitForLog(std::string_view needle, int timeout_ms) const {
+  const int64_t deadline = nowMs() + timeout_ms;
+  for (;;) {
+    if (logText().find(needle) != std::string::npos) return true;
+    if (nowMs() >= deadline) return false;
+    sleepMs(20);
+  }
+}
+
+std::optional<std::string> Server::waitForLine(const std::vector<std::string>& needles,
+                                               int timeout_ms) const {
+  const int64_t deadline = nowMs() + timeout_ms;
+  for (;;) {
+    for (const std::string& line : logLines()) {
+      bool all = true;
+      for (const std::string& n : needles) all = all && line.find(n) != std::string::npos;
+      if (all) return line;
+    }
+    if (nowMs() >= deadline) return std::nullopt;
+    sleepMs(20);
+  }
+}
+
+size_t Server::countLines(std::string_view needle) const {
+  size_t n = 0;
+  for (const std::string& line : logLines()) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
+int Server::sendSignal(int sig) const { return pid_ > 0 && !exited_ ? kill(pid_, sig) : -1; }
+
+std::optional<int> Server::waitExit(int timeout_ms) {
+  if (pid_ <= 0) return std::nullopt;
+  if (exited_) return status_;
+  const int64_t deadline = nowMs() + timeout_ms;
+  for (;;) {
+    int status;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      status_ = status;
+      return status;
+    }
+    if (r < 0 && errno != EINTR) return std::nullopt;
+    if (nowMs() >= deadline) return std::nullopt;
+    sleepMs(10);
+  }
+}
+
+// ---- Response -----------------------------------------------------------------
+
+std::string Response::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+// ---- Client -------------------------------------------------------------------
+
+Client::Client(uint16_t port, int rcvbuf) {
+  // CLOEXEC: a server started later must not inherit (and keep open) our sockets.
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return;
+  if (rcvbuf > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    return;
+  }
+  fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
+}
+
+Client::~Client() { close(); }
+
+Client::Client(Client&& o) noexcept : fd_(o.fd_), buf_(std::move(o.buf_)) { o.fd_ = -1; }
+
+void Client::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void Client::shutdownWrite() {
+  if (fd_ >= 0) shutdown(fd_, SHUT_WR);
+}
+
+bool Client::sendAll(std::string_view bytes, int timeout_ms) {
+  if (fd_ < 0) return false;
+  const int64_t deadline = nowMs() + timeout_ms;
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+    pollfd p{fd_, POLLOUT, 0};
+    if (remainingMs(deadline) == 0 || poll(&p, 1, remainingMs(deadline)) <= 0) return false;
+  }
+  return true;
+}
+
+size_t Client::sendNonBlocking(std::string_view bytes, int stall_ms, int total_ms) {
+  if (fd_ < 0) return 0;
+  const int64_t deadline = nowMs() + total_ms;
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
+    pollfd p{fd_, POLLOUT, 0};
+    const int wait = std::min(stall_ms, remainingMs(deadline));
+    if (wait == 0 || poll(&p, 1, wait) <= 0) break;
+  }
+  return off;
+}
+
+int Client::readSome(int timeout_ms) {
+  if (fd_ < 0) return -1;
+  pollfd p{fd_, POLLIN, 0};
+  const int r = poll(&p, 1, timeout_ms);
+  if (r == 0) return -2;
+  if (r < 0) return errno == EINTR ? -2 : -1;
+  char tmp[65536];
+  const ssize_t n = recv(fd_, tmp, sizeof tmp, 0);
+  if (n > 0) {
+    buf_.append(tmp, static_cast<size_t>(n));
+    return 1;
+  }
+  if (n == 0) return 0;
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 1;  // spurious wake-up
+  return -1;
+}
+
+std::optional<Response> Client::readResponse(int timeout_ms, bool head_request) {
+  const int64_t deadline = nowMs() + timeout_ms;
+  size_t head_end;
+  while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
+    if (readSome(remainingMs(deadline)) <= 0) return std::nullopt;
+  }
+  Response r;
+  r.head = buf_.substr(0, head_end + 2);
+  std::istringstream lines(r.head);
+  std::string line;
+  std::getline(lines, line);
+  if (line.empty() || line.back() != '\r') return std::nullopt;
+  line.pop_back();
+  // "HTTP/1.1 200 OK"
+  const size_t sp1 = line.find(' ');
+  if (sp1 == std::string::npos) return std::nullopt;
+  r.version = line.substr(0, sp1);
+  const size_t sp2 = line.find(' ', sp1 + 1);
+  r.status = atoi(line.substr(sp1 + 1, sp2 - sp1 - 1).c_str());
+  r.reason = sp2 == std::string::npos ? "" : line.substr(sp2 + 1);
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) return std::nullopt;
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    r.headers.emplace(lower(line.substr(0, colon)), value);
+  }
+  buf_.erase(0, head_end + 4);
+  const bool no_body = head_request || r.status / 100 == 1 || r.status == 204 || r.status == 304;
+  if (no_body) return r;
+  if (r.has("content-length")) {
+    const size_t len =
+        static_cast<size_t>(strtoull(r.header("content-length").c_str(), nullptr, 10));
+    while (buf_.size() < len) {
+      if (readSome(remainingMs(deadline)) <= 0) return std::nullopt;
+    }
+    r.body = buf_.substr(0, len);
+    buf_.erase(0, len);
+    return r;
+  }
+  // No length: the body runs to the end of the connection.
+  for (;;) {
+    const int rc = readSome(remainingMs(deadline));
+    if (rc == 1) continue;
+    if (rc == -2) return std::nullopt;
+    break;
+  }
+  r.body = std::move(buf_);
+  buf_.clear();
+  return r;
+}
+
+ReadResult Client::readUntilClosed(int timeout_ms) {
+  const int64_t deadline = nowMs() + timeout_ms;
+  ReadResult out;
+  for (;;) {
+    const int rc = readSome(remainingMs(deadline));
+    if (rc == 1) continue;
+    if (rc == 0) out.eof = true;
+    if (rc == -1) out.reset = true;
+    break;
+  }
+  out.data = std::move(buf_);
+  buf_.clear();
+  return out;
+}
+
+bool Client::isClosed(int timeout_ms) {
+  const size_t before = buf_.size();
+  const int64_t deadline = nowMs() + timeout_ms;
+  for (;;) {
+    const int rc = readSome(remainingMs(deadline));
+    if (rc == 1) continue;  // collect it: any data means "not (only) closed"
+    return (rc == 0 || rc == -1) && buf_.size() == before;
+  }
+}
+
+bool Client::peerHungUp(int timeout_ms) {
+  if (fd_ < 0) return true;
+  const int64_t deadline = nowMs() + timeout_ms;
+  for (;;) {
+    // POLLRDHUP/POLLHUP/POLLERR report a FIN or RST even while unread data
+    // sits in the receive queue, so the check itself reads nothing.
+    pollfd p{fd_, POLLRDHUP, 0};
+    const int r = poll(&p, 1, remainingMs(deadline));
+    if (r > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+    if (r == 0 || nowMs() >= deadline) return false;
+  }
+}
+
+std::map<std::string, std::string> productionEnv() {
+  return {
+      {"APP_ENV", "production"},
+      {"SECRET_KEY", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+      {"ENCRYPTION_KEY", "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"},
+      {"SMS_API_KEY", "fake-sms-key-for-tests-ABCDEFGHIJKLMN"},
+      {"ADMIN_API_KEY", "fake-admin-key-for-tests-OPQRSTUVWXYZ"},
+  };
+}
+
+std::optional<Response> request(uint16_t port, const std::string& raw, int timeout_ms) {
+  Client c(port);
+  if (!c.connected() || !c.sendAll(raw, timeout_ms)) return std::nullopt;
+  const bool head = raw.rfind("HEAD ", 0) == 0;
+  return c.readResponse(timeout_ms, head);
+}
+
+std::string get(const std::string& path, const std::string& extra_headers) {
+  return "GET " + path + " HTTP/1.1\r\nHost: test\r\n" + extra_headers + "\r\n";
+}
+
+// ---- /proc --------------------------------------------------------------------
+
+namespace {
+long statusFieldKb(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  const size_t flen = strlen(field);
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, flen, field) == 0 && line.size() > flen && line[flen] == ':') {
+      return strtol(line.c_str() + flen + 1, nullptr, 10);
+    }
+  }
+  return -1;
+}
+}  // namespace
+
+long vmRssKb(pid_t pid) { return statusFieldKb(pid, "VmRSS"); }
+long vmHwmKb(pid_t pid) { return statusFieldKb(pid, "VmHWM"); }
+
+std::vector<pid_t> childPids(pid_t pid) {
+  std::vector<pid_t> out;
+  const std::string p =
+      "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+  std::ifstream in(p);
+  if (in) {
+    for (long c; in >> c;) out.push_back(static_cast<pid_t>(c));
+    return out;
+  }
+  // Kernels without CONFIG_PROC_CHILDREN: scan every process's parent.
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    const long c = strtol(e->d_name, nullptr, 10);
+    if (c <= 0) continue;
+    const std::string stat = readFile("/proc/" + std::string(e->d_name) + "/stat");
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    char state;
+    long ppid;
+    if (sscanf(stat.c_str() + paren + 1, " %c %ld", &state, &ppid) == 2 && ppid == pid &&
+        state != 'Z') {
+      out.push_back(static_cast<pid_t>(c));
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+std::string jsonField(const std::string& line, const std::string& name) {
+  const std::string key = "\"" + name + "\":";
+  const size_t k = line.find(key);
+  if (k == std::string::npos) return "";
+  size_t v = k + key.size();
+  if (v < line.size() && line[v] == '"') {
+    const size_t end = line.find('"', v + 1);
+    return end == std::string::npos ? "" : line.substr(v + 1, end - v - 1);
+  }
+  size_t end = v;
+  while (end < line.size() && line[end] != ',' && line[end] != '}') ++end;
+  return line.substr(v, end - v);
+}
+
+bool isSafeRequestId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool isFreshRequestId(const std::string& id) {
+  if (id.size() != 32) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+void expectSecurityHeaders(const Response& r, bool production) {
+  SCOPED_TRACE("response " + std::to_string(r.status) + ":\n" + r.head);
+  const std::pair<const char*, const char*> fixed[] = {
+      {"x-content-type-options", "nosniff"},
+      {"x-frame-options", "DENY"},
+      {"x-xss-protection", "1; mode=block"},
+      {"referrer-policy", "strict-origin-when-cross-origin"},
+      {"content-security-policy", "default-src 'none'; frame-ancestors 'none'"},
+      {"cache-control", "no-store"},
+  };
+  for (const auto& [name, value] : fixed) {
+    EXPECT_EQ(r.count(name), 1u) << name;
+    EXPECT_EQ(r.header(name), value) << name;
+  }
+  EXPECT_EQ(r.count("permissions-policy"), 1u);
+  EXPECT_NE(r.header("permissions-policy").find("camera=()"), std::string::npos);
+  EXPECT_NE(r.header("permissions-policy").find("geolocation=()"), std::string::npos);
+  EXPECT_EQ(r.count("content-type"), 1u);
+  EXPECT_NE(r.header("content-type").find("charset=utf-8"), std::string::npos);
+  EXPECT_EQ(r.count("x-request-id"), 1u);
+  EXPECT_TRUE(isSafeRequestId(r.header("x-request-id"))) << r.header("x-request-id");
+  if (production) {
+    EXPECT_EQ(r.count("strict-transport-security"), 1u);
+    EXPECT_EQ(r.header("strict-transport-security"), "max-age=31536000; includeSubDomains");
+  } else {
+    EXPECT_FALSE(r.has("strict-transport-security"));
+  }
+}
+
+void expectProblem(const Response& r, int status, const std::string& type_slug) {
+  SCOPED_TRACE("response:\n" + r.head + r.body);
+  EXPECT_EQ(r.status, status);
+  EXPECT_EQ(r.header("content-type"), "application/problem+json; charset=utf-8");
+  EXPECT_EQ(jsonField(r.body, "type"), "https://phigate.dev/problems/" + type_slug);
+  EXPECT_EQ(jsonField(r.body, "status"), std::to_string(status));
+  EXPECT_FALSE(jsonField(r.body, "title").empty());
+  // The problem names the request it answers.
+  EXPECT_EQ(jsonField(r.body, "request_id"), r.header("x-request-id"));
+}
+
+}  // namespace phigate::test

@@ -1,0 +1,186 @@
+// Black-box test harness: starts the real phigate binary on a free loopback
+// port with an environment the test controls, and talks to it over plain
+// POSIX sockets. Every wait is bounded by poll() timeouts so a broken server
+// fails a test instead of hanging the suite.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace phigate::test {
+
+/** The binary under test: $PHIGATE_BIN, else the build directory's phigate. */
+std::string phigateBin();
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, close). */
+uint16_t freePort();
+
+/** Milliseconds on the monotonic clock. */
+int64_t nowMs();
+
+struct ServerOptions {
+  int workers = 1;                         // passed as --workers N (0: flag omitted)
+  std::map<std::string, std::string> env;  // added to / overriding the defaults
+  std::vector<std::string> unset;          // default variables to leave out
+  std::vector<std::string> args;           // extra command-line arguments
+  bool wait_ready = true;                  // wait for GET /livez to answer
+  int ready_timeout_ms = 5000;
+};
+
+/**
+ * One phigate process. The environment holds only APP_ENV=development,
+ * PHIGATE_LISTEN=127.0.0.1:<free port> and the test's overrides; the working
+ * directory is a fresh temporary directory (so no stray .env is read); stdout
+ * and stderr go to one file in it. The destructor stops the process (SIGTERM,
+ * then SIGKILL) and any worker it left behind.
+ */
+class Server {
+ public:
+  explicit Server(ServerOptions opts = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /** True when the process started and (if asked) answered GET /livez. */
+  bool ready() const { return ready_; }
+  pid_t pid() const { return pid_; }
+  uint16_t port() const { return port_; }
+
+  /** Everything the process wrote to stdout and stderr so far. */
+  std::string logText() const;
+  std::vector<std::string> logLines() const;
+  /** Waits until the output contains `needle` (true) or the timeout passes. */
+  bool waitForLog(std::string_view needle, int timeout_ms = 3000) const;
+  /** Waits for a log line containing every one of `needles`; returns it. */
+  std::optional<std::string> waitForLine(const std::vector<std::string>& needles,
+                                         int timeout_ms = 3000) const;
+  /** Number of output lines containing `needle`. */
+  size_t countLines(std::string_view needle) const;
+
+  int sendSignal(int sig) const;
+  /** Waits for the process to exit; returns its wait status (WIFEXITED...). */
+  std::optional<int> waitExit(int timeout_ms);
+  bool exited() const { return exited_; }
+
+ private:
+  bool start(const ServerOptions& opts);
+  bool waitReady(int timeout_ms);
+  void stop();
+
+  std::string dir_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  bool ready_ = false;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+/** One parsed HTTP/1.1 response. */
+struct Response {
+  std::string version;
+  int status = 0;
+  std::string reason;
+  std::multimap<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string head;  // raw status line + headers
+
+  /** First value of header `lower`, or "" when absent. */
+  std::string header(const std::string& lower) const;
+  bool has(const std::string& lower) const { return headers.count(lower) != 0; }
+  size_t count(const std::string& lower) const { return headers.count(lower); }
+};
+
+/** What readUntilClosed() saw. */
+struct ReadResult {
+  std::string data;
+  bool eof = false;    // the peer closed (FIN)
+  bool reset = false;  // ECONNRESET
+  bool closed() const { return eof || reset; }
+};
+
+/** A raw HTTP client over one blocking-with-poll TCP connection. */
+class Client {
+ public:
+  /** Connects to 127.0.0.1:port. `rcvbuf` > 0 shrinks SO_RCVBUF before connecting. */
+  explicit Client(uint16_t port, int rcvbuf = 0);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  Client(Client&& o) noexcept;
+
+  bool connected() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+
+  /** Sends all of `bytes` (false on error or when the timeout passes). */
+  bool sendAll(std::string_view bytes, int timeout_ms = 5000);
+  /** Sends as much of `bytes` as the socket takes without blocking for longer
+   *  than `stall_ms` at a time; returns the number of bytes sent. */
+  size_t sendNonBlocking(std::string_view bytes, int stall_ms, int total_ms);
+
+  /**
+   * Reads one response (status line, headers, Content-Length body). With
+   * `head_request` the body is not expected (a response to HEAD). Bytes after
+   * the response stay buffered for the next call.
+   */
+  std::optional<Response> readResponse(int timeout_ms = 5000, bool head_request = false);
+  /** Reads until the peer closes or the timeout passes; includes buffered bytes. */
+  ReadResult readUntilClosed(int timeout_ms = 5000);
+  /** True when the peer closes (EOF or reset) within the timeout with no more data. */
+  bool isClosed(int timeout_ms = 3000);
+  /** True when the peer closed or reset, seen without reading any data. */
+  bool peerHungUp(int timeout_ms);
+  /** Bytes received but not yet returned by readResponse(). */
+  const std::string& buffered() const { return buf_; }
+
+  void shutdownWrite();
+  void close();
+
+ private:
+  // Reads once (waiting up to `timeout_ms`); 1 data, 0 EOF, -1 reset/error, -2 timeout.
+  int readSome(int timeout_ms);
+
+  int fd_ = -1;
+  std::string buf_;
+};
+
+/**
+ * A complete, valid production configuration made of obviously fake values
+ * (APP_ENV=production, strong-looking SECRET_KEY / ENCRYPTION_KEY, API keys).
+ */
+std::map<std::string, std::string> productionEnv();
+
+/** One-shot request on a fresh connection (nullopt on failure). */
+std::optional<Response> request(uint16_t port, const std::string& raw, int timeout_ms = 5000);
+/** "GET <path> HTTP/1.1\r\nHost: test\r\n<extra>\r\n" */
+std::string get(const std::string& path, const std::string& extra_headers = "");
+
+/** VmRSS / VmHWM of a process in KiB (-1 when unreadable). */
+long vmRssKb(pid_t pid);
+long vmHwmKb(pid_t pid);
+/** The direct children of `pid` (from /proc). */
+std::vector<pid_t> childPids(pid_t pid);
+
+/** Value of a top-level field in a one-line JSON object ("" when absent). */
+std::string jsonField(const std::string& line, const std::string& name);
+
+/** True for 1-64 characters of [A-Za-z0-9._-]. */
+bool isSafeRequestId(const std::string& id);
+/** True for exactly 32 lower-case hex characters (a server-made request id). */
+bool isFreshRequestId(const std::string& id);
+
+/**
+ * gtest checks: the headers every response carries (each exactly once), with
+ * Strict-Transport-Security only in production.
+ */
+void expectSecurityHeaders(const Response& r, bool production = false);
+/** gtest checks: an application/problem+json answer of this status and type. */
+void expectProblem(const Response& r, int status, const std::string& type_slug);
+
+}  // namespace phigate::test
