@@ -11,17 +11,27 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/app.h"
+#include "config/keys_file.h"
+#include "crypto/hash.h"
+#include "crypto/key_ring.h"
+#include "state/memory_store.h"
 #include "config/config.h"
 #include "crypto/random.h"
 #include "net/worker.h"
+#include "pipeline/permissions.h"
+#include "pipeline/stage.h"
 #include "process/master.h"
+
+#include <sodium.h>
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: phigate [--workers N] [--env-file PATH] [--check-config] [--help] [--version]\n"
+    "       phigate keygen --id NAME --roles ROLE[,ROLE...] [--mode live|test]\n"
     "\n"
     "  --workers N      worker processes (default: PHIGATE_WORKERS, else one per core\n"
     "                   when RATELIMIT_STORAGE_URI is set, else 1). With 1 there is\n"
@@ -30,6 +40,10 @@ constexpr const char* kUsage =
     "  --check-config   validate the configuration and exit (0 when valid)\n"
     "  --help           this text\n"
     "  --version        print the version\n"
+    "\n"
+    "keygen prints a new random API token once, and the line to add to the\n"
+    "API_KEYS_FILE (which stores only the token's SHA-256). Roles: sms, bulk,\n"
+    "email, ehospital, ehospital-write, metrics, admin.\n"
     "\n"
     "Configuration comes from the environment and an optional .env file; see\n"
     "README.md for every variable. APP_ENV=production refuses to start on weak or\n"
@@ -99,9 +113,116 @@ bool readDotenv(const std::string& path, bool required, phigate::config::EnvMap*
   return true;
 }
 
+
+// phigate keygen --id NAME --roles a,b [--mode live|test]
+int keygen(int argc, char** argv) {
+  std::string id, roles_arg, mode = "live";
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string_view a = argv[i];
+    if (a == "--id") {
+      id = argv[i + 1];
+    } else if (a == "--roles") {
+      roles_arg = argv[i + 1];
+    } else if (a == "--mode") {
+      mode = argv[i + 1];
+    } else {
+      fputs("phigate keygen: unknown argument (see --help)\n", stderr);
+      return 2;
+    }
+  }
+  if ((argc - 2) % 2 != 0 || !phigate::config::isValidKeyId(id)) {
+    fputs("phigate keygen: --id must be 1-64 of [A-Za-z0-9._-]\n", stderr);
+    return 2;
+  }
+  if (mode != "live" && mode != "test") {
+    fputs("phigate keygen: --mode must be live or test\n", stderr);
+    return 2;
+  }
+  std::vector<std::string> roles;
+  for (size_t pos = 0; pos <= roles_arg.size();) {
+    size_t comma = roles_arg.find(',', pos);
+    if (comma == std::string::npos) comma = roles_arg.size();
+    if (comma > pos) roles.push_back(roles_arg.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  phigate::pipeline::PermissionSet perms;
+  std::string_view unknown;
+  if (roles.empty() || !phigate::pipeline::permissionsForRoles(roles, &perms, &unknown)) {
+    fputs("phigate keygen: --roles must list known roles (sms, bulk, email, ehospital, "
+          "ehospital-write, metrics, admin)\n", stderr);
+    return 2;
+  }
+  unsigned char raw[32];
+  phigate::crypto::randomBytes(raw, sizeof raw);
+  char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero(raw, sizeof raw);
+  const std::string token = "phg_" + mode + "_" + b64;
+  const phigate::crypto::Sha256 h = phigate::crypto::sha256(token);
+  char hex[64];
+  phigate::crypto::toHex(h, hex);
+  std::string role_list;
+  for (const std::string& r : roles) role_list += (role_list.empty() ? "\"" : ", \"") + r + "\"";
+  printf("token (shown once; give it to the client and keep no copy):\n%s\n\n", token.c_str());
+  printf("API_KEYS_FILE entry:\n{\"id\": \"%s\", \"token_sha256\": \"%.64s\", \"roles\": [%s], \"mode\": \"%s\"}\n",
+         id.c_str(), hex, role_list.c_str(), mode.c_str());
+  sodium_memzero(b64, sizeof b64);
+  return 0;
+}
+
+// Start-up only: blocking file reads are fine before any loop runs.
+bool readFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+// The immutable security policy shared by every worker.
+bool buildPolicy(const phigate::config::Config& cfg, phigate::pipeline::PolicyConfig* policy) {
+  std::string error;
+  const std::pair<const char*, const std::string*> lists[] = {
+      {"TRUSTED_PROXIES", &cfg.trusted_proxies},
+      {"IP_ALLOWLIST", &cfg.ip_allowlist},
+      {"IP_DENYLIST", &cfg.ip_denylist}};
+  phigate::pipeline::CidrList* targets[] = {&policy->trusted_proxies, &policy->ip_allowlist,
+                                            &policy->ip_denylist};
+  for (size_t i = 0; i < 3; ++i) {
+    if (!phigate::pipeline::CidrList::parse(*lists[i].second, targets[i], &error)) {
+      fprintf(stderr, "phigate: configuration error: %s: %s\n", lists[i].first, error.c_str());
+      return false;
+    }
+  }
+  std::vector<phigate::config::KeySpec> specs;
+  if (!cfg.api_keys_file.empty()) {
+    std::string text;
+    if (!readFile(cfg.api_keys_file, &text)) {
+      fputs("phigate: configuration error: cannot read API_KEYS_FILE\n", stderr);
+      return false;
+    }
+    if (!phigate::config::parseKeysFile(text, &specs, &error)) {
+      fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
+      return false;
+    }
+  }
+  if (!phigate::pipeline::KeyRegistry::build(specs, cfg.sms_api_key, cfg.admin_api_key,
+                                             &policy->keys, &error)) {
+    fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
+    return false;
+  }
+  policy->replay_window_s = cfg.replay_window_s;
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "keygen") {
+    if (!phigate::crypto::initCrypto()) return 1;
+    return keygen(argc, argv);
+  }
   Args args;
   if (int rc = parseArgs(argc, argv, &args); rc >= 0) return rc;
 
@@ -141,7 +262,18 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  phigate::api::GatewayApp app(cfg, phigate::api::gatewayRoutes());
+  phigate::pipeline::PolicyConfig policy;
+  if (!buildPolicy(cfg, &policy)) return 2;
+  phigate::crypto::KeyRing key_ring;
+  std::string ring_error;
+  if (!phigate::crypto::KeyRing::create(cfg.encryption_key, cfg.encryption_keys_old,
+                                        !cfg.production(), &key_ring, &ring_error)) {
+    fprintf(stderr, "phigate: configuration error: %s\n", ring_error.c_str());
+    return 2;
+  }
+  // The embedded in-process store; each forked worker gets its own copy.
+  phigate::api::GatewayApp app(cfg, policy, key_ring, std::make_unique<phigate::state::MemoryStore>(),
+                               phigate::api::gatewayRoutes());
   auto worker_main = [&cfg, &app]() {
     phigate::net::Worker worker(cfg, app);
     return worker.run();

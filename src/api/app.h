@@ -1,24 +1,32 @@
-// The gateway application: the route table and the generic answers (404,
-// 405 with Allow, OPTIONS) around the handlers.
+// The gateway application: route table, the security pipeline in front of
+// every handler, and the generic answers (404, 405 with Allow, OPTIONS).
 #pragma once
 
+#include <memory>
 #include <span>
 
+#include "api/call.h"
 #include "api/router.h"
 #include "config/config.h"
 #include "net/exchange.h"
+#include "pipeline/pipeline.h"
 
 namespace phigate::api {
 
-/** phigate's routes (static table; see routes.cpp). */
+/** phigate's routes (static table). */
 std::span<const Route> gatewayRoutes();
 
 class GatewayApp : public net::Application {
  public:
-  GatewayApp(const config::Config& cfg, std::span<const Route> routes);
+  GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& policy,
+             const crypto::KeyRing& key_ring, std::unique_ptr<state::StateStore> store,
+             std::span<const Route> routes);
 
   void onHead(net::Exchange& ex) override;
   void onRequest(net::Exchange& ex) override;
+  void onDone(net::Exchange& ex) override;
+
+  state::StateStore& store() { return *store_; }
 
  private:
   void notFound(net::Exchange& ex);
@@ -27,11 +35,10 @@ class GatewayApp : public net::Application {
 
   const config::Config& cfg_;
   Router router_;
+  std::unique_ptr<state::StateStore> store_;
+  Services services_;
+  pipeline::Pipeline pipeline_;
+  CallPool pool_;
 };
-
-/** Sends a problem+json response with a static problem description. */
-void respondProblem(net::Exchange& ex, int status, std::string_view type,
-                    std::string_view title, std::string_view detail,
-                    std::span<const net::HeaderField> extra = {});
 
 }  // namespace phigate::api

@@ -1,14 +1,14 @@
 // Liveness and readiness.
 #pragma once
 
-#include "api/router.h"
+#include "api/call.h"
 
 namespace phigate::api {
 
 /** GET /livez: the process is serving; no I/O, no dependencies. */
-void handleLivez(net::Exchange& ex, const RouteMatch& m);
+void handleLivez(Call& call);
 
 /** GET /health: JSON readiness; 503 while the worker drains. */
-void handleHealth(net::Exchange& ex, const RouteMatch& m);
+void handleHealth(Call& call);
 
 }  // namespace phigate::api

@@ -13,6 +13,7 @@
 
 #include "net/exchange.h"
 #include "net/http_request.h"
+#include "pipeline/stage.h"
 
 namespace phigate::api {
 
@@ -24,8 +25,8 @@ inline constexpr uint8_t kPost = methodBit(net::Method::kPost);
 inline constexpr uint8_t kPut = methodBit(net::Method::kPut);
 inline constexpr uint8_t kDelete = methodBit(net::Method::kDelete);
 
-struct RouteMatch;
-using Handler = void (*)(net::Exchange& ex, const RouteMatch& match);
+struct Call;
+using Handler = void (*)(Call& call);
 
 /** One entry of the route table. HEAD is implied by GET, OPTIONS by any. */
 struct Route {
@@ -34,6 +35,7 @@ struct Route {
   std::string_view name;     // for logs and metrics
   Handler handler;
   uint64_t max_body;         // bytes; 0 = no body accepted
+  pipeline::RoutePolicy policy = {};
 };
 
 inline constexpr size_t kMaxParams = 4;

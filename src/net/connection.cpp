@@ -325,14 +325,17 @@ void Connection::finish(Exchange& ex, int status, std::string_view content_type,
   if (ex.event != SecurityEvent::kNone) worker_.counters().count(ex.event);
   obs::AccessRecord rec;
   rec.request_id = ex.requestId();
-  rec.client_ip = peer_.text;
+  rec.client_ip = ex.clientIp();
   rec.method = req != nullptr ? methodName(req->method) : std::string_view("-");
   rec.route = ex.route_name;
   rec.status = status;
   rec.bytes = bytes;
   rec.latency_us = (uv_hrtime() - ex.startNs()) / 1000;
   rec.event = ex.event;
+  rec.reason = ex.reason;
+  rec.key_id = ex.key_id;
   worker_.accessLog().write(rec);
+  app_.onDone(ex);
 
   if (close_after) {
     state_ = State::kClosing;
@@ -496,7 +499,11 @@ void Connection::logEvent(SecurityEvent e, int status, size_t bytes) {
 
 void Connection::close(bool reset) {
   if (state_ == State::kClosed) return;
+  // A request still being handled (an async call in flight) is abandoned:
+  // tell the application now, while the Exchange still exists.
+  const bool abandoned = state_ == State::kHandling && !exchange_.responded();
   state_ = State::kClosed;
+  if (abandoned) app_.onDone(exchange_);
   reading_ = false;
   // uv_tcp_close_reset refuses a handle with a shutdown in progress.
   if (!reset || uv_tcp_close_reset(&tcp_, onClose) != 0) {

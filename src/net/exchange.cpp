@@ -4,7 +4,11 @@
 
 namespace phigate::net {
 
-std::string_view Exchange::clientIp() const { return conn_.peer().text; }
+std::string_view Exchange::clientIp() const {
+  return client_ip.empty() ? std::string_view(conn_.peer().text) : client_ip;
+}
+
+const unsigned char (&Exchange::peerBytes() const)[16] { return conn_.peer().bytes; }
 
 Worker& Exchange::worker() const { return conn_.worker(); }
 
@@ -15,6 +19,10 @@ void Exchange::reset(uint64_t start_ns) {
   route = nullptr;
   body_limit = 0;
   event = obs::SecurityEvent::kNone;
+  reason = {};
+  key_id = {};
+  client_ip = {};
+  app_data = nullptr;
   responded_ = false;
   start_ns_ = start_ns;
 }

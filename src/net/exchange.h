@@ -28,6 +28,8 @@ class Exchange {
   /** The request id, making a fresh one if the head was never parsed. */
   std::string_view ensureRequestId();
   std::string_view clientIp() const;
+  /** The socket peer's address (IPv4 as IPv4-mapped IPv6). */
+  const unsigned char (&peerBytes() const)[16];
   Worker& worker() const;
   /** Monotonic time (ns) at which the first byte of this request arrived. */
   uint64_t startNs() const { return start_ns_; }
@@ -42,6 +44,10 @@ class Exchange {
   const void* route = nullptr;        // the application's route entry
   uint64_t body_limit = 0;            // bytes; the net layer caps it at MAX_CONTENT_LENGTH
   obs::SecurityEvent event = obs::SecurityEvent::kNone;  // logged with the response
+  std::string_view reason;            // static reason code for the audit line
+  std::string_view key_id;            // the authenticated key (never the token)
+  std::string_view client_ip;         // as resolved by the pipeline; the peer until then
+  void* app_data = nullptr;           // the application's per-exchange state
 
  private:
   friend class Connection;
@@ -67,6 +73,11 @@ class Application {
   virtual void onHead(Exchange& ex) = 0;
   /** The whole message (with body) has arrived: answer it, now or later. */
   virtual void onRequest(Exchange& ex) = 0;
+  /**
+   * The exchange is over: answered, or its connection closed before it was
+   * (then responded() is false and the Exchange must not be used again).
+   */
+  virtual void onDone(Exchange& ex) { (void)ex; }
 };
 
 }  // namespace phigate::net

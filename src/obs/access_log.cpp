@@ -44,6 +44,10 @@ void AccessLog::write(const AccessRecord& r) {
   b.append(r.method);
   b.append("\",\"route\":\"");
   b.append(r.route);
+  if (!r.key_id.empty()) {
+    b.append("\",\"key_id\":\"");
+    b.append(r.key_id);  // [A-Za-z0-9._-], checked when the keys were loaded
+  }
   b.append("\",\"status\":");
   b.appendUint(static_cast<uint64_t>(r.status));
   b.append(",\"bytes\":");
@@ -54,6 +58,11 @@ void AccessLog::write(const AccessRecord& r) {
     b.append(",\"event\":\"");
     b.append(securityEventName(r.event));
     b.append('"');
+    if (!r.reason.empty()) {
+      b.append(",\"reason\":\"");
+      b.append(r.reason);
+      b.append('"');
+    }
   }
   b.append("}\n");
   if (pending_.size() >= kFlushThreshold) flush();

@@ -26,6 +26,8 @@ struct AccessRecord {
   uint64_t bytes = 0;        // response bytes queued
   uint64_t latency_us = 0;
   SecurityEvent event = SecurityEvent::kNone;
+  std::string_view reason;   // static reason code, with an event
+  std::string_view key_id;   // validated key id, "" before authentication
 };
 
 class AccessLog {

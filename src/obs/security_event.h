@@ -46,7 +46,14 @@ namespace phigate::obs {
   X(kWriteTimeout, "write_timeout")                        \
   X(kTooManyConnections, "too_many_connections")           \
   X(kTooManyConnectionsPerIp, "too_many_connections_per_ip") \
-  X(kRequestsPerConnection, "requests_per_connection")
+  X(kRequestsPerConnection, "requests_per_connection")    \
+  /* policy (the guide's security event types) */         \
+  X(kAuthFailure, "auth_failure")                          \
+  X(kRbacViolation, "rbac_violation")                      \
+  X(kReplay, "replay")                                     \
+  X(kRateLimited, "rate_limited")                          \
+  X(kValidationFailure, "validation_failure")              \
+  X(kIpBlocked, "ip_blocked")
 
 enum class SecurityEvent : uint8_t {
 #define PHIGATE_X(id, name) id,

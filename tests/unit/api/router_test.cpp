@@ -5,7 +5,7 @@
 namespace phigate::api {
 namespace {
 
-void noop(net::Exchange&, const RouteMatch&) {}
+void noop(Call&) {}
 
 constexpr Route kTable[] = {
     {kGet, "/livez", "livez", noop, 0},

@@ -1,0 +1,98 @@
+// What a handler works with: the exchange, the pipeline's findings, and the
+// long-lived services. A CallState lives from dispatch until the response
+// (or until the connection goes away), so asynchronous store calls can carry
+// it as their context; states are pooled per worker, not allocated per request.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "config/config.h"
+#include "crypto/key_ring.h"
+#include "net/buffer.h"
+#include "net/exchange.h"
+#include "pipeline/stage.h"
+#include "state/store.h"
+
+namespace phigate::api {
+
+struct Route;
+
+/** Long-lived, per-worker services handlers use. */
+struct Services {
+  const config::Config& cfg;
+  const pipeline::PolicyConfig& policy;
+  const crypto::KeyRing& key_ring;
+  state::StateStore& store;
+};
+
+/** A message id: 128 random bits as 32 lower-case hex characters. */
+using MessageId = std::array<char, 32>;
+
+/** Per-exchange state, pooled. */
+struct CallState {
+  static constexpr size_t kMaxMessages = 200;
+
+  CallState() {
+    ids.reserve(kMaxMessages);
+    entries.reserve(kMaxMessages);
+  }
+  void reset(net::Exchange* exchange, const Route* r) {
+    ctx = pipeline::RequestContext{};
+    ctx.ex = exchange;
+    route = r;
+    aborted = false;
+    ids.clear();
+    entries.clear();
+    plain.clear();
+    sealed.clear();
+  }
+
+  pipeline::RequestContext ctx;
+  const Route* route = nullptr;
+  class CallPool* pool = nullptr;         // where this state returns
+  bool aborted = false;                   // the connection went away mid-call
+  std::vector<MessageId> ids;
+  std::vector<state::OutboxEntry> entries;
+  net::Buffer plain;                      // plaintext payloads, back to back
+  net::Buffer sealed;                     // their sealed forms
+};
+
+/** A free list of CallStates (grows to the peak number of calls in flight). */
+class CallPool {
+ public:
+  CallState* acquire() {
+    if (free_.empty()) {
+      all_.push_back(std::make_unique<CallState>());
+      all_.back()->pool = this;
+      return all_.back().get();
+    }
+    CallState* s = free_.back();
+    free_.pop_back();
+    return s;
+  }
+  void release(CallState* s) { free_.push_back(s); }
+
+ private:
+  std::vector<std::unique_ptr<CallState>> all_;
+  std::vector<CallState*> free_;
+};
+
+/**
+ * An async callback found its connection gone: nothing to answer, just give
+ * the state back (the exchange released it to us when it was aborted).
+ */
+inline void finishAborted(CallState& st) { st.pool->release(&st); }
+
+/** The argument of every handler. */
+struct Call {
+  CallState& state;
+  Services& services;
+  std::span<const std::string_view> params;  // route parameters, valid during the call only
+
+  net::Exchange& ex() const { return *state.ctx.ex; }
+  pipeline::RequestContext& ctx() const { return state.ctx; }
+};
+
+}  // namespace phigate::api

@@ -1,0 +1,67 @@
+#include "api/messages.h"
+
+#include <ctime>
+
+#include "api/problems.h"
+#include "net/worker.h"
+
+namespace phigate::api {
+
+namespace {
+
+bool isMessageId(std::string_view id) {
+  if (id.size() != 32) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+void appendIsoTime(net::Buffer& out, int64_t unix_ms) {
+  const time_t secs = static_cast<time_t>(unix_ms / 1000);
+  tm t;
+  gmtime_r(&secs, &t);
+  char buf[32];
+  const size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
+  out.append(std::string_view(buf, n));
+}
+
+void found(void* p, const state::MessageStatus* status) {
+  auto& st = *static_cast<CallState*>(p);
+  if (st.aborted) return finishAborted(st);
+  net::Exchange& ex = *st.ctx.ex;
+  if (status == nullptr) return respondNotFound(ex);
+  net::Buffer& body = ex.worker().scratch();
+  body.clear();
+  body.append("{\"id\":\"");
+  body.append(std::string_view(st.ids[0].data(), st.ids[0].size()));
+  body.append("\",\"status\":\"");
+  body.append(status->status);
+  body.append("\",\"channel\":\"");
+  body.append(status->channel);
+  body.append("\",\"created_at\":\"");
+  appendIsoTime(body, status->created_unix_ms);
+  body.append('"');
+  if (status->segments > 0) {
+    body.append(",\"segments\":");
+    body.appendUint(status->segments);
+  }
+  body.append('}');
+  ex.respond(200, net::kJsonType, body.view());
+}
+
+}  // namespace
+
+void handleMessageStatus(Call& call) {
+  const std::string_view id = call.params.empty() ? std::string_view{} : call.params[0];
+  if (!isMessageId(id)) return respondNotFound(call.ex());
+  CallState& st = call.state;
+  MessageId copy;
+  std::copy(id.begin(), id.end(), copy.begin());  // params die with this call
+  st.ids.push_back(copy);
+  const MessageId& kept = st.ids.back();  // outlives an asynchronous lookup
+  call.services.store.findMessage(st.ctx.key->id, std::string_view(kept.data(), kept.size()), &st,
+                                  found);
+}
+
+}  // namespace phigate::api

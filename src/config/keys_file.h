@@ -1,0 +1,47 @@
+// API_KEYS_FILE: the JSON key list of DESIGN §8, parsed and validated at
+// start-up. Tokens are never in the file, only their SHA-256.
+//
+//   {"keys": [{"id": "clinic-app", "token_sha256": "<64 hex>", "roles": ["sms"],
+//              "allow_cidrs": ["10.20.0.0/16"], "mode": "live",
+//              "signing_secret": null, "limits": {"sms": 1000}, "revoked": false}]}
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace phigate::config {
+
+/** Route classes a per-key limit may override (used by the rate limiter). */
+inline constexpr std::string_view kLimitClasses[] = {"sms", "bulk", "email", "messages",
+                                                      "ehospital", "admin", "daily"};
+
+/** Role names of DESIGN §8. */
+inline constexpr std::string_view kRoles[] = {"sms", "bulk", "email", "ehospital",
+                                               "ehospital-write", "metrics", "admin"};
+
+/** One key as written in the file (plain data; compiled by the pipeline). */
+struct KeySpec {
+  std::string id;                   // 1-64 of [A-Za-z0-9._-]: safe to log
+  std::string token_sha256;         // 64 lower-case hex
+  std::vector<std::string> roles;
+  std::vector<std::string> allow_cidrs;
+  bool test_mode = false;           // "mode": "test" never reaches a provider
+  std::optional<std::string> signing_secret;
+  std::vector<std::pair<std::string, uint32_t>> limits;
+  bool revoked = false;
+};
+
+/** True for 1-64 characters of [A-Za-z0-9._-]. */
+bool isValidKeyId(std::string_view id);
+
+/**
+ * Parses and validates a keys file. Errors say "API_KEYS_FILE: key N: ..."
+ * (N is 1-based) and never include a hash, secret or other value.
+ */
+bool parseKeysFile(std::string_view json, std::vector<KeySpec>* out, std::string* error);
+
+}  // namespace phigate::config

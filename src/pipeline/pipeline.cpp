@@ -1,0 +1,57 @@
+#include "pipeline/pipeline.h"
+
+#include "net/problem.h"
+#include "net/worker.h"
+
+namespace phigate::pipeline {
+
+Pipeline::Pipeline(const PolicyConfig& cfg, int64_t (*now_s)())
+    : client_ip_(cfg),
+      ip_access_(cfg),
+      authn_(cfg.keys),
+      replay_(cfg, now_s),
+      order_{&client_ip_, &ip_access_, &authn_, &key_ip_access_, &rbac_, &replay_, &validate_} {}
+
+bool Pipeline::run(RequestContext& ctx) {
+  for (Stage* s : order_) {
+    const Verdict v = s->run(ctx);
+    // What the access/audit line says about the caller: the resolved client
+    // address and the key id (never the token), as far as they are known.
+    ctx.ex->client_ip = ctx.client_text;
+    if (ctx.key != nullptr) ctx.ex->key_id = ctx.key->id;
+    if (v == Verdict::kContinue) continue;
+    if (v == Verdict::kReject) respond(ctx);
+    return false;  // rejected, or suspended (the stage resumes the request itself)
+  }
+  return true;
+}
+
+void Pipeline::respond(RequestContext& ctx) {
+  const Rejection& r = ctx.rejection;
+  net::Exchange& ex = *ctx.ex;
+  ex.event = r.event;
+  ex.reason = r.reason;
+  net::Buffer& body = ex.worker().scratch();
+  body.clear();
+  net::writeProblem(body, net::Problem{r.status, r.type, r.title, r.detail}, ex.ensureRequestId());
+  if (!r.errors.empty()) {
+    // Re-open the object to add the errors list: {..., "errors":[{field, code}]}
+    body.truncate(body.size() - 1);  // drop the closing brace
+    body.append(",\"errors\":[");
+    for (size_t i = 0; i < r.errors.size(); ++i) {
+      if (i > 0) body.append(',');
+      body.append("{\"field\":");
+      net::appendJsonString(body, r.errors[i].field);
+      body.append(",\"code\":");
+      net::appendJsonString(body, r.errors[i].code);
+      body.append('}');
+    }
+    body.append("]}");
+  }
+  static constexpr net::HeaderField kChallenge[] = {{"WWW-Authenticate", "Bearer realm=\"phigate\""}};
+  ex.respond(r.status, net::kProblemType, body.view(),
+             r.www_authenticate ? std::span<const net::HeaderField>(kChallenge)
+                                : std::span<const net::HeaderField>());
+}
+
+}  // namespace phigate::pipeline

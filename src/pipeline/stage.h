@@ -1,0 +1,93 @@
+// The security pipeline's one small interface. A stage looks at the request
+// context and returns kContinue, kReject (with the problem to answer), or
+// kSuspend (it issued async work and will resume the pipeline itself). Stages
+// run in a fixed order (DESIGN §2): client-ip, ip-access, authn, ip-access for
+// the key, rbac, replay, validate. They never log and never allocate on the
+// success path.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "net/exchange.h"
+#include "obs/security_event.h"
+#include "pipeline/body_schema.h"
+#include "pipeline/cidr.h"
+#include "pipeline/key_registry.h"
+#include "pipeline/permissions.h"
+
+namespace phigate::pipeline {
+
+/** The replay headers of an admitted request. */
+struct ReplayToken {
+  int64_t timestamp = 0;
+  std::string_view nonce;
+};
+
+/** Which body schema a route validates against. */
+enum class BodyKind : uint8_t { kNone, kSms, kBulk, kEmail };
+
+/** What a route needs from the pipeline; static, one per route. */
+struct RoutePolicy {
+  Permission permission = Permission::kNone;
+  bool authenticated = false;
+  bool state_changing = false;   // replay headers required; the nonce reaches the store
+  BodyKind body = BodyKind::kNone;
+  bool bypass = false;           // no stage at all (GET /livez: no I/O, no policy)
+};
+
+/** Immutable policy, built once at start-up and shared by all workers. */
+struct PolicyConfig {
+  CidrList trusted_proxies;
+  CidrList ip_allowlist;         // empty: everyone
+  CidrList ip_denylist;
+  KeyRegistry keys;
+  uint32_t replay_window_s = 300;
+};
+
+/** A stage's refusal: the problem to answer and the audit reason. */
+struct Rejection {
+  int status = 0;
+  std::string_view type;         // slug under https://phigate.dev/problems/
+  std::string_view title;
+  std::string_view detail;
+  obs::SecurityEvent event = obs::SecurityEvent::kNone;
+  std::string_view reason;       // stable reason code for the audit line
+  bool www_authenticate = false;
+  std::span<const FieldError> errors;  // validation errors, if any
+};
+
+/** A stage's decision. */
+enum class Verdict : uint8_t { kContinue, kReject, kSuspend };
+
+/** Everything the stages learn about one request. */
+struct RequestContext {
+  net::Exchange* ex = nullptr;
+  const RoutePolicy* policy = nullptr;
+  ClientIp client{};
+  char client_text[kIpTextCapacity] = {};
+  const ApiKey* key = nullptr;
+  ReplayToken replay;
+  SmsMessage sms;
+  std::span<const SmsMessage> bulk;
+  EmailMessage email;
+  Rejection rejection;
+
+  const net::HttpRequest& request() const { return ex->request(); }
+  Verdict reject(const Rejection& r);
+};
+
+/** One step of the pipeline. */
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual Verdict run(RequestContext& ctx) = 0;
+};
+
+inline Verdict RequestContext::reject(const Rejection& r) {
+  rejection = r;
+  return Verdict::kReject;
+}
+
+}  // namespace phigate::pipeline

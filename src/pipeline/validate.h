@@ -1,0 +1,18 @@
+// Body validation stage: the route's schema over the body, parsed in place by
+// simdjson. 400 for bodies that are not well-formed JSON objects, 422 for
+// schema violations, with errors [{field, code}] and never a rejected value.
+#pragma once
+
+#include "pipeline/stage.h"
+
+namespace phigate::pipeline {
+
+class ValidateStage : public Stage {
+ public:
+  Verdict run(RequestContext& ctx) override;
+
+ private:
+  BodyValidator validator_;  // one per worker: reuses its parser and buffers
+};
+
+}  // namespace phigate::pipeline
