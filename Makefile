@@ -46,6 +46,7 @@ asan: setup $(ASAN_BUILD)/build.ninja
 
 bench: build
 	./$(BUILD)/bench/bench_http --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	./$(BUILD)/bench/bench_pipeline --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 # wrk against GET /livez for 10 s (phigate, then nginx with one worker answering
 # a fixed 200, in the same run); prints requests/s and p99 for both.

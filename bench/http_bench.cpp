@@ -12,26 +12,9 @@
 #include "net/request_id.h"
 #include "net/response.h"
 
-extern "C" void* __libc_malloc(size_t);
-extern "C" void* __libc_calloc(size_t, size_t);
-extern "C" void* __libc_realloc(void*, size_t);
+#include "alloc_counter.h"
 
-namespace {
-size_t g_allocs = 0;
-}
-
-extern "C" void* malloc(size_t n) {
-  ++g_allocs;
-  return __libc_malloc(n);
-}
-extern "C" void* calloc(size_t a, size_t b) {
-  ++g_allocs;
-  return __libc_calloc(a, b);
-}
-extern "C" void* realloc(void* p, size_t n) {
-  ++g_allocs;
-  return __libc_realloc(p, n);
-}
+using phigate::bench::g_allocs;
 
 namespace phigate::net {
 namespace {

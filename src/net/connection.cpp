@@ -151,6 +151,23 @@ void Connection::received(ssize_t nread) {
   processInput();
 }
 
+void Connection::injectInput(std::string_view bytes) {
+  while (!bytes.empty() && state_ != State::kClosed && state_ != State::kClosing) {
+    uv_buf_t buf;
+    allocate(&buf);
+    const size_t n = std::min<size_t>(buf.len, bytes.size());
+    if (n == 0) return;
+    memcpy(buf.base, bytes.data(), n);
+    bytes.remove_prefix(n);
+    received(static_cast<ssize_t>(n));
+  }
+}
+
+void Connection::takeOutput(Buffer* out) {
+  out->swap(out_);
+  out_.clear();
+}
+
 // Grows the read buffer to hold `needed` bytes, within what the current state
 // can legitimately need: a maximal head, or a head plus the route's body limit.
 bool Connection::ensureCapacity(size_t needed) {

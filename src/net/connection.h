@@ -46,6 +46,14 @@ class Connection {
    */
   void close(bool reset = false);
 
+  /**
+   * In-process driving without a socket (benchmarks, fuzzing): `bytes` are
+   * handled as if just read, and takeOutput() hands back what would have been
+   * written. Production code never calls these.
+   */
+  void injectInput(std::string_view bytes);
+  void takeOutput(Buffer* out);
+
   const PeerAddress& peer() const { return peer_; }
   bool idle() const;
 

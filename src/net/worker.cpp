@@ -83,16 +83,22 @@ int Worker::listen() {
   return rc;
 }
 
-int Worker::run() {
+bool Worker::openLog() {
+  if (access_log_) return true;
   if (!cfg_.log_file.empty()) {
     // Start-up, before the loop runs: a blocking open is fine here.
     log_fd_ = ::open(cfg_.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (log_fd_ < 0) {
       fprintf(stderr, "phigate: cannot open LOG_FILE: %s\n", strerror(errno));
-      return 1;
+      return false;
     }
   }
   access_log_ = std::make_unique<obs::AccessLog>(&loop_, log_fd_, clock_);
+  return true;
+}
+
+int Worker::run() {
+  if (!openLog()) return 1;
 
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);

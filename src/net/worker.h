@@ -36,6 +36,8 @@ class Worker {
 
   /** Binds, serves until drained, returns the process exit code. */
   int run();
+  /** Opens LOG_FILE (or stdout) for the access log; run() calls it first. */
+  bool openLog();
   /** Stops accepting and finishes in-flight requests (SIGTERM/SIGINT). */
   void drain();
 
