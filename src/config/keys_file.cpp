@@ -106,8 +106,10 @@ class KeyParser {
   bool limits(element v, KeySpec* k) {
     object obj;
     if (v.get_object().get(obj) != simdjson::SUCCESS) return fail("limits must be an object");
+    std::set<std::string_view> seen;
     for (auto f : obj) {
       if (!oneOf(f.key, kLimitClasses)) return fail("unknown limit class");
+      if (!seen.insert(f.key).second) return fail("duplicate limit class");
       uint64_t n;
       if (f.value.get_uint64().get(n) != simdjson::SUCCESS || n == 0 || n > 100'000'000) {
         return fail("limits must be positive integers");
@@ -145,9 +147,16 @@ bool parseKeysFile(std::string_view json, std::vector<KeySpec>* out, std::string
     *error = "API_KEYS_FILE must be an object with a \"keys\" list";
     return false;
   }
+  int lists = 0;
   for (auto f : top) {
     if (f.key != "keys") {
       *error = "API_KEYS_FILE: unknown top-level field";
+      return false;
+    }
+    // Two "keys" lists: JSON tools disagree on which one wins, so a
+    // revocation appended as a second list could be silently ignored.
+    if (++lists > 1) {
+      *error = "API_KEYS_FILE: duplicate top-level field";
       return false;
     }
   }

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "crypto/hash.h"
@@ -27,13 +28,14 @@ KeyRing::Key KeyRing::makeKey(const uint8_t* bytes) {
 
 bool KeyRing::create(std::string_view current, std::string_view old_list, bool allow_derived,
                      KeyRing* out, std::string* error) {
-  out->keys_.clear();
+  out->wipe();
   std::array<uint8_t, kKeyBytes> raw;
   if (fromHex(current, raw)) {
     out->keys_.push_back(makeKey(raw.data()));
   } else if (allow_derived && !current.empty()) {
-    const Sha256 h = sha256(current);
+    Sha256 h = sha256(current);
     out->keys_.push_back(makeKey(h.data()));
+    sodium_memzero(h.data(), h.size());
   } else {
     *error = "ENCRYPTION_KEY must be 64 hex characters";
     return false;
@@ -47,6 +49,8 @@ bool KeyRing::create(std::string_view current, std::string_view old_list, bool a
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
     if (item.empty()) continue;
     if (!fromHex(item, raw)) {
+      sodium_memzero(raw.data(), raw.size());
+      out->wipe();  // no half-built ring
       *error = "ENCRYPTION_KEYS_OLD must be a comma-separated list of 64-hex-character keys";
       return false;
     }
@@ -56,8 +60,11 @@ bool KeyRing::create(std::string_view current, std::string_view old_list, bool a
   return true;
 }
 
-KeyRing::~KeyRing() {
+KeyRing::~KeyRing() { wipe(); }
+
+void KeyRing::wipe() {
   for (Key& k : keys_) sodium_memzero(k.bytes.data(), k.bytes.size());
+  keys_.clear();
 }
 
 const KeyRing::Key* KeyRing::find(const uint8_t* id) const {
@@ -68,6 +75,9 @@ const KeyRing::Key* KeyRing::find(const uint8_t* id) const {
 }
 
 void KeyRing::seal(std::string_view plain, std::string_view ad, uint8_t* out) const {
+  // Sealing with no key would store plaintext-equivalent garbage: a ring is
+  // only ever used after create() succeeded, so this is a programming error.
+  if (keys_.empty()) std::abort();
   const Key& k = keys_.front();
   out[0] = kVersion;
   memcpy(out + 1, k.id.data(), 4);

@@ -49,6 +49,7 @@ class KeyRing {
     std::array<uint8_t, 4> id;
   };
   static Key makeKey(const uint8_t* bytes);
+  void wipe();
   const Key* find(const uint8_t* id) const;
 
   std::vector<Key> keys_;  // keys_[0] seals; all open

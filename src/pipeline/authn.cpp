@@ -41,6 +41,31 @@ std::string_view authFailureReason(AuthFailure f) {
   return "unknown";
 }
 
+namespace {
+// Decodes %XX in a query parameter name (so "access%5Ftoken" is caught too);
+// names longer than the buffer cannot be one of ours anyway.
+std::string_view decodeName(std::string_view name, char (&buf)[32]) {
+  size_t n = 0;
+  for (size_t i = 0; i < name.size() && n < sizeof buf; ++i) {
+    char c = name[i];
+    if (c == '%' && i + 2 < name.size()) {
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f') return (h | 0x20) - 'a' + 10;
+        return -1;
+      };
+      const int hi = hex(name[i + 1]), lo = hex(name[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        c = static_cast<char>(hi << 4 | lo);
+        i += 2;
+      }
+    }
+    buf[n++] = c;
+  }
+  return {buf, n};
+}
+}  // namespace
+
 bool queryHasCredential(std::string_view query) {
   static constexpr std::string_view kNames[] = {"access_token", "token", "api_key", "apikey",
                                                 "key", "auth", "authorization", "bearer"};
@@ -48,7 +73,8 @@ bool queryHasCredential(std::string_view query) {
     const size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
     query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
-    std::string_view name = pair.substr(0, pair.find('='));
+    char buf[32];
+    std::string_view name = decodeName(pair.substr(0, pair.find('=')), buf);
     for (std::string_view n : kNames) {
       if (net::equalsLower(name, n)) return true;
     }

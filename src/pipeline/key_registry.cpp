@@ -43,8 +43,13 @@ bool KeyRegistry::build(const std::vector<config::KeySpec>& specs, std::string_v
       *error = "API_KEYS_FILE: key " + s.id + ": unknown role";
       return false;
     }
+    // One list text for CidrList::parse: separators only between entries (a
+    // trailing comma is refused there as an empty entry).
     std::string joined;
-    for (const std::string& c : s.allow_cidrs) joined += c + ",";
+    for (size_t i = 0; i < s.allow_cidrs.size(); ++i) {
+      if (i > 0) joined += ',';
+      joined += s.allow_cidrs[i];
+    }
     std::string cidr_error;
     if (!CidrList::parse(joined, &k.allow, &cidr_error)) {
       *error = "API_KEYS_FILE: key " + s.id + ": allow_cidrs: " + cidr_error;

@@ -53,7 +53,7 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
   for (const OutboxEntry& e : req.entries) {
     messages_.emplace(std::string(e.message_id),
                       Message{std::string(req.key_id), std::string(e.channel), std::string(e.sealed),
-                              wallMs(), e.segments});
+                              now, e.segments});
   }
   done(ctx, AdmitStatus::kAdmitted);
 }

@@ -38,13 +38,15 @@ config::KeySpec spec(std::string id, std::string_view token, std::vector<std::st
   return s;
 }
 
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
 // A request built by hand; the header vector and strings live as long as it.
 struct Request {
   std::vector<std::string> storage;
   std::vector<net::Header> headers;
   net::HttpRequest req;
 
-  Request(std::vector<std::pair<std::string, std::string>> hs, std::string query = "") {
+  Request(Headers hs, std::string query = "") {
     storage.reserve(2 * hs.size() + 1);
     for (auto& [n, v] : hs) {
       storage.push_back(std::move(n));
@@ -260,28 +262,28 @@ TEST_F(AuthnTest, RegistryUnknownRoleOrBadHashIsAnError) {
 
 TEST_F(AuthnTest, ValidBearerTokenYieldsItsKey) {
   const ApiKey* key = nullptr;
-  EXPECT_EQ(auth(Request({bearer(kFileToken)}), &key), AuthFailure::kNone);
+  EXPECT_EQ(auth(Request(Headers{bearer(kFileToken)}), &key), AuthFailure::kNone);
   ASSERT_NE(key, nullptr);
   EXPECT_EQ(key->id, "clinic-app");
 
-  EXPECT_EQ(auth(Request({bearer(kSmsEnvToken)}), &key), AuthFailure::kNone);
+  EXPECT_EQ(auth(Request(Headers{bearer(kSmsEnvToken)}), &key), AuthFailure::kNone);
   ASSERT_NE(key, nullptr);
   EXPECT_EQ(key->id, "env-sms");
 }
 
 TEST_F(AuthnTest, SchemeAndHeaderNameAreCaseInsensitive) {
   const ApiKey* key = nullptr;
-  EXPECT_EQ(auth(Request({{"authorization", "bearer " + std::string(kFileToken)}}), &key),
+  EXPECT_EQ(auth(Request(Headers{{"authorization", "bearer " + std::string(kFileToken)}}), &key),
             AuthFailure::kNone);
   EXPECT_NE(key, nullptr);
-  EXPECT_EQ(auth(Request({{"AUTHORIZATION", "BEARER " + std::string(kFileToken)}}), &key),
+  EXPECT_EQ(auth(Request(Headers{{"AUTHORIZATION", "BEARER " + std::string(kFileToken)}}), &key),
             AuthFailure::kNone);
   EXPECT_NE(key, nullptr);
 }
 
 TEST_F(AuthnTest, OtherHeadersAreIgnored) {
   const ApiKey* key = nullptr;
-  EXPECT_EQ(auth(Request({{"Host", "gw.example.test"},
+  EXPECT_EQ(auth(Request(Headers{{"Host", "gw.example.test"},
                           {"X-Api-Key", std::string(kAdminEnvToken)},
                           bearer(kFileToken),
                           {"Content-Type", "application/json"}}),
@@ -292,43 +294,43 @@ TEST_F(AuthnTest, OtherHeadersAreIgnored) {
 }
 
 TEST_F(AuthnTest, MissingAuthorizationHeader) {
-  EXPECT_EQ(auth(Request({})), AuthFailure::kMissing);
-  EXPECT_EQ(auth(Request({{"Host", "gw.example.test"}})), AuthFailure::kMissing);
+  EXPECT_EQ(auth(Request(Headers{})), AuthFailure::kMissing);
+  EXPECT_EQ(auth(Request(Headers{{"Host", "gw.example.test"}})), AuthFailure::kMissing);
   // A token in another header does not count.
-  EXPECT_EQ(auth(Request({{"X-Api-Key", std::string(kFileToken)}})), AuthFailure::kMissing);
+  EXPECT_EQ(auth(Request(Headers{{"X-Api-Key", std::string(kFileToken)}})), AuthFailure::kMissing);
 }
 
 TEST_F(AuthnTest, TwoAuthorizationHeadersAreMalformed) {
-  EXPECT_EQ(auth(Request({bearer(kFileToken), bearer(kFileToken)})), AuthFailure::kMalformed);
-  EXPECT_EQ(auth(Request({bearer(kFileToken), {"authorization", "Bearer x"}})),
+  EXPECT_EQ(auth(Request(Headers{bearer(kFileToken), bearer(kFileToken)})), AuthFailure::kMalformed);
+  EXPECT_EQ(auth(Request(Headers{bearer(kFileToken), {"authorization", "Bearer x"}})),
             AuthFailure::kMalformed);
-  EXPECT_EQ(auth(Request({{"authorization", "Bearer x"}, bearer(kFileToken)})),
+  EXPECT_EQ(auth(Request(Headers{{"authorization", "Bearer x"}, bearer(kFileToken)})),
             AuthFailure::kMalformed);
 }
 
 TEST_F(AuthnTest, WrongSchemeIsMalformed) {
-  EXPECT_EQ(auth(Request({{"Authorization", "Basic dGVzdDp0ZXN0"}})), AuthFailure::kMalformed);
-  EXPECT_EQ(auth(Request({{"Authorization", "Token " + std::string(kFileToken)}})),
+  EXPECT_EQ(auth(Request(Headers{{"Authorization", "Basic dGVzdDp0ZXN0"}})), AuthFailure::kMalformed);
+  EXPECT_EQ(auth(Request(Headers{{"Authorization", "Token " + std::string(kFileToken)}})),
             AuthFailure::kMalformed);
-  EXPECT_EQ(auth(Request({{"Authorization", std::string(kFileToken)}})), AuthFailure::kMalformed);
-  EXPECT_EQ(auth(Request({{"Authorization", "Bearer:" + std::string(kFileToken)}})),
+  EXPECT_EQ(auth(Request(Headers{{"Authorization", std::string(kFileToken)}})), AuthFailure::kMalformed);
+  EXPECT_EQ(auth(Request(Headers{{"Authorization", "Bearer:" + std::string(kFileToken)}})),
             AuthFailure::kMalformed);
-  EXPECT_EQ(auth(Request({{"Authorization", "Bearer\t" + std::string(kFileToken)}})),
+  EXPECT_EQ(auth(Request(Headers{{"Authorization", "Bearer\t" + std::string(kFileToken)}})),
             AuthFailure::kMalformed);
-  EXPECT_EQ(auth(Request({{"Authorization", "Bearer" + std::string(kFileToken)}})),
+  EXPECT_EQ(auth(Request(Headers{{"Authorization", "Bearer" + std::string(kFileToken)}})),
             AuthFailure::kMalformed);
 }
 
 TEST_F(AuthnTest, EmptyOrSpaceOnlyBearerTokenIsMalformed) {
   for (std::string_view v : {"Bearer", "Bearer ", "Bearer  ", "Bearer      ", "bearer ", ""}) {
-    EXPECT_EQ(auth(Request({{"Authorization", std::string(v)}})), AuthFailure::kMalformed)
+    EXPECT_EQ(auth(Request(Headers{{"Authorization", std::string(v)}})), AuthFailure::kMalformed)
         << "value of length " << v.size();
   }
 }
 
 TEST_F(AuthnTest, ExtraSpacesBeforeTokenAreTolerated) {
   const ApiKey* key = nullptr;
-  EXPECT_EQ(auth(Request({{"Authorization", "Bearer   " + std::string(kFileToken)}}), &key),
+  EXPECT_EQ(auth(Request(Headers{{"Authorization", "Bearer   " + std::string(kFileToken)}}), &key),
             AuthFailure::kNone);
   EXPECT_NE(key, nullptr);
 }
@@ -337,46 +339,46 @@ TEST_F(AuthnTest, InvalidB64TokenCharactersAreMalformed) {
   for (std::string_view bad : {"abc def", "abc,def", "abc\"def", "abc;def", "abc\\def", "abc@def",
                                "abc:def", "=abc", "abc=def", "abc==d", "abc%20", "abc!",
                                "t\xc3\xa9st", "abc\x7f"}) {
-    EXPECT_EQ(auth(Request({{"Authorization", "Bearer " + std::string(bad)}})),
+    EXPECT_EQ(auth(Request(Headers{{"Authorization", "Bearer " + std::string(bad)}})),
               AuthFailure::kMalformed)
         << "case of length " << bad.size();
   }
-  EXPECT_EQ(auth(Request({{"Authorization", "Bearer " + std::string("abc\0def", 7)}})),
+  EXPECT_EQ(auth(Request(Headers{{"Authorization", "Bearer " + std::string("abc\0def", 7)}})),
             AuthFailure::kMalformed);
 }
 
 TEST_F(AuthnTest, AllB64TokenCharactersAndPaddingAreWellFormed) {
   // Well-formed but not registered: the format check passes, the lookup fails.
-  EXPECT_EQ(auth(Request({bearer("AZaz09-._~+/")})), AuthFailure::kUnknown);
-  EXPECT_EQ(auth(Request({bearer("abc=")})), AuthFailure::kUnknown);
-  EXPECT_EQ(auth(Request({bearer("abc==")})), AuthFailure::kUnknown);
+  EXPECT_EQ(auth(Request(Headers{bearer("AZaz09-._~+/")})), AuthFailure::kUnknown);
+  EXPECT_EQ(auth(Request(Headers{bearer("abc=")})), AuthFailure::kUnknown);
+  EXPECT_EQ(auth(Request(Headers{bearer("abc==")})), AuthFailure::kUnknown);
 }
 
 TEST_F(AuthnTest, TokenLengthLimit) {
   const std::string t512(512, 't');
   const std::string t513(513, 't');
-  EXPECT_EQ(auth(Request({bearer(t512)})), AuthFailure::kUnknown);
-  EXPECT_EQ(auth(Request({bearer(t513)})), AuthFailure::kMalformed);
-  EXPECT_EQ(auth(Request({bearer(std::string(4096, 't'))})), AuthFailure::kMalformed);
+  EXPECT_EQ(auth(Request(Headers{bearer(t512)})), AuthFailure::kUnknown);
+  EXPECT_EQ(auth(Request(Headers{bearer(t513)})), AuthFailure::kMalformed);
+  EXPECT_EQ(auth(Request(Headers{bearer(std::string(4096, 't'))})), AuthFailure::kMalformed);
 
   // A registered 512-char token is found.
   KeyRegistry reg;
   std::string error;
   ASSERT_TRUE(KeyRegistry::build({spec("long", t512, {"sms"})}, "", "", &reg, &error)) << error;
   const ApiKey* key = nullptr;
-  EXPECT_EQ(authenticate(Request({bearer(t512)}).req, reg, &key), AuthFailure::kNone);
+  EXPECT_EQ(authenticate(Request(Headers{bearer(t512)}).req, reg, &key), AuthFailure::kNone);
   EXPECT_NE(key, nullptr);
 }
 
 TEST_F(AuthnTest, UnknownToken) {
   const ApiKey* key = reinterpret_cast<const ApiKey*>(this);  // must be reset
-  EXPECT_EQ(auth(Request({bearer(kUnknownToken)}), &key), AuthFailure::kUnknown);
+  EXPECT_EQ(auth(Request(Headers{bearer(kUnknownToken)}), &key), AuthFailure::kUnknown);
   EXPECT_EQ(key, nullptr);
 }
 
 TEST_F(AuthnTest, RevokedToken) {
   const ApiKey* key = reinterpret_cast<const ApiKey*>(this);  // must be reset
-  EXPECT_EQ(auth(Request({bearer(kRevokedToken)}), &key), AuthFailure::kRevoked);
+  EXPECT_EQ(auth(Request(Headers{bearer(kRevokedToken)}), &key), AuthFailure::kRevoked);
   EXPECT_EQ(key, nullptr);
 }
 
@@ -387,10 +389,10 @@ TEST_F(AuthnTest, TokenInQueryIsRefusedEvenWithAValidHeader) {
         "page=2&access_token=test-fake&x=1", "token", "token=", "apikey=test-fake",
         "key=test-fake", "Authorization=Bearer%20x", "bearer=x", "auth=x"}) {
     const ApiKey* key = reinterpret_cast<const ApiKey*>(this);
-    EXPECT_EQ(auth(Request({bearer(kFileToken)}, std::string(q)), &key), AuthFailure::kTokenInQuery)
+    EXPECT_EQ(auth(Request(Headers{bearer(kFileToken)}, std::string(q)), &key), AuthFailure::kTokenInQuery)
         << "query case of length " << q.size();
     EXPECT_EQ(key, nullptr);
-    EXPECT_EQ(auth(Request({}, std::string(q))), AuthFailure::kTokenInQuery);
+    EXPECT_EQ(auth(Request(Headers{}, std::string(q))), AuthFailure::kTokenInQuery);
   }
 }
 
@@ -399,7 +401,7 @@ TEST_F(AuthnTest, HarmlessQueriesDoNotTrip) {
                              "a=1&b=2", "&", "=token", "tokenized=yes&api=1"}) {
     EXPECT_FALSE(queryHasCredential(q)) << q;
     const ApiKey* key = nullptr;
-    EXPECT_EQ(auth(Request({bearer(kFileToken)}, std::string(q)), &key), AuthFailure::kNone) << q;
+    EXPECT_EQ(auth(Request(Headers{bearer(kFileToken)}, std::string(q)), &key), AuthFailure::kNone) << q;
     EXPECT_NE(key, nullptr);
   }
 }
@@ -418,6 +420,20 @@ TEST_F(AuthnTest, FailureReasonsAreStable) {
   EXPECT_EQ(authFailureReason(AuthFailure::kUnknown), "unknown_token");
   EXPECT_EQ(authFailureReason(AuthFailure::kRevoked), "revoked_token");
   EXPECT_EQ(authFailureReason(AuthFailure::kTokenInQuery), "token_in_query");
+}
+
+}  // namespace
+}  // namespace phigate::pipeline
+
+namespace phigate::pipeline {
+namespace {
+
+TEST(QueryCredential, DetectsPercentEncodedNames) {
+  EXPECT_TRUE(queryHasCredential("a=1&access%5Ftoken=x"));
+  EXPECT_TRUE(queryHasCredential("%74oken=x"));
+  EXPECT_TRUE(queryHasCredential("API_KEY=x"));
+  EXPECT_FALSE(queryHasCredential("page=2&tokenize=1"));
+  EXPECT_FALSE(queryHasCredential("a=%5"));
 }
 
 }  // namespace

@@ -56,13 +56,15 @@ std::string sign(std::string_view secret, std::string_view method, std::string_v
 
 std::string ts(int64_t t) { return std::to_string(t); }
 
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
 // A POST /v1/sms request built by hand; all views point into this object.
 struct Request {
   std::vector<std::string> storage;
   std::vector<net::Header> headers;
   net::HttpRequest req;
 
-  Request(std::vector<std::pair<std::string, std::string>> hs, std::string body = std::string(kBody),
+  Request(Headers hs, std::string body = std::string(kBody),
           std::string method = "POST", std::string path = "/v1/sms") {
     storage.reserve(2 * hs.size() + 3);
     for (auto& [n, v] : hs) {
@@ -109,7 +111,7 @@ class ReplayTest : public ::testing::Test {
 // ---- X-Timestamp ----
 
 TEST_F(ReplayTest, ValidHeadersWithoutSecretAreAccepted) {
-  const Request r({{"X-Timestamp", ts(kNow)}, {"X-Nonce", std::string(kNonce)}});
+  const Request r(Headers{{"X-Timestamp", ts(kNow)}, {"X-Nonce", std::string(kNonce)}});
   ReplayToken out;
   EXPECT_EQ(check(r, plain_key_, &out), ReplayFailure::kNone);
   EXPECT_EQ(out.timestamp, kNow);
@@ -117,15 +119,15 @@ TEST_F(ReplayTest, ValidHeadersWithoutSecretAreAccepted) {
 }
 
 TEST_F(ReplayTest, HeaderNamesAreCaseInsensitive) {
-  const Request r({{"x-timestamp", ts(kNow)}, {"X-NONCE", std::string(kNonce)}});
+  const Request r(Headers{{"x-timestamp", ts(kNow)}, {"X-NONCE", std::string(kNonce)}});
   EXPECT_EQ(check(r, plain_key_), ReplayFailure::kNone);
 }
 
 TEST_F(ReplayTest, MissingTimestamp) {
-  EXPECT_EQ(check(Request({{"X-Nonce", std::string(kNonce)}}), plain_key_),
+  EXPECT_EQ(check(Request(Headers{{"X-Nonce", std::string(kNonce)}}), plain_key_),
             ReplayFailure::kMissingTimestamp);
-  EXPECT_EQ(check(Request({}), plain_key_), ReplayFailure::kMissingTimestamp);
-  EXPECT_EQ(check(Request({{"X-Timestamp", ""}, {"X-Nonce", std::string(kNonce)}}), plain_key_),
+  EXPECT_EQ(check(Request(Headers{}), plain_key_), ReplayFailure::kMissingTimestamp);
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", ""}, {"X-Nonce", std::string(kNonce)}}), plain_key_),
             ReplayFailure::kMissingTimestamp);
 }
 
@@ -133,7 +135,7 @@ TEST_F(ReplayTest, NonNumericTimestamp) {
   for (std::string bad : {"abc", "-1700000000", "+1700000000", "1700000000.5", "1700000000s",
                           "1.7e9", "0x6553f100", "1700000000 ", " 1700000000", "17000 00000",
                           "Tue, 14 Nov 2023 22:13:20 GMT", "2023-11-14T22:13:20Z"}) {
-    EXPECT_EQ(check(Request({{"X-Timestamp", bad}, {"X-Nonce", std::string(kNonce)}}), plain_key_),
+    EXPECT_EQ(check(Request(Headers{{"X-Timestamp", bad}, {"X-Nonce", std::string(kNonce)}}), plain_key_),
               ReplayFailure::kMissingTimestamp)
         << bad;
   }
@@ -141,14 +143,14 @@ TEST_F(ReplayTest, NonNumericTimestamp) {
 
 TEST_F(ReplayTest, TooLongTimestamp) {
   // Milliseconds (13 digits) are refused as not-a-timestamp, not as stale.
-  EXPECT_EQ(check(Request({{"X-Timestamp", ts(kNow * 1000)}, {"X-Nonce", std::string(kNonce)}}),
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", ts(kNow * 1000)}, {"X-Nonce", std::string(kNonce)}}),
                   plain_key_),
             ReplayFailure::kMissingTimestamp);
-  EXPECT_EQ(check(Request({{"X-Timestamp", std::string(40, '9')}, {"X-Nonce", std::string(kNonce)}}),
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", std::string(40, '9')}, {"X-Nonce", std::string(kNonce)}}),
                   plain_key_),
             ReplayFailure::kMissingTimestamp);
   // 12 digits still parse (and are stale).
-  EXPECT_EQ(check(Request({{"X-Timestamp", "999999999999"}, {"X-Nonce", std::string(kNonce)}}),
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", "999999999999"}, {"X-Nonce", std::string(kNonce)}}),
                   plain_key_),
             ReplayFailure::kStaleTimestamp);
 }
@@ -156,7 +158,7 @@ TEST_F(ReplayTest, TooLongTimestamp) {
 TEST_F(ReplayTest, WindowEdgesAreInclusive) {
   for (int64_t skew : {-300, -299, -1, 0, 1, 299, 300}) {
     ReplayToken out;
-    EXPECT_EQ(check(Request({{"X-Timestamp", ts(kNow + skew)}, {"X-Nonce", std::string(kNonce)}}),
+    EXPECT_EQ(check(Request(Headers{{"X-Timestamp", ts(kNow + skew)}, {"X-Nonce", std::string(kNonce)}}),
                     plain_key_, &out),
               ReplayFailure::kNone)
         << "skew " << skew;
@@ -165,23 +167,23 @@ TEST_F(ReplayTest, WindowEdgesAreInclusive) {
 }
 
 TEST_F(ReplayTest, OutsideTheWindowIsStale) {
-  for (int64_t skew : {-301, 301, -3600, 3600, -kNow}) {
-    EXPECT_EQ(check(Request({{"X-Timestamp", ts(kNow + skew)}, {"X-Nonce", std::string(kNonce)}}),
+  for (int64_t skew : {int64_t{-301}, int64_t{301}, int64_t{-3600}, int64_t{3600}, -kNow}) {
+    EXPECT_EQ(check(Request(Headers{{"X-Timestamp", ts(kNow + skew)}, {"X-Nonce", std::string(kNonce)}}),
                     plain_key_),
               ReplayFailure::kStaleTimestamp)
         << "skew " << skew;
   }
-  EXPECT_EQ(check(Request({{"X-Timestamp", "0"}, {"X-Nonce", std::string(kNonce)}}), plain_key_),
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", "0"}, {"X-Nonce", std::string(kNonce)}}), plain_key_),
             ReplayFailure::kStaleTimestamp);
 }
 
 TEST_F(ReplayTest, StaleIsReportedBeforeABadNonce) {
-  EXPECT_EQ(check(Request({{"X-Timestamp", ts(kNow - 301)}, {"X-Nonce", "short"}}), plain_key_),
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", ts(kNow - 301)}, {"X-Nonce", "short"}}), plain_key_),
             ReplayFailure::kStaleTimestamp);
 }
 
 TEST_F(ReplayTest, OtherWindowSizes) {
-  const Request r({{"X-Timestamp", ts(kNow - 60)}, {"X-Nonce", std::string(kNonce)}});
+  const Request r(Headers{{"X-Timestamp", ts(kNow - 60)}, {"X-Nonce", std::string(kNonce)}});
   ReplayToken out;
   EXPECT_EQ(checkReplay(r.req, plain_key_, kNow, 60, &out), ReplayFailure::kNone);
   EXPECT_EQ(checkReplay(r.req, plain_key_, kNow, 59, &out), ReplayFailure::kStaleTimestamp);
@@ -203,17 +205,19 @@ TEST_F(ReplayTest, NonceLengthBounds) {
                                                     {1000, ReplayFailure::kMissingNonce}};
   for (const auto& [len, want] : cases) {
     const std::string nonce(len, 'n');
-    ReplayToken out;
-    EXPECT_EQ(check(Request({{"X-Timestamp", ts(kNow)}, {"X-Nonce", nonce}}), plain_key_, &out),
-              want)
+    const Request r(Headers{{"X-Timestamp", ts(kNow)}, {"X-Nonce", nonce}});
+    ReplayToken out;  // its nonce views r
+    EXPECT_EQ(check(r, plain_key_, &out), want)
         << "length " << len;
-    if (want == ReplayFailure::kNone) EXPECT_EQ(out.nonce, nonce);
+    if (want == ReplayFailure::kNone) {
+      EXPECT_EQ(out.nonce, nonce);
+    }
     EXPECT_EQ(isValidNonce(nonce), want == ReplayFailure::kNone) << "length " << len;
   }
 }
 
 TEST_F(ReplayTest, MissingNonceHeader) {
-  EXPECT_EQ(check(Request({{"X-Timestamp", ts(kNow)}}), plain_key_), ReplayFailure::kMissingNonce);
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", ts(kNow)}}), plain_key_), ReplayFailure::kMissingNonce);
 }
 
 TEST_F(ReplayTest, NonceCharacters) {
@@ -223,7 +227,7 @@ TEST_F(ReplayTest, NonceCharacters) {
     std::string nonce = base;
     nonce[10] = bad;
     EXPECT_FALSE(isValidNonce(nonce)) << "char " << int{static_cast<unsigned char>(bad)};
-    EXPECT_EQ(check(Request({{"X-Timestamp", ts(kNow)}, {"X-Nonce", nonce}}), plain_key_),
+    EXPECT_EQ(check(Request(Headers{{"X-Timestamp", ts(kNow)}, {"X-Nonce", nonce}}), plain_key_),
               ReplayFailure::kMissingNonce)
         << "char " << int{static_cast<unsigned char>(bad)};
   }
@@ -233,7 +237,7 @@ TEST_F(ReplayTest, NonceCharacters) {
 
 TEST_F(ReplayTest, CorrectSignatureIsAccepted) {
   const std::string t = ts(kNow);
-  const Request r({{"X-Timestamp", t},
+  const Request r(Headers{{"X-Timestamp", t},
                    {"X-Nonce", std::string(kNonce)},
                    {"X-Signature", sign(kSecret, "POST", "/v1/sms", t, kNonce, kBody)}});
   ReplayToken out;
@@ -256,7 +260,7 @@ TEST_F(ReplayTest, SignatureFromOneShotLibsodiumHmac) {
                          message.size(), reinterpret_cast<const unsigned char*>(secret.data()));
   const std::string sig = lowerHex(mac, sizeof mac);
   EXPECT_EQ(sig, sign(secret, "POST", "/v1/sms", t, kNonce, kBody));
-  const Request r({{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}});
+  const Request r(Headers{{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}});
   EXPECT_EQ(check(r, keyWithSecret(secret)), ReplayFailure::kNone);
 }
 
@@ -264,13 +268,13 @@ TEST_F(ReplayTest, UpperCaseHexSignatureIsAccepted) {
   const std::string t = ts(kNow);
   std::string sig = sign(kSecret, "POST", "/v1/sms", t, kNonce, kBody);
   for (char& c : sig) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
-  const Request r({{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}});
+  const Request r(Headers{{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}});
   EXPECT_EQ(check(r, signing_key_), ReplayFailure::kNone);
 }
 
 TEST_F(ReplayTest, SignatureOverEmptyBody) {
   const std::string t = ts(kNow - 5);
-  const Request r({{"X-Timestamp", t},
+  const Request r(Headers{{"X-Timestamp", t},
                    {"X-Nonce", std::string(kNonce)},
                    {"X-Signature", sign(kSecret, "POST", "/v1/sms", t, kNonce, "")}},
                   "");
@@ -279,7 +283,7 @@ TEST_F(ReplayTest, SignatureOverEmptyBody) {
 
 TEST_F(ReplayTest, SignatureOfAnotherBodyIsBad) {
   const std::string t = ts(kNow);
-  const Request r({{"X-Timestamp", t},
+  const Request r(Headers{{"X-Timestamp", t},
                    {"X-Nonce", std::string(kNonce)},
                    {"X-Signature", sign(kSecret, "POST", "/v1/sms", t, kNonce, kBody)}},
                   R"({"to":"+910000000000","message":"fake test messagE"})");
@@ -288,7 +292,7 @@ TEST_F(ReplayTest, SignatureOfAnotherBodyIsBad) {
 
 TEST_F(ReplayTest, SignatureOfAnotherPathIsBad) {
   const std::string t = ts(kNow);
-  const Request r({{"X-Timestamp", t},
+  const Request r(Headers{{"X-Timestamp", t},
                    {"X-Nonce", std::string(kNonce)},
                    {"X-Signature", sign(kSecret, "POST", "/v1/sms", t, kNonce, kBody)}},
                   std::string(kBody), "POST", "/v1/sms/bulk");
@@ -297,7 +301,7 @@ TEST_F(ReplayTest, SignatureOfAnotherPathIsBad) {
 
 TEST_F(ReplayTest, SignatureOfAnotherMethodIsBad) {
   const std::string t = ts(kNow);
-  const Request r({{"X-Timestamp", t},
+  const Request r(Headers{{"X-Timestamp", t},
                    {"X-Nonce", std::string(kNonce)},
                    {"X-Signature", sign(kSecret, "PUT", "/v1/sms", t, kNonce, kBody)}});
   EXPECT_EQ(check(r, signing_key_), ReplayFailure::kBadSignature);
@@ -305,7 +309,7 @@ TEST_F(ReplayTest, SignatureOfAnotherMethodIsBad) {
 
 TEST_F(ReplayTest, SignatureOfAnotherNonceIsBad) {
   const std::string t = ts(kNow);
-  const Request r({{"X-Timestamp", t},
+  const Request r(Headers{{"X-Timestamp", t},
                    {"X-Nonce", std::string(kNonce)},
                    {"X-Signature",
                     sign(kSecret, "POST", "/v1/sms", t, "test-nonce-0000000000000002", kBody)}});
@@ -313,7 +317,7 @@ TEST_F(ReplayTest, SignatureOfAnotherNonceIsBad) {
 }
 
 TEST_F(ReplayTest, SignatureOfAnotherTimestampIsBad) {
-  const Request r({{"X-Timestamp", ts(kNow)},
+  const Request r(Headers{{"X-Timestamp", ts(kNow)},
                    {"X-Nonce", std::string(kNonce)},
                    {"X-Signature", sign(kSecret, "POST", "/v1/sms", ts(kNow - 1), kNonce, kBody)}});
   EXPECT_EQ(check(r, signing_key_), ReplayFailure::kBadSignature);
@@ -321,7 +325,7 @@ TEST_F(ReplayTest, SignatureOfAnotherTimestampIsBad) {
 
 TEST_F(ReplayTest, SignatureWithAnotherSecretIsBad) {
   const std::string t = ts(kNow);
-  const Request r({{"X-Timestamp", t},
+  const Request r(Headers{{"X-Timestamp", t},
                    {"X-Nonce", std::string(kNonce)},
                    {"X-Signature", sign(kOtherSecret, "POST", "/v1/sms", t, kNonce, kBody)}});
   EXPECT_EQ(check(r, signing_key_), ReplayFailure::kBadSignature);
@@ -333,7 +337,7 @@ TEST_F(ReplayTest, EveryFlippedSignatureDigitIsBad) {
   for (size_t i = 0; i < good.size(); ++i) {
     std::string sig = good;
     sig[i] = sig[i] == '0' ? '1' : '0';
-    const Request r({{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}});
+    const Request r(Headers{{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}});
     EXPECT_EQ(check(r, signing_key_), ReplayFailure::kBadSignature) << "digit " << i;
   }
 }
@@ -341,12 +345,12 @@ TEST_F(ReplayTest, EveryFlippedSignatureDigitIsBad) {
 TEST_F(ReplayTest, MissingOrMalformedSignature) {
   const std::string t = ts(kNow);
   const std::string good = sign(kSecret, "POST", "/v1/sms", t, kNonce, kBody);
-  EXPECT_EQ(check(Request({{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}}), signing_key_),
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}}), signing_key_),
             ReplayFailure::kMissingSignature);
   for (const std::string& bad : {std::string(), std::string(64, 'z'), good.substr(0, 63),
                                  good + "0", good.substr(0, 62), "sha256=" + good,
                                  good.substr(0, 63) + "g", std::string(128, 'a')}) {
-    const Request r({{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", bad}});
+    const Request r(Headers{{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", bad}});
     EXPECT_EQ(check(r, signing_key_), ReplayFailure::kMissingSignature) << "length " << bad.size();
   }
 }
@@ -355,7 +359,7 @@ TEST_F(ReplayTest, KeyWithoutSecretIgnoresSignature) {
   const std::string t = ts(kNow);
   for (const std::string& sig : {std::string(64, 'z'), std::string(64, '0'), std::string("junk"),
                                  sign(kOtherSecret, "POST", "/v1/sms", t, kNonce, kBody)}) {
-    const Request r({{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}});
+    const Request r(Headers{{"X-Timestamp", t}, {"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}});
     EXPECT_EQ(check(r, plain_key_), ReplayFailure::kNone);
   }
 }
@@ -363,12 +367,12 @@ TEST_F(ReplayTest, KeyWithoutSecretIgnoresSignature) {
 TEST_F(ReplayTest, SignedKeyStillNeedsTimestampAndNonce) {
   const std::string t = ts(kNow);
   const std::string sig = sign(kSecret, "POST", "/v1/sms", t, kNonce, kBody);
-  EXPECT_EQ(check(Request({{"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}}), signing_key_),
+  EXPECT_EQ(check(Request(Headers{{"X-Nonce", std::string(kNonce)}, {"X-Signature", sig}}), signing_key_),
             ReplayFailure::kMissingTimestamp);
-  EXPECT_EQ(check(Request({{"X-Timestamp", t}, {"X-Signature", sig}}), signing_key_),
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", t}, {"X-Signature", sig}}), signing_key_),
             ReplayFailure::kMissingNonce);
   const std::string old = ts(kNow - 301);
-  EXPECT_EQ(check(Request({{"X-Timestamp", old},
+  EXPECT_EQ(check(Request(Headers{{"X-Timestamp", old},
                            {"X-Nonce", std::string(kNonce)},
                            {"X-Signature", sign(kSecret, "POST", "/v1/sms", old, kNonce, kBody)}}),
                   signing_key_),
