@@ -1,5 +1,7 @@
 #include "pipeline/client_ip.h"
 
+#include <algorithm>
+
 namespace phigate::pipeline {
 
 namespace {
@@ -77,12 +79,22 @@ constexpr size_t kMaxForwardedHeaders = 16;
 Verdict ClientIpStage::run(RequestContext& ctx) {
   const IpAddress peer = ipFromBytes(ctx.ex->peerBytes());
   // X-Forwarded-For may come as several header lines; they read as one list.
+  // Only the LAST kMaxForwardedHeaders lines are kept (a ring): the walk reads
+  // from the right, where our trusted proxies write. Keeping the first ones
+  // instead would let a client push a proxy's appended line (HAProxy adds a
+  // new one) out of view with lines of its own, and pick its address.
   std::string_view values[kMaxForwardedHeaders];
-  size_t n = 0;
+  size_t seen = 0;
   if (!cfg_.trusted_proxies.empty()) {
     for (const net::Header& h : ctx.request().headers) {
-      if (n < kMaxForwardedHeaders && net::equalsLower(h.name, "x-forwarded-for")) values[n++] = h.value;
+      if (net::equalsLower(h.name, "x-forwarded-for")) values[seen++ % kMaxForwardedHeaders] = h.value;
     }
+  }
+  size_t n = seen;
+  if (seen > kMaxForwardedHeaders) {
+    // Oldest kept line first again.
+    std::rotate(values, values + seen % kMaxForwardedHeaders, values + kMaxForwardedHeaders);
+    n = kMaxForwardedHeaders;
   }
   ctx.client = resolveClientIp(peer, std::span(values, n), cfg_.trusted_proxies);
   formatIp(ctx.client.ip, ctx.client_text);

@@ -82,6 +82,9 @@ Verdict ReplayStage::run(RequestContext& ctx) {
   r.status = 401;
   r.event = obs::SecurityEvent::kReplay;
   r.reason = replayFailureReason(f);
+  // Every 401 must carry a challenge (RFC 9110 §15.5.2); the problem type
+  // says which part of the request proof was wrong.
+  r.www_authenticate = true;
   switch (f) {
     case ReplayFailure::kStaleTimestamp:
       r.type = "stale-timestamp";

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <simdjson.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,6 +102,12 @@ Server::Server(ServerOptions opts) {
   if (mkdtemp(tmpl) == nullptr) return;
   dir_ = tmpl;
   log_path_ = dir_ + "/output.log";
+  for (const auto& [name, content] : opts.files) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+    files_.push_back(path);
+  }
   // A port taken between freePort() and the server's bind is retried.
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (!start(opts)) return;
@@ -117,6 +125,7 @@ Server::Server(ServerOptions opts) {
 Server::~Server() {
   stop();
   if (!dir_.empty()) {
+    for (const std::string& f : files_) unlink(f.c_str());
     unlink(log_path_.c_str());
     rmdir(dir_.c_str());
   }
@@ -524,6 +533,214 @@ std::vector<pid_t> childPids(pid_t pid) {
   }
   closedir(d);
   return out;
+}
+
+// ---- API clients ----------------------------------------------------------------
+
+namespace {
+std::string hex(const unsigned char* p, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    out += kHex[p[i] >> 4];
+    out += kHex[p[i] & 0xf];
+  }
+  return out;
+}
+
+void initSodium() {
+  if (sodium_init() < 0) abort();
+}
+
+std::string jsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string jsonStrings(const std::vector<std::string>& list) {
+  std::string out = "[";
+  for (size_t i = 0; i < list.size(); ++i) out += (i ? "," : "") + jsonString(list[i]);
+  return out + "]";
+}
+}  // namespace
+
+std::string sha256Hex(std::string_view data) {
+  initSodium();
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  return hex(h, sizeof h);
+}
+
+std::string hmacSha256Hex(std::string_view key, std::string_view message) {
+  initSodium();
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(message.data()),
+                                message.size());
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_final(&st, mac);
+  return hex(mac, sizeof mac);
+}
+
+int64_t unixNow() { return static_cast<int64_t>(time(nullptr)); }
+
+std::string freshNonce() {
+  initSodium();
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out(32, '0');
+  for (char& c : out) c = kAlphabet[randombytes_uniform(sizeof kAlphabet - 1)];
+  return out;
+}
+
+std::string keysFileJson(const std::vector<TestKey>& keys) {
+  std::string out = "{\"keys\": [";
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const TestKey& k = keys[i];
+    out += i ? ",\n  " : "\n  ";
+    out += "{\"id\": " + jsonString(k.id) + ", \"token_sha256\": \"" + sha256Hex(k.token) +
+           "\", \"roles\": " + jsonStrings(k.roles) +
+           ", \"allow_cidrs\": " + jsonStrings(k.allow_cidrs) + ", \"mode\": " +
+           jsonString(k.mode) + ", \"signing_secret\": " +
+           (k.signing_secret.empty() ? "null" : jsonString(k.signing_secret)) +
+           ", \"limits\": {}, \"revoked\": " + (k.revoked ? "true" : "false") + "}";
+  }
+  return out + "\n]}\n";
+}
+
+std::string requestSignature(std::string_view secret, std::string_view method,
+                             std::string_view path, std::string_view timestamp,
+                             std::string_view nonce, std::string_view body) {
+  std::string m;
+  m.append(method).append("\n").append(path).append("\n").append(timestamp).append("\n");
+  m.append(nonce).append("\n").append(sha256Hex(body));
+  return hmacSha256Hex(secret, m);
+}
+
+std::string ApiRequest::raw() {
+  if (!timestamp) timestamp = std::to_string(unixNow());
+  if (!nonce) nonce = freshNonce();
+  std::string out = method + " " + path + " HTTP/1.1\r\nHost: test\r\n";
+  if (!token.empty()) out += "Authorization: Bearer " + token + "\r\n";
+  if (!omit_timestamp) out += "X-Timestamp: " + *timestamp + "\r\n";
+  if (!omit_nonce) out += "X-Nonce: " + *nonce + "\r\n";
+  if (signature) {
+    out += "X-Signature: " + *signature + "\r\n";
+  } else if (!signing_secret.empty()) {
+    // The signed path is the path without the query (what the server routes on).
+    const std::string signed_path = path.substr(0, path.find('?'));
+    out += "X-Signature: " +
+           requestSignature(signing_secret, method, signed_path, *timestamp, *nonce, body) +
+           "\r\n";
+  }
+  if (!content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
+  if (!request_id.empty()) out += "X-Request-ID: " + request_id + "\r\n";
+  out += extra_headers;
+  out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  return out + body;
+}
+
+std::string authedGet(const std::string& path, const std::string& token,
+                      const std::string& extra_headers) {
+  return get(path, (token.empty() ? "" : "Authorization: Bearer " + token + "\r\n") +
+                       extra_headers);
+}
+
+bool isJsonObject(const std::string& text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  return parser.parse(text).get(doc) == simdjson::SUCCESS &&
+         doc.type() == simdjson::dom::element_type::OBJECT;
+}
+
+std::vector<std::pair<std::string, std::string>> problemErrors(const std::string& body) {
+  std::vector<std::pair<std::string, std::string>> out;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array errors;
+  if (parser.parse(body).get(doc) != simdjson::SUCCESS ||
+      doc["errors"].get_array().get(errors) != simdjson::SUCCESS) {
+    return out;
+  }
+  for (simdjson::dom::element e : errors) {
+    std::string_view field, code;
+    if (e["field"].get_string().get(field) != simdjson::SUCCESS ||
+        e["code"].get_string().get(code) != simdjson::SUCCESS) {
+      out.emplace_back("<malformed>", "<malformed>");
+      continue;
+    }
+    out.emplace_back(std::string(field), std::string(code));
+  }
+  return out;
+}
+
+std::string expectAuditLine(const Server& s, const std::string& request_id,
+                            const AuditExpectation& want) {
+  SCOPED_TRACE("access-log line of request " + request_id);
+  const std::string needle = "\"request_id\":\"" + request_id + "\"";
+  const std::optional<std::string> found = s.waitForLine({needle});
+  if (!found) {
+    ADD_FAILURE() << "no access-log line";
+    return "";
+  }
+  const std::string& line = *found;
+  EXPECT_EQ(s.countLines(needle), 1u) << "one line per request";
+  simdjson::dom::parser parser;
+  simdjson::dom::object obj;
+  if (parser.parse(line).get(obj) != simdjson::SUCCESS) {
+    ADD_FAILURE() << "not one JSON object";
+    return line;
+  }
+  std::map<std::string, std::string> fields;  // every value as text
+  for (auto [key, value] : obj) {
+    std::string_view sv;
+    uint64_t n;
+    if (value.get_string().get(sv) == simdjson::SUCCESS) {
+      fields[std::string(key)] = std::string(sv);
+    } else if (value.get_uint64().get(n) == simdjson::SUCCESS) {
+      fields[std::string(key)] = std::to_string(n);
+    } else {
+      ADD_FAILURE() << "field " << key << " is neither a string nor a count";
+    }
+  }
+  auto expectField = [&](const char* name, const std::string& value) {
+    auto it = fields.find(name);
+    if (value.empty()) {
+      EXPECT_TRUE(it == fields.end()) << "unexpected field " << name;
+    } else if (it == fields.end()) {
+      ADD_FAILURE() << "missing field " << name << " (want " << value << ")";
+    } else {
+      EXPECT_EQ(it->second, value) << "field " << name;
+    }
+  };
+  expectField("request_id", request_id);
+  expectField("client_ip", want.client_ip);
+  expectField("method", want.method);
+  expectField("route", want.route);
+  expectField("status", std::to_string(want.status));
+  expectField("event", want.event);
+  expectField("reason", want.reason);
+  expectField("key_id", want.key_id);
+  // time: "YYYY-MM-DDTHH:MM:SS...Z"
+  const std::string time_value = fields.count("time") ? fields["time"] : "";
+  EXPECT_TRUE(time_value.size() >= 20 && time_value[4] == '-' && time_value[10] == 'T' &&
+              time_value.back() == 'Z')
+      << "time field";
+  EXPECT_TRUE(fields.count("bytes") && fields.count("latency_us")) << "bytes and latency_us";
+  for (const auto& [key, value] : fields) {
+    static const char* const kKnown[] = {"time",   "request_id", "client_ip", "method",
+                                         "route",  "key_id",     "status",    "bytes",
+                                         "latency_us", "event",  "reason"};
+    bool known = false;
+    for (const char* k : kKnown) known = known || key == k;
+    EXPECT_TRUE(known) << "unexpected field " << key;
+  }
+  return line;
 }
 
 std::string jsonField(const std::string& line, const std::string& name) {

@@ -29,6 +29,9 @@ struct ServerOptions {
   std::map<std::string, std::string> env;  // added to / overriding the defaults
   std::vector<std::string> unset;          // default variables to leave out
   std::vector<std::string> args;           // extra command-line arguments
+  // Files written into the server's working directory before it starts, by
+  // name (e.g. {"keys.json", keysFileJson(...)} with API_KEYS_FILE=keys.json).
+  std::map<std::string, std::string> files;
   bool wait_ready = true;                  // wait for GET /livez to answer
   int ready_timeout_ms = 5000;
 };
@@ -75,6 +78,7 @@ class Server {
 
   std::string dir_;
   std::string log_path_;
+  std::vector<std::string> files_;  // written by us, removed with the directory
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   bool ready_ = false;
@@ -166,6 +170,89 @@ long vmRssKb(pid_t pid);
 long vmHwmKb(pid_t pid);
 /** The direct children of `pid` (from /proc). */
 std::vector<pid_t> childPids(pid_t pid);
+
+// ---- API clients (DESIGN §3-§4, §8) ------------------------------------------------
+
+/** Lower-case hex SHA-256 of `data` (what a keys file stores for a token). */
+std::string sha256Hex(std::string_view data);
+/** Lower-case hex HMAC-SHA256 of `message` under `key` (any key length). */
+std::string hmacSha256Hex(std::string_view key, std::string_view message);
+/** The current wall-clock time in unix seconds (the server's X-Timestamp clock). */
+int64_t unixNow();
+/** A fresh random X-Nonce: 32 characters of [A-Za-z0-9]. */
+std::string freshNonce();
+
+/** One API key as a test defines it: the token in clear, the file gets its hash. */
+struct TestKey {
+  std::string id;
+  std::string token;
+  std::vector<std::string> roles;
+  std::vector<std::string> allow_cidrs;
+  std::string mode = "live";
+  std::string signing_secret;  // empty: null (requests need not be signed)
+  bool revoked = false;
+};
+
+/** An API_KEYS_FILE document ({"keys":[...]}) holding `keys`. */
+std::string keysFileJson(const std::vector<TestKey>& keys);
+
+/** X-Signature for a request: hex HMAC-SHA256(secret, "M\nPATH\nTS\nNONCE\n" + hex(SHA-256(body))). */
+std::string requestSignature(std::string_view secret, std::string_view method,
+                             std::string_view path, std::string_view timestamp,
+                             std::string_view nonce, std::string_view body);
+
+/**
+ * A request as an API client builds it: bearer token, fresh X-Timestamp and
+ * X-Nonce, Content-Type and, when the key signs, X-Signature. Every part can
+ * be left out or overridden to build the failure cases.
+ */
+struct ApiRequest {
+  std::string method = "POST";
+  std::string path;
+  std::string body;
+  std::string token;                         // empty: no Authorization header
+  std::optional<std::string> timestamp;      // default: unixNow()
+  std::optional<std::string> nonce;          // default: freshNonce()
+  bool omit_timestamp = false;
+  bool omit_nonce = false;
+  std::string signing_secret;                // non-empty: X-Signature is computed
+  std::optional<std::string> signature;      // sent as X-Signature as is
+  std::string content_type = "application/json";  // empty: no Content-Type
+  std::string extra_headers;                 // raw "Name: value\r\n" lines
+  std::string request_id;                    // non-empty: sent as X-Request-ID
+
+  /** The whole HTTP/1.1 message. Timestamp and nonce are fixed on first use. */
+  std::string raw();
+};
+
+/** GET `path` with a bearer token (empty: none). */
+std::string authedGet(const std::string& path, const std::string& token,
+                      const std::string& extra_headers = "");
+
+/** True when `text` is exactly one well-formed JSON object. */
+bool isJsonObject(const std::string& text);
+/** The {field, code} pairs of a validation problem's "errors" list, in order. */
+std::vector<std::pair<std::string, std::string>> problemErrors(const std::string& body);
+
+/** What the access-log line of one request must say (DESIGN §4 "Logs"). */
+struct AuditExpectation {
+  std::string method = "POST";
+  std::string route;                       // route name ("sms", "message_status", "-")
+  int status = 0;
+  std::string event;                       // "": the line has no event (nor reason)
+  std::string reason;                      // "": the line has no reason
+  std::string key_id;                      // "": no key_id (not authenticated)
+  std::string client_ip = "127.0.0.1";
+};
+
+/**
+ * gtest checks: the request's access-log line (waited for: lines are flushed
+ * every ~50 ms) is the only line naming `request_id`, is one JSON object, and
+ * has exactly the expected fields. Returns the line ("" when missing). The
+ * line itself is never printed: a failure names only the mismatched fields.
+ */
+std::string expectAuditLine(const Server& s, const std::string& request_id,
+                            const AuditExpectation& want);
 
 /** Value of a top-level field in a one-line JSON object ("" when absent). */
 std::string jsonField(const std::string& line, const std::string& name);

@@ -145,8 +145,9 @@ TEST(Limits, BodyTooLargeIsRefusedFromContentLengthBeforeTheBody) {
   expectRefusal(s, c, 413, "payload-too-large", "body_too_large");
 }
 
-// Over the default MAX_CONTENT_LENGTH (10 MiB). Every route has a body limit
-// of 0 today, so this cannot tell the global cap from the route's own.
+// Over the default MAX_CONTENT_LENGTH (10 MiB). /livez takes no body, so this
+// cannot tell the global cap from the route's own; RequestSize.
+// MaxContentLengthCapsEveryRoute (security_validation_test.cpp) does.
 TEST(Limits, ContentLengthOverMaxContentLengthIsRefused) {
   Server s;
   ASSERT_TRUE(s.ready()) << s.logText();
