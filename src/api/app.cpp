@@ -50,7 +50,8 @@ GatewayApp::GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& 
       pipeline_(policy) {}
 
 // Routing happens as soon as the head is complete, so the body limit is the
-// route's own and an unknown route never gets its body read.
+// route's own and an unknown route never gets its body read. The address
+// checks run here too, before any answer that would say what exists.
 void GatewayApp::onHead(net::Exchange& ex) {
   const net::HttpRequest& req = ex.request();
   const RouteMatch m = router_.find(req.method, req.path);
@@ -58,8 +59,14 @@ void GatewayApp::onHead(net::Exchange& ex) {
     ex.route = m.route;
     ex.route_name = m.route->name;
     ex.body_limit = m.route->max_body;
-    return;
+    if (m.route->policy.bypass) return;
   }
+  CallState* st = pool_.acquire();
+  st->reset(&ex, m.route);
+  st->ctx.policy = m.route != nullptr ? &m.route->policy : &kPublic;
+  ex.app_data = st;
+  if (!pipeline_.runHead(st->ctx)) return;  // answered: the connection closes
+  if (m.route != nullptr) return;
   // No handler: a body would be read only to be thrown away. Answer now (the
   // connection closes, since the body stays unread); without a body the
   // answer waits for onRequest and the connection stays usable.
@@ -89,11 +96,15 @@ void GatewayApp::onRequest(net::Exchange& ex) {
     }
     return;
   }
-  CallState* st = pool_.acquire();
-  st->reset(&ex, m.route);
-  st->ctx.policy = &m.route->policy;
-  ex.app_data = st;
-  if (!m.route->policy.bypass && !pipeline_.run(st->ctx)) return;  // answered
+  if (m.route->policy.bypass) {
+    CallState* st = pool_.acquire();
+    st->reset(&ex, m.route);
+    st->ctx.policy = &m.route->policy;
+    ex.app_data = st;
+  }
+  auto* st = static_cast<CallState*>(ex.app_data);
+  st->ctx.ex = &ex;  // the same exchange; its request views were rebuilt
+  if (!m.route->policy.bypass && !pipeline_.runBody(st->ctx)) return;  // answered
   Call call{*st, services_, std::span<const std::string_view>(m.params.data(), m.param_count)};
   m.route->handler(call);
 }

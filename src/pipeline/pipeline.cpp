@@ -10,10 +10,15 @@ Pipeline::Pipeline(const PolicyConfig& cfg, int64_t (*now_s)())
       ip_access_(cfg),
       authn_(cfg.keys),
       replay_(cfg, now_s),
-      order_{&client_ip_, &ip_access_, &authn_, &key_ip_access_, &rbac_, &replay_, &validate_} {}
+      head_{&client_ip_, &ip_access_},
+      body_{&authn_, &key_ip_access_, &rbac_, &replay_, &validate_} {}
 
-bool Pipeline::run(RequestContext& ctx) {
-  for (Stage* s : order_) {
+bool Pipeline::runHead(RequestContext& ctx) { return runStages(head_, ctx); }
+
+bool Pipeline::runBody(RequestContext& ctx) { return runStages(body_, ctx); }
+
+bool Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx) {
+  for (Stage* s : stages) {
     const Verdict v = s->run(ctx);
     // What the access/audit line says about the caller: the resolved client
     // address and the key id (never the token), as far as they are known.

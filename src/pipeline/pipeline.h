@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <span>
 
 #include "pipeline/authn.h"
 #include "pipeline/client_ip.h"
@@ -21,10 +22,15 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   /**
-   * Runs every stage over `ctx` (ex and policy must be set). True when the
-   * request may go on to its handler; false when it has been answered.
+   * The stages that need only the head (client-ip, ip-access), run as soon as
+   * the head is complete, for every request but the probe: a blocked address
+   * learns nothing, not even which routes exist or what their limits are.
+   * True when the request may go on; false when it has been answered.
    */
-  bool run(RequestContext& ctx);
+  bool runHead(RequestContext& ctx);
+
+  /** The rest (authn, key ip-access, rbac, replay, validate), once the body is in. */
+  bool runBody(RequestContext& ctx);
 
   /** Sends ctx.rejection as problem+json (also used by handlers). */
   static void respond(RequestContext& ctx);
@@ -37,7 +43,10 @@ class Pipeline {
   RbacStage rbac_;
   ReplayStage replay_;
   ValidateStage validate_;
-  std::array<Stage*, 7> order_;
+  bool runStages(std::span<Stage* const> stages, RequestContext& ctx);
+
+  std::array<Stage*, 2> head_;
+  std::array<Stage*, 5> body_;
 };
 
 }  // namespace phigate::pipeline

@@ -786,6 +786,35 @@ TEST(IpAccess, DenylistOfThePeerWinsOverTheAllowlist) {
                            .reason = "denylist"});
 }
 
+// A blocked address is refused before anything else is decided: it cannot
+// tell an unknown route (404), a wrong method (405) or an oversized body (413)
+// from a real one, and the probe stays exempt for load balancers.
+TEST(IpAccess, BlockedAddressLearnsNothingAboutRoutes) {
+  Server s(ipServer({{"IP_DENYLIST", "127.0.0.1/32"}}));
+  ASSERT_TRUE(s.ready()) << s.logText();
+  const std::string requests[] = {
+      "GET /no/such/route HTTP/1.1\r\nHost: t\r\n\r\n",
+      "DELETE /v1/sms HTTP/1.1\r\nHost: t\r\n\r\n",
+      "POST /v1/sms HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "Content-Length: 999999999\r\n\r\n",
+      "POST /no/such/route HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+      "GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
+  };
+  for (const std::string& raw : requests) {
+    Client c(s.port());
+    ASSERT_TRUE(c.sendAll(raw));
+    std::optional<Response> r = c.readResponse();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 403);
+    EXPECT_NE(r->body.find("/problems/forbidden"), std::string::npos);
+  }
+  Client probe(s.port());
+  ASSERT_TRUE(probe.sendAll("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::optional<Response> r = probe.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST(IpAccess, PerKeyAllowCidrs) {
   TestKey office = keyWithRoles("office", {"sms"});
   office.allow_cidrs = {"10.20.0.0/16"};
