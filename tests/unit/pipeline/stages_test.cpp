@@ -1,0 +1,100 @@
+// The stages that decide from the context alone (no request bytes): the
+// global and per-key address checks and RBAC.
+#include <gtest/gtest.h>
+
+#include "pipeline/ip_access.h"
+#include "pipeline/rbac.h"
+
+namespace phigate::pipeline {
+namespace {
+
+IpAddress ip(const char* text) {
+  IpAddress a;
+  EXPECT_TRUE(parseIp(text, &a)) << text;
+  return a;
+}
+
+CidrList cidrs(const char* text) {
+  CidrList l;
+  EXPECT_TRUE(CidrList::parse(text, &l, nullptr)) << text;
+  return l;
+}
+
+RequestContext from(const char* addr) {
+  RequestContext ctx;
+  ctx.client.ip = ip(addr);
+  return ctx;
+}
+
+TEST(IpAccessStage, DenylistWinsThenAllowlistLimits) {
+  PolicyConfig cfg;
+  cfg.ip_allowlist = cidrs("10.0.0.0/8, 2001:db8::/32");
+  cfg.ip_denylist = cidrs("10.6.6.0/24");
+  IpAccessStage stage(cfg);
+  for (const char* ok : {"10.1.2.3", "2001:db8::7"}) {
+    RequestContext ctx = from(ok);
+    EXPECT_EQ(stage.run(ctx), Verdict::kContinue) << ok;
+  }
+  RequestContext denied = from("10.6.6.1");
+  EXPECT_EQ(stage.run(denied), Verdict::kReject);
+  EXPECT_EQ(denied.rejection.status, 403);
+  EXPECT_EQ(denied.rejection.reason, "denylist");
+  EXPECT_EQ(denied.rejection.event, obs::SecurityEvent::kIpBlocked);
+  RequestContext outside = from("192.0.2.1");
+  EXPECT_EQ(stage.run(outside), Verdict::kReject);
+  EXPECT_EQ(outside.rejection.reason, "not_in_allowlist");
+}
+
+TEST(IpAccessStage, EmptyListsAllowEveryone) {
+  PolicyConfig cfg;
+  IpAccessStage stage(cfg);
+  RequestContext ctx = from("203.0.113.9");
+  EXPECT_EQ(stage.run(ctx), Verdict::kContinue);
+}
+
+TEST(KeyIpAccessStage, OnlyKeysWithAListAreLimited) {
+  KeyIpAccessStage stage;
+  ApiKey open;
+  ApiKey office;
+  office.allow = cidrs("10.20.0.0/16");
+  RequestContext a = from("192.0.2.1");
+  a.key = &open;
+  EXPECT_EQ(stage.run(a), Verdict::kContinue);
+  RequestContext b = from("10.20.9.9");
+  b.key = &office;
+  EXPECT_EQ(stage.run(b), Verdict::kContinue);
+  RequestContext c = from("10.21.9.9");
+  c.key = &office;
+  EXPECT_EQ(stage.run(c), Verdict::kReject);
+  EXPECT_EQ(c.rejection.reason, "not_in_key_allowlist");
+}
+
+TEST(RbacStage, RoutePermissionMustBeGranted) {
+  RbacStage stage;
+  RoutePolicy send{Permission::kSmsSend, true, true, BodyKind::kSms};
+  RoutePolicy open{};
+  ApiKey sms;
+  sms.permissions = permissionsForRole("sms");
+  ApiKey email;
+  email.permissions = permissionsForRole("email");
+  RequestContext ok;
+  ok.policy = &send;
+  ok.key = &sms;
+  EXPECT_EQ(stage.run(ok), Verdict::kContinue);
+  RequestContext no;
+  no.policy = &send;
+  no.key = &email;
+  EXPECT_EQ(stage.run(no), Verdict::kReject);
+  EXPECT_EQ(no.rejection.status, 403);
+  EXPECT_EQ(no.rejection.reason, "sms:send");
+  EXPECT_EQ(no.rejection.event, obs::SecurityEvent::kRbacViolation);
+  RequestContext anonymous;
+  anonymous.policy = &send;
+  EXPECT_EQ(stage.run(anonymous), Verdict::kReject);
+  RequestContext probe;
+  probe.policy = &open;
+  EXPECT_EQ(stage.run(probe), Verdict::kContinue);
+}
+
+}  // namespace
+}  // namespace phigate::pipeline
