@@ -198,8 +198,14 @@ void BM_MemoryStoreAdmit(benchmark::State& state) {
     ++n;
     for (int i = 0; i < 16; ++i) nonce[6 + i] = id[16 + i] = "0123456789abcdef"[(n >> (4 * i)) & 0xf];
     const state::OutboxEntry e{id, "sms", sealed, 1};
-    state::AdmitRequest req{"clinic-app", nonce, 600, std::span(&e, 1)};
-    store.admit(req, nullptr, [](void*, state::AdmitStatus) {});
+    state::AdmitRequest req;
+    req.key_id = "clinic-app";
+    req.member = nonce;
+    req.rate = state::RateCharge{"clinic-app", "sms", 1'000'000'000, 60, 0};
+    req.nonce = nonce;
+    req.nonce_ttl_s = 600;
+    req.entries = std::span(&e, 1);
+    store.admit(req, nullptr, [](void*, const state::AdmitResult&) {});
   }
 }
 BENCHMARK(BM_MemoryStoreAdmit)->Iterations(200'000);

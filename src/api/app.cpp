@@ -19,17 +19,19 @@ using pipeline::RoutePolicy;
 constexpr uint64_t kKiB = 1024;
 constexpr RoutePolicy kProbe{.bypass = true};
 constexpr RoutePolicy kPublic{};
-constexpr RoutePolicy kSendSms{Permission::kSmsSend, true, true, BodyKind::kSms};
-constexpr RoutePolicy kSendBulk{Permission::kSmsBulk, true, true, BodyKind::kBulk};
-constexpr RoutePolicy kSendEmail{Permission::kEmailSend, true, true, BodyKind::kEmail};
-constexpr RoutePolicy kReadMessages{Permission::kMessagesRead, true, false, BodyKind::kNone};
+constexpr RoutePolicy kHealth{.rate_class = "health", .rate_per_ip = true};
+constexpr RoutePolicy kSendSms{Permission::kSmsSend, true, true, BodyKind::kSms, false, "sms"};
+constexpr RoutePolicy kSendBulk{Permission::kSmsBulk, true, true, BodyKind::kBulk, false, "bulk"};
+constexpr RoutePolicy kSendEmail{Permission::kEmailSend, true, true, BodyKind::kEmail, false, "email"};
+constexpr RoutePolicy kReadMessages{Permission::kMessagesRead, true, false, BodyKind::kNone, false,
+                                    "messages"};
 
 // Per-route body limits: far below MAX_CONTENT_LENGTH (the ceiling). An email
 // may carry 10,000 characters of text and of html, each up to 6 bytes once
 // JSON-escaped; a single SMS is at most 500 characters.
 constexpr Route kRoutes[] = {
     {kGet, "/livez", "livez", handleLivez, 0, kProbe},
-    {kGet, "/health", "health", handleHealth, 0, kPublic},
+    {kGet, "/health", "health", handleHealth, 0, kHealth},
     {kPost, "/v1/sms", "sms", handleSms, 64 * kKiB, kSendSms},
     {kPost, "/v1/sms/bulk", "sms_bulk", handleSmsBulk, 1024 * kKiB, kSendBulk},
     {kPost, "/v1/email", "email", handleEmail, 256 * kKiB, kSendEmail},
@@ -47,7 +49,55 @@ GatewayApp::GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& 
       router_(routes),
       store_(std::move(store)),
       services_{cfg, policy, key_ring, *store_},
-      pipeline_(policy) {}
+      pipeline_(policy) {
+  pipeline_.setAuthFailureHook(this, onAuthFailure);
+}
+
+namespace {
+// How often a worker copies the store's dynamic block list: an admin's block
+// or an automatic one reaches every worker within this time.
+constexpr uint64_t kBlocksRefreshMs = 500;
+}  // namespace
+
+void GatewayApp::onStart(net::Worker& worker) {
+  store_->start();
+  uv_timer_init(worker.loop(), &blocks_timer_);
+  blocks_timer_.data = this;
+  uv_timer_start(&blocks_timer_, onBlocksTimer, 0, kBlocksRefreshMs);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&blocks_timer_));
+  started_ = true;
+}
+
+void GatewayApp::onStop() {
+  if (!started_) return;
+  started_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&blocks_timer_), nullptr);
+  store_->stop();
+}
+
+void GatewayApp::onBlocksTimer(uv_timer_t* t) { static_cast<GatewayApp*>(t->data)->refreshBlocks(); }
+
+void GatewayApp::refreshBlocks() {
+  if (refreshing_) return;  // the previous answer is still on its way
+  refreshing_ = true;
+  store_->listBlocks(this, [](void* p, bool ok, std::span<const std::string_view> ips) {
+    auto* self = static_cast<GatewayApp*>(p);
+    self->refreshing_ = false;
+    // A failed read keeps the last known list: blocks never silently lapse.
+    if (ok) self->pipeline_.blocks().replace(ips);
+  });
+}
+
+// Containment: every authentication failure is counted against its address;
+// the store decides when it becomes a block, and the next refresh applies it.
+void GatewayApp::onAuthFailure(void* p, std::string_view client_ip) {
+  auto* self = static_cast<GatewayApp*>(p);
+  const config::StatePolicy& sp = self->cfg_.state;
+  const state::ContainmentPolicy policy{sp.auth_failure_limit, sp.auth_failure_window_s, sp.auto_block_s};
+  self->store_->recordAuthFailure(client_ip, policy, self, [](void* q, bool ok) {
+    if (ok) static_cast<GatewayApp*>(q)->refreshBlocks();
+  });
+}
 
 // Routing happens as soon as the head is complete, so the body limit is the
 // route's own and an unknown route never gets its body read. The address

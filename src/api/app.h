@@ -2,6 +2,8 @@
 // every handler, and the generic answers (404, 405 with Allow, OPTIONS).
 #pragma once
 
+#include <uv.h>
+
 #include <memory>
 #include <span>
 
@@ -25,6 +27,8 @@ class GatewayApp : public net::Application {
   void onHead(net::Exchange& ex) override;
   void onRequest(net::Exchange& ex) override;
   void onDone(net::Exchange& ex) override;
+  void onStart(net::Worker& worker) override;
+  void onStop() override;
 
   state::StateStore& store() { return *store_; }
 
@@ -32,6 +36,9 @@ class GatewayApp : public net::Application {
   void notFound(net::Exchange& ex);
   void methodNotAllowed(net::Exchange& ex, uint8_t allowed);
   void options(net::Exchange& ex, uint8_t allowed);
+  static void onBlocksTimer(uv_timer_t* t);
+  static void onAuthFailure(void* self, std::string_view client_ip);
+  void refreshBlocks();
 
   const config::Config& cfg_;
   Router router_;
@@ -39,6 +46,9 @@ class GatewayApp : public net::Application {
   Services services_;
   pipeline::Pipeline pipeline_;
   CallPool pool_;
+  uv_timer_t blocks_timer_;
+  bool started_ = false;
+  bool refreshing_ = false;
 };
 
 }  // namespace phigate::api

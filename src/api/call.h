@@ -18,6 +18,10 @@
 namespace phigate::api {
 
 struct Route;
+struct CallState;
+
+/** Called when the store admitted the call (every other outcome is answered for you). */
+using Admitted = void (*)(CallState& st, const state::AdmitResult& result);
 
 /** Long-lived, per-worker services handlers use. */
 struct Services {
@@ -47,6 +51,16 @@ struct CallState {
     entries.clear();
     plain.clear();
     sealed.clear();
+    response.clear();
+    sealed_response.clear();
+    header_count = 0;
+    on_admitted = nullptr;
+  }
+
+  /** Extra response headers gathered so far (rate limit, Retry-After, ...). */
+  std::span<const net::HeaderField> headers() const { return {header_fields.data(), header_count}; }
+  void addHeader(std::string_view name, std::string_view value) {
+    if (header_count < header_fields.size()) header_fields[header_count++] = {name, value};
   }
 
   pipeline::RequestContext ctx;
@@ -57,6 +71,19 @@ struct CallState {
   std::vector<state::OutboxEntry> entries;
   net::Buffer plain;                      // plaintext payloads, back to back
   net::Buffer sealed;                     // their sealed forms
+  net::Buffer response;                   // the success body, built before admission
+  net::Buffer sealed_response;            // ... sealed for the idempotency record
+  Services* services = nullptr;
+  Admitted on_admitted = nullptr;
+  // Storage for header values and the store request's strings.
+  std::array<net::HeaderField, 4> header_fields{};
+  size_t header_count = 0;
+  char rate_policy_value[64] = {};
+  char rate_value[64] = {};
+  char retry_after_value[16] = {};
+  char subject[64] = {};                  // "ip:<address>" for per-address limits
+  char member[32] = {};                   // unique id of this request in a rate window
+  char fingerprint[64] = {};              // hex SHA-256 for the idempotency record
 };
 
 /** A free list of CallStates (grows to the peak number of calls in flight). */

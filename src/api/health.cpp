@@ -1,5 +1,6 @@
 #include "api/health.h"
 
+#include "api/admission.h"
 #include "net/worker.h"
 
 namespace phigate::api {
@@ -8,15 +9,10 @@ void handleLivez(Call& call) {
   call.ex().respond(200, net::kJsonType, R"({"status":"ok"})");
 }
 
-// Readiness is what a load balancer needs to know: is this worker taking new
-// work, and can it record what it accepts. Providers and the outbox consumer
-// join as checks when delivery lands.
-void handleHealth(Call& call) {
-  net::Exchange& ex = call.ex();
-  const bool draining = ex.worker().draining();
-  const state::StateStore& store = call.services.store;
+namespace {
+
+void writeHealth(net::Buffer& body, bool draining, const state::StateStore& store) {
   const bool store_ok = store.healthy();
-  net::Buffer& body = ex.worker().scratch();
   body.clear();
   body.append(draining ? R"({"status":"draining")" : store_ok ? R"({"status":"ok")" : R"({"status":"unavailable")");
   body.append(R"(,"checks":{"accepting":")");
@@ -26,7 +22,34 @@ void handleHealth(Call& call) {
   body.append(R"(","status":")");
   body.append(store_ok ? "ok" : "down");
   body.append("\"}}}");
-  ex.respond(draining || !store_ok ? 503 : 200, net::kJsonType, body.view());
+}
+
+void healthy(CallState& st, const state::AdmitResult&) {
+  net::Exchange& ex = *st.ctx.ex;
+  net::Buffer& body = ex.worker().scratch();
+  writeHealth(body, false, st.services->store);
+  ex.respond(200, net::kJsonType, body.view(), st.headers());
+}
+
+}  // namespace
+
+// Readiness is what a load balancer needs to know: is this worker taking new
+// work, and can it record what it accepts. A ready answer goes through the
+// store like any request (it is rate-limited per client address, and proves
+// the store answers); a worker that is draining or whose store is down says
+// so without asking. Providers and the outbox consumer join as checks when
+// delivery lands.
+void handleHealth(Call& call) {
+  net::Exchange& ex = call.ex();
+  const bool draining = ex.worker().draining();
+  if (draining || !call.services.store.healthy()) {
+    net::Buffer& body = ex.worker().scratch();
+    writeHealth(body, draining, call.services.store);
+    ex.respond(503, net::kJsonType, body.view());
+    return;
+  }
+  state::AdmitRequest req;
+  admitCall(call, req, healthy);
 }
 
 }  // namespace phigate::api

@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "api/admission.h"
 #include "api/problems.h"
 #include "net/worker.h"
 
@@ -26,11 +27,10 @@ void appendIsoTime(net::Buffer& out, int64_t unix_ms) {
   out.append(std::string_view(buf, n));
 }
 
-void found(void* p, const state::MessageStatus* status) {
-  auto& st = *static_cast<CallState*>(p);
-  if (st.aborted) return finishAborted(st);
+void found(CallState& st, const state::AdmitResult& r) {
   net::Exchange& ex = *st.ctx.ex;
-  if (status == nullptr) return respondNotFound(ex);
+  const state::MessageStatus* status = r.message;
+  if (status == nullptr) return respondProblem(ex, 404, "not-found", "Not Found", "No such resource.", st.headers());
   net::Buffer& body = ex.worker().scratch();
   body.clear();
   body.append("{\"id\":\"");
@@ -47,7 +47,7 @@ void found(void* p, const state::MessageStatus* status) {
     body.appendUint(status->segments);
   }
   body.append('}');
-  ex.respond(200, net::kJsonType, body.view());
+  ex.respond(200, net::kJsonType, body.view(), st.headers());
 }
 
 }  // namespace
@@ -60,8 +60,9 @@ void handleMessageStatus(Call& call) {
   std::copy(id.begin(), id.end(), copy.begin());  // params die with this call
   st.ids.push_back(copy);
   const MessageId& kept = st.ids.back();  // outlives an asynchronous lookup
-  call.services.store.findMessage(st.ctx.key->id, std::string_view(kept.data(), kept.size()), &st,
-                                  found);
+  state::AdmitRequest req;
+  req.lookup_message_id = std::string_view(kept.data(), kept.size());
+  admitCall(call, req, found);
 }
 
 }  // namespace phigate::api

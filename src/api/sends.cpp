@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "api/admission.h"
 #include "api/problems.h"
 #include "crypto/random.h"
 #include "net/problem.h"
@@ -102,35 +103,15 @@ void sealAll(CallState& st, const crypto::KeyRing& ring, std::string_view channe
   st.plain.clear();
 }
 
-state::AdmitRequest admitRequest(const CallState& st, const Services& s) {
-  state::AdmitRequest req;
-  req.key_id = st.ctx.key->id;
-  req.nonce = st.ctx.replay.nonce;
-  // A timestamp may be up to the window ahead of us, so a nonce must be
-  // remembered for twice the window to be refused for as long as it is fresh.
-  req.nonce_ttl_s = 2 * s.policy.replay_window_s;
-  req.entries = st.entries;
-  return req;
+// Every send answers 202 with the body built before admission (so it can be
+// kept, sealed, as the idempotency record), plus the rate headers.
+void accepted(CallState& st, const state::AdmitResult&) {
+  st.ctx.ex->respond(202, net::kJsonType, st.response.view(), st.headers());
 }
 
-// Answers the store's decision for everything but success.
-bool answerAdmitFailure(CallState& st, state::AdmitStatus status) {
-  switch (status) {
-    case state::AdmitStatus::kAdmitted: return false;
-    case state::AdmitStatus::kReplayed: respondReplayed(st.ctx); return true;
-    case state::AdmitStatus::kUnavailable:
-    case state::AdmitStatus::kFull: respondStoreUnavailable(*st.ctx.ex); return true;
-  }
-  return false;
-}
-
-void smsAdmitted(void* p, state::AdmitStatus status) {
-  auto& st = *static_cast<CallState*>(p);
-  if (st.aborted) return finishAborted(st);
-  if (answerAdmitFailure(st, status)) return;
+void buildSmsResponse(CallState& st) {
   const SmsMessage& m = st.ctx.sms;
-  net::Buffer& body = st.ctx.ex->worker().scratch();
-  body.clear();
+  net::Buffer& body = st.response;
   body.append("{\"id\":\"");
   body.append(view(st.ids[0]));
   body.append("\",\"status\":\"queued\",\"segments\":");
@@ -138,15 +119,10 @@ void smsAdmitted(void* p, state::AdmitStatus status) {
   body.append(",\"encoding\":\"");
   body.append(encodingName(m.text.encoding));
   body.append("\"}");
-  st.ctx.ex->respond(202, net::kJsonType, body.view());
 }
 
-void bulkAdmitted(void* p, state::AdmitStatus status) {
-  auto& st = *static_cast<CallState*>(p);
-  if (st.aborted) return finishAborted(st);
-  if (answerAdmitFailure(st, status)) return;
-  net::Buffer& body = st.ctx.ex->worker().scratch();
-  body.clear();
+void buildBulkResponse(CallState& st) {
+  net::Buffer& body = st.response;
   body.append("{\"ids\":[");
   uint64_t segments = 0;
   for (size_t i = 0; i < st.ids.size(); ++i) {
@@ -161,19 +137,18 @@ void bulkAdmitted(void* p, state::AdmitStatus status) {
   body.append(",\"segments\":");
   body.appendUint(segments);
   body.append('}');
-  st.ctx.ex->respond(202, net::kJsonType, body.view());
 }
 
-void emailAdmitted(void* p, state::AdmitStatus status) {
-  auto& st = *static_cast<CallState*>(p);
-  if (st.aborted) return finishAborted(st);
-  if (answerAdmitFailure(st, status)) return;
-  net::Buffer& body = st.ctx.ex->worker().scratch();
-  body.clear();
-  body.append("{\"id\":\"");
-  body.append(view(st.ids[0]));
-  body.append("\",\"status\":\"queued\"}");
-  st.ctx.ex->respond(202, net::kJsonType, body.view());
+void buildEmailResponse(CallState& st) {
+  st.response.append("{\"id\":\"");
+  st.response.append(view(st.ids[0]));
+  st.response.append("\",\"status\":\"queued\"}");
+}
+
+void admitEntries(Call& call) {
+  state::AdmitRequest req;
+  req.entries = call.state.entries;
+  admitCall(call, req, accepted);
 }
 
 }  // namespace
@@ -186,7 +161,8 @@ void handleSms(Call& call) {
   const size_t ends[] = {st.plain.size()};
   const uint32_t segments[] = {m.text.segments};
   sealAll(st, call.services.key_ring, "sms", ends, segments);
-  call.services.store.admit(admitRequest(st, call.services), &st, smsAdmitted);
+  buildSmsResponse(st);
+  admitEntries(call);
 }
 
 void handleSmsBulk(Call& call) {
@@ -202,7 +178,8 @@ void handleSmsBulk(Call& call) {
     segments[i] = m.text.segments;
   }
   sealAll(st, call.services.key_ring, "sms", std::span(ends, n), std::span(segments, n));
-  call.services.store.admit(admitRequest(st, call.services), &st, bulkAdmitted);
+  buildBulkResponse(st);
+  admitEntries(call);
 }
 
 void handleEmail(Call& call) {
@@ -212,7 +189,8 @@ void handleEmail(Call& call) {
   const size_t ends[] = {st.plain.size()};
   const uint32_t segments[] = {0};
   sealAll(st, call.services.key_ring, "email", ends, segments);
-  call.services.store.admit(admitRequest(st, call.services), &st, emailAdmitted);
+  buildEmailResponse(st);
+  admitEntries(call);
 }
 
 }  // namespace phigate::api

@@ -305,7 +305,48 @@ class Loader {
                       &l.max_requests_per_connection) &&
            readNumber("PHIGATE_MAX_CONNECTIONS", 1, kMaxCount, &l.max_connections) &&
            readNumber("PHIGATE_MAX_CONNECTIONS_PER_IP", 1, kMaxCount, &l.max_connections_per_ip) &&
-           readNumber("PHIGATE_REPLAY_WINDOW_S", 1, 3600, &config_.replay_window_s);
+           readNumber("PHIGATE_REPLAY_WINDOW_S", 1, 3600, &config_.replay_window_s) &&
+           readStatePolicy();
+  }
+
+  bool readStatePolicy() {
+    StatePolicy& p = config_.state;
+    return readNumber("PHIGATE_DAILY_QUOTA", 0, 1'000'000'000, &p.daily_quota) &&
+           readNumber("PHIGATE_IDEMPOTENCY_TTL_S", 60, 30 * 86'400, &p.idempotency_ttl_s) &&
+           readNumber("PHIGATE_AUTH_FAILURE_LIMIT", 1, 1'000'000, &p.auth_failure_limit) &&
+           readNumber("PHIGATE_AUTH_FAILURE_WINDOW_S", 1, 86'400, &p.auth_failure_window_s) &&
+           readNumber("PHIGATE_AUTO_BLOCK_S", 1, 30 * 86'400, &p.auto_block_s) &&
+           readNumber("PHIGATE_STORE_TIMEOUT_MS", 1, 60'000, &p.store_timeout_ms) &&
+           readRateLimits();
+  }
+
+  // PHIGATE_RATE_LIMITS="sms=200/60,health=5/60": class=limit/window_seconds.
+  bool readRateLimits() {
+    auto value = get("PHIGATE_RATE_LIMITS");
+    if (!value) return true;
+    static constexpr const char* kError =
+        "PHIGATE_RATE_LIMITS must be a comma-separated list of class=limit/seconds with classes "
+        "sms, bulk, email, messages, health, admin";
+    std::string_view rest = *value;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      const size_t eq = item.find('=');
+      const size_t slash = item.find('/');
+      if (eq == std::string_view::npos || slash == std::string_view::npos || slash < eq) return fail(kError);
+      auto* rule = const_cast<RateRule*>(config_.state.rule(item.substr(0, eq)));
+      uint64_t limit = 0, window = 0;
+      if (rule == nullptr || !parseDecimal(item.substr(eq + 1, slash - eq - 1), &limit) ||
+          !parseDecimal(item.substr(slash + 1), &window) || limit < 1 || limit > 1'000'000'000 ||
+          window < 1 || window > 86'400) {
+        return fail(kError);
+      }
+      *rule = RateRule{static_cast<uint32_t>(limit), static_cast<uint32_t>(window)};
+    }
+    return true;
   }
 
   // The flag beats the variable. Without either, several workers only make
@@ -456,8 +497,20 @@ const std::vector<std::string_view>& knownVariables() {
       "PHIGATE_BODY_TIMEOUT_MS", "PHIGATE_IDLE_TIMEOUT_MS", "PHIGATE_WRITE_TIMEOUT_MS",
       "PHIGATE_DRAIN_TIMEOUT_MS", "PHIGATE_MAX_OUTPUT_BYTES",
       "PHIGATE_MAX_REQUESTS_PER_CONNECTION", "PHIGATE_MAX_CONNECTIONS",
-      "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_REPLAY_WINDOW_S"};
+      "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_REPLAY_WINDOW_S", "PHIGATE_RATE_LIMITS",
+      "PHIGATE_DAILY_QUOTA", "PHIGATE_IDEMPOTENCY_TTL_S", "PHIGATE_AUTH_FAILURE_LIMIT",
+      "PHIGATE_AUTH_FAILURE_WINDOW_S", "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS"};
   return kKnown;
+}
+
+const RateRule* StatePolicy::rule(std::string_view route_class) const {
+  if (route_class == "sms") return &sms;
+  if (route_class == "bulk") return &bulk;
+  if (route_class == "email") return &email;
+  if (route_class == "messages") return &messages;
+  if (route_class == "health") return &health;
+  if (route_class == "admin") return &admin;
+  return nullptr;
 }
 
 }  // namespace phigate::config

@@ -42,6 +42,34 @@ struct ServerLimits {
   uint32_t max_connections_per_ip = 256;     // PHIGATE_MAX_CONNECTIONS_PER_IP (per worker)
 };
 
+/** At most `limit` requests in any `window_s` seconds. */
+struct RateRule {
+  uint32_t limit = 0;
+  uint32_t window_s = 60;
+};
+
+/** Shared-state policy: rate limits, quotas, idempotency, containment. */
+struct StatePolicy {
+  // PHIGATE_RATE_LIMITS="sms=200/60,bulk=10/60,..." overrides these defaults
+  // (the guide's: single SMS 200/min, bulk 10/min, health 5/min per client
+  // IP, admin 5/min; and email 200/min, message reads 600/min).
+  RateRule sms{200, 60};
+  RateRule bulk{10, 60};
+  RateRule email{200, 60};
+  RateRule messages{600, 60};
+  RateRule health{5, 60};
+  RateRule admin{5, 60};
+  uint32_t daily_quota = 0;             // PHIGATE_DAILY_QUOTA per key per UTC day (0: none)
+  uint32_t idempotency_ttl_s = 86'400;  // PHIGATE_IDEMPOTENCY_TTL_S
+  uint32_t auth_failure_limit = 20;     // PHIGATE_AUTH_FAILURE_LIMIT
+  uint32_t auth_failure_window_s = 60;  // PHIGATE_AUTH_FAILURE_WINDOW_S
+  uint32_t auto_block_s = 900;          // PHIGATE_AUTO_BLOCK_S
+  uint32_t store_timeout_ms = 50;       // PHIGATE_STORE_TIMEOUT_MS (per Redis command)
+
+  /** The rule of a route class ("sms", "bulk", ...), nullptr if unknown. */
+  const RateRule* rule(std::string_view route_class) const;
+};
+
 struct Config {
   AppEnv app_env = AppEnv::kDevelopment;
   bool debug = false;                        // DEBUG
@@ -64,6 +92,7 @@ struct Config {
   ListenAddress listen;                      // PHIGATE_LISTEN
   int workers = 1;                           // PHIGATE_WORKERS / --workers (resolved, >= 1)
   ServerLimits limits;
+  StatePolicy state;
 
   bool production() const { return app_env == AppEnv::kProduction; }
 };

@@ -10,6 +10,17 @@ Sha256 sha256(std::string_view data) {
   return out;
 }
 
+Sha256 sha256(std::initializer_list<std::string_view> parts) {
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  for (std::string_view p : parts) {
+    crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(p.data()), p.size());
+  }
+  Sha256 out;
+  crypto_hash_sha256_final(&st, out.data());
+  return out;
+}
+
 Sha256 hmacSha256(std::span<const uint8_t> key, std::initializer_list<std::string_view> parts) {
   crypto_auth_hmacsha256_state st;
   crypto_auth_hmacsha256_init(&st, key.data(), key.size());

@@ -16,6 +16,9 @@ using Sha256 = std::array<uint8_t, kSha256Bytes>;
 
 Sha256 sha256(std::string_view data);
 
+/** SHA-256 of the concatenation of `parts` (no copy is made). */
+Sha256 sha256(std::initializer_list<std::string_view> parts);
+
 /** HMAC-SHA256 of the concatenation of `parts` (no copy is made). */
 Sha256 hmacSha256(std::span<const uint8_t> key, std::initializer_list<std::string_view> parts);
 

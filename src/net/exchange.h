@@ -78,6 +78,10 @@ class Application {
    * (then responded() is false and the Exchange must not be used again).
    */
   virtual void onDone(Exchange& ex) { (void)ex; }
+  /** The worker's loop runs: start background work (store connections, timers). */
+  virtual void onStart(Worker& worker) { (void)worker; }
+  /** The worker is done (drained): close every handle onStart opened. */
+  virtual void onStop() {}
 };
 
 }  // namespace phigate::net

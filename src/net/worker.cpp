@@ -126,6 +126,7 @@ int Worker::run() {
                        ":" + std::to_string(cfg_.listen.port) + "\"}";
   access_log_->writeRaw(notice);
   access_log_->flush();
+  app_.onStart(*this);
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   access_log_->writeRaw("{\"event\":\"worker_stopped\",\"pid\":" + std::to_string(getpid()) + "}");
@@ -160,6 +161,7 @@ void Worker::maybeFinishDrain() {
 void Worker::closeHandles() {
   if (handles_closed_) return;
   handles_closed_ = true;
+  app_.onStop();
   if (listening_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     listening_ = false;

@@ -15,8 +15,22 @@ Rejection blocked(std::string_view reason) {
 }
 }  // namespace
 
+size_t BlockList::Hash::operator()(const IpAddress& ip) const {
+  return std::hash<std::string_view>{}(
+      std::string_view(reinterpret_cast<const char*>(ip.bytes.data()), ip.bytes.size()));
+}
+
+void BlockList::replace(std::span<const std::string_view> ips) {
+  set_.clear();
+  for (std::string_view text : ips) {
+    IpAddress ip;
+    if (parseIp(text, &ip)) set_.insert(ip);
+  }
+}
+
 Verdict IpAccessStage::run(RequestContext& ctx) {
   const IpAddress& ip = ctx.client.ip;
+  if (blocks_.contains(ip)) return ctx.reject(blocked("blocked"));
   if (cfg_.ip_denylist.contains(ip)) return ctx.reject(blocked("denylist"));
   if (!cfg_.ip_allowlist.empty() && !cfg_.ip_allowlist.contains(ip)) {
     return ctx.reject(blocked("not_in_allowlist"));

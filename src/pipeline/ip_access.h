@@ -3,18 +3,42 @@
 // (admins, automatic containment) join through the state store later.
 #pragma once
 
+#include <span>
+#include <string_view>
+#include <unordered_set>
+
 #include "pipeline/stage.h"
 
 namespace phigate::pipeline {
 
-/** Global lists, checked before anything else about the caller. */
+/**
+ * Dynamic blocks (set by admins, or by automatic containment after repeated
+ * authentication failures), kept in the state store and copied into each
+ * worker by a periodic refresh, so the check per request is a local lookup.
+ */
+class BlockList {
+ public:
+  bool contains(const IpAddress& ip) const { return !set_.empty() && set_.count(ip) != 0; }
+  /** Replaces the list with `ips` (textual; unparseable entries are skipped). */
+  void replace(std::span<const std::string_view> ips);
+  size_t size() const { return set_.size(); }
+
+ private:
+  struct Hash {
+    size_t operator()(const IpAddress& ip) const;
+  };
+  std::unordered_set<IpAddress, Hash> set_;
+};
+
+/** Dynamic blocks and global lists, checked before anything else about the caller. */
 class IpAccessStage : public Stage {
  public:
-  explicit IpAccessStage(const PolicyConfig& cfg) : cfg_(cfg) {}
+  IpAccessStage(const PolicyConfig& cfg, const BlockList& blocks) : cfg_(cfg), blocks_(blocks) {}
   Verdict run(RequestContext& ctx) override;
 
  private:
   const PolicyConfig& cfg_;
+  const BlockList& blocks_;
 };
 
 /** The authenticated key's allow_cidrs. */

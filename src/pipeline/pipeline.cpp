@@ -7,7 +7,7 @@ namespace phigate::pipeline {
 
 Pipeline::Pipeline(const PolicyConfig& cfg, int64_t (*now_s)())
     : client_ip_(cfg),
-      ip_access_(cfg),
+      ip_access_(cfg, blocks_),
       authn_(cfg.keys),
       replay_(cfg, now_s),
       head_{&client_ip_, &ip_access_},
@@ -25,7 +25,12 @@ bool Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx) {
     ctx.ex->client_ip = ctx.client_text;
     if (ctx.key != nullptr) ctx.ex->key_id = ctx.key->id;
     if (v == Verdict::kContinue) continue;
-    if (v == Verdict::kReject) respond(ctx);
+    if (v == Verdict::kReject) {
+      if (ctx.rejection.event == obs::SecurityEvent::kAuthFailure && hook_ != nullptr) {
+        hook_(hook_ctx_, ctx.client_text);  // containment counts it
+      }
+      respond(ctx);
+    }
     return false;  // rejected, or suspended (the stage resumes the request itself)
   }
   return true;

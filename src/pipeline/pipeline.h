@@ -35,7 +35,20 @@ class Pipeline {
   /** Sends ctx.rejection as problem+json (also used by handlers). */
   static void respond(RequestContext& ctx);
 
+  /** The worker's copy of the dynamic block list (refreshed from the store). */
+  BlockList& blocks() { return blocks_; }
+
+  /** Called with the client address of every authentication failure. */
+  using AuthFailureHook = void (*)(void* ctx, std::string_view client_ip);
+  void setAuthFailureHook(void* ctx, AuthFailureHook hook) {
+    hook_ctx_ = ctx;
+    hook_ = hook;
+  }
+
  private:
+  BlockList blocks_;
+  void* hook_ctx_ = nullptr;
+  AuthFailureHook hook_ = nullptr;
   ClientIpStage client_ip_;
   IpAccessStage ip_access_;
   AuthnStage authn_;

@@ -35,6 +35,8 @@ struct RoutePolicy {
   bool state_changing = false;   // replay headers required; the nonce reaches the store
   BodyKind body = BodyKind::kNone;
   bool bypass = false;           // no stage at all (GET /livez: no I/O, no policy)
+  std::string_view rate_class;   // rate-limit class ("sms", "health", ...); empty: none
+  bool rate_per_ip = false;      // limit per client address instead of per key
 };
 
 /** Immutable policy, built once at start-up and shared by all workers. */

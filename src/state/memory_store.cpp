@@ -1,73 +1,215 @@
 #include "state/memory_store.h"
 
 #include <chrono>
+#include <vector>
 
 namespace phigate::state {
 
 namespace {
+
 int64_t wallMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
+
+std::string join(std::string_view a, std::string_view b) {
+  std::string s;
+  s.reserve(a.size() + 1 + b.size());
+  s.append(a).append(1, '\n').append(b);
+  return s;
+}
+
+uint32_t ceilSeconds(int64_t ms) { return ms <= 0 ? 0 : static_cast<uint32_t>((ms + 999) / 1000); }
+
+constexpr int64_t kDayMs = 86'400'000;
+
 }  // namespace
 
 MemoryStore::MemoryStore(MemoryStoreLimits limits, std::function<int64_t()> now_ms)
     : limits_(limits), now_ms_(now_ms ? std::move(now_ms) : wallMs) {}
 
-void MemoryStore::expireNonces(int64_t now) {
-  while (!expiry_order_.empty() && expiry_order_.front().first <= now) {
-    auto it = nonces_.find(expiry_order_.front().second);
-    if (it != nonces_.end() && it->second <= now) nonces_.erase(it);
-    expiry_order_.pop_front();
+template <typename Map>
+void MemoryStore::expire(Map& map, std::deque<std::pair<int64_t, std::string>>& order, int64_t now) {
+  while (!order.empty() && order.front().first <= now) {
+    auto it = map.find(order.front().second);
+    if (it != map.end()) {
+      int64_t expiry;
+      if constexpr (std::is_same_v<typename Map::mapped_type, int64_t>) {
+        expiry = it->second;
+      } else {
+        expiry = it->second.expires_ms;
+      }
+      if (expiry <= now) map.erase(it);
+    }
+    order.pop_front();
   }
 }
 
-// All-or-nothing, like the Redis script: nothing is recorded unless
-// everything is.
+// Drops window entries that have slid out; says whether one more fits.
+bool MemoryStore::windowHasRoom(const AdmitRequest& req, int64_t now, AdmitResult* r) {
+  const RateCharge& rc = req.rate;
+  r->limit = rc.limit;
+  if (rc.limit == 0) return true;
+  std::deque<int64_t>& times = windows_[join(rc.subject, rc.bucket)];
+  const int64_t window_ms = int64_t{rc.window_s} * 1000;
+  while (!times.empty() && times.front() <= now - window_ms) times.pop_front();
+  if (times.size() < rc.limit) return true;
+  r->remaining = 0;
+  r->retry_after_s = ceilSeconds(times.front() + window_ms - now);
+  r->reset_s = r->retry_after_s;
+  return false;
+}
+
+void MemoryStore::charge(const AdmitRequest& req, int64_t now, AdmitResult* r) {
+  const RateCharge& rc = req.rate;
+  if (rc.limit == 0) return;
+  std::deque<int64_t>& times = windows_[join(rc.subject, rc.bucket)];
+  times.push_back(now);
+  r->remaining = rc.limit - static_cast<uint32_t>(times.size());
+  r->reset_s = ceilSeconds(times.front() + int64_t{rc.window_s} * 1000 - now);
+}
+
+// The order of checks is the Redis script's: an idempotent replay first (a
+// retry of a request that went through gets its answer, whatever its nonce or
+// the rate window say now), then the nonce, the rate window, the daily quota,
+// capacity; then, and only then, every effect at once.
 void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
   const int64_t now = now_ms_();
-  expireNonces(now);
+  expire(nonces_, nonce_order_, now);
+  expire(idempotency_, idempotency_order_, now);
+  AdmitResult r;
+
+  std::string idem_key;
+  if (!req.idempotency.key.empty()) {
+    idem_key = join(req.key_id, req.idempotency.key);
+    auto it = idempotency_.find(idem_key);
+    if (it != idempotency_.end() && it->second.expires_ms > now) {
+      if (it->second.fingerprint != req.idempotency.fingerprint) {
+        r.status = AdmitStatus::kIdempotencyMismatch;
+      } else {
+        r.status = AdmitStatus::kIdempotentReplay;
+        r.stored_response = it->second.response;
+      }
+      done(ctx, r);
+      return;
+    }
+  }
   std::string nonce_key;
   if (!req.nonce.empty()) {
-    nonce_key.reserve(req.key_id.size() + 1 + req.nonce.size());
-    nonce_key.append(req.key_id).append(1, '\n').append(req.nonce);
-    auto it = nonces_.find(nonce_key);
-    if (it != nonces_.end() && it->second > now) {
-      done(ctx, AdmitStatus::kReplayed);
-      return;
-    }
-    if (nonces_.size() >= limits_.max_nonces) {
-      done(ctx, AdmitStatus::kUnavailable);
+    nonce_key = join(req.key_id, req.nonce);
+    if (nonces_.count(nonce_key) != 0) {
+      r.status = AdmitStatus::kReplayed;
+      done(ctx, r);
       return;
     }
   }
-  if (messages_.size() + req.entries.size() > limits_.max_messages) {
-    done(ctx, AdmitStatus::kFull);
+  if (windows_.size() >= limits_.max_rate_subjects && windows_.count(join(req.rate.subject, req.rate.bucket)) == 0) {
+    // Prune empty windows before refusing: subjects come and go.
+    for (auto it = windows_.begin(); it != windows_.end();) {
+      it = it->second.empty() ? windows_.erase(it) : std::next(it);
+    }
+  }
+  if (!windowHasRoom(req, now, &r)) {
+    r.status = AdmitStatus::kRateLimited;
+    done(ctx, r);
     return;
   }
-  if (!req.nonce.empty()) {
+  const int64_t day = now / kDayMs;
+  if (day != daily_day_) {
+    daily_.clear();
+    daily_day_ = day;
+  }
+  const std::string daily_key = join(req.rate.subject, req.rate.bucket);
+  if (req.rate.daily_quota != 0 && daily_[daily_key] >= req.rate.daily_quota) {
+    r.status = AdmitStatus::kQuotaExceeded;
+    r.retry_after_s = ceilSeconds((day + 1) * kDayMs - now);
+    done(ctx, r);
+    return;
+  }
+  if (nonces_.size() >= limits_.max_nonces || windows_.size() >= limits_.max_rate_subjects ||
+      (!idem_key.empty() && idempotency_.size() >= limits_.max_idempotency_records)) {
+    r.status = AdmitStatus::kUnavailable;
+    done(ctx, r);
+    return;
+  }
+  if (messages_.size() + req.entries.size() > limits_.max_messages) {
+    r.status = AdmitStatus::kFull;
+    done(ctx, r);
+    return;
+  }
+
+  charge(req, now, &r);
+  if (req.rate.daily_quota != 0) ++daily_[daily_key];
+  if (!nonce_key.empty()) {
     const int64_t expiry = now + int64_t{req.nonce_ttl_s} * 1000;
     nonces_[nonce_key] = expiry;
-    expiry_order_.emplace_back(expiry, std::move(nonce_key));
+    nonce_order_.emplace_back(expiry, std::move(nonce_key));
   }
   for (const OutboxEntry& e : req.entries) {
     messages_.emplace(std::string(e.message_id),
                       Message{std::string(req.key_id), std::string(e.channel), std::string(e.sealed),
                               now, e.segments});
   }
-  done(ctx, AdmitStatus::kAdmitted);
+  if (!idem_key.empty()) {
+    const int64_t expiry = now + int64_t{req.idempotency.ttl_s} * 1000;
+    idempotency_[idem_key] = IdempotencyRecord{std::string(req.idempotency.fingerprint),
+                                               std::string(req.idempotency.response), expiry};
+    idempotency_order_.emplace_back(expiry, std::move(idem_key));
+  }
+  MessageStatus found;
+  if (!req.lookup_message_id.empty()) {
+    auto it = messages_.find(std::string(req.lookup_message_id));
+    if (it != messages_.end() && it->second.key_id == req.key_id) {
+      const Message& m = it->second;
+      found = MessageStatus{"queued", m.channel, m.created_unix_ms, m.segments};
+      r.message = &found;
+    }
+  }
+  r.status = AdmitStatus::kAdmitted;
+  done(ctx, r);
 }
 
-void MemoryStore::findMessage(std::string_view key_id, std::string_view message_id, void* ctx,
-                              FindDone done) {
-  auto it = messages_.find(std::string(message_id));
-  if (it == messages_.end() || it->second.key_id != key_id) {
-    done(ctx, nullptr);
-    return;
+void MemoryStore::recordAuthFailure(std::string_view ip, const ContainmentPolicy& policy, void* ctx,
+                                    Done done) {
+  const int64_t now = now_ms_();
+  std::deque<int64_t>& times = auth_failures_[std::string(ip)];
+  const int64_t window_ms = int64_t{policy.window_s} * 1000;
+  while (!times.empty() && times.front() <= now - window_ms) times.pop_front();
+  times.push_back(now);
+  if (times.size() >= policy.threshold) {
+    blocks_[std::string(ip)] = now + int64_t{policy.block_s} * 1000;
+    times.clear();
   }
-  const Message& m = it->second;
-  const MessageStatus st{"queued", m.channel, m.created_unix_ms, m.segments};
-  done(ctx, &st);
+  if (auth_failures_.size() > limits_.max_rate_subjects) {
+    for (auto it = auth_failures_.begin(); it != auth_failures_.end();) {
+      it = it->second.empty() || it->second.back() <= now - window_ms ? auth_failures_.erase(it)
+                                                                       : std::next(it);
+    }
+  }
+  done(ctx, true);
+}
+
+void MemoryStore::setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) {
+  if (ttl_s == 0) {
+    blocks_.erase(std::string(ip));
+  } else {
+    blocks_[std::string(ip)] = now_ms_() + int64_t{ttl_s} * 1000;
+  }
+  done(ctx, true);
+}
+
+void MemoryStore::listBlocks(void* ctx, BlocksDone done) {
+  const int64_t now = now_ms_();
+  std::vector<std::string_view> ips;
+  for (auto it = blocks_.begin(); it != blocks_.end();) {
+    if (it->second <= now) {
+      it = blocks_.erase(it);
+    } else {
+      ips.push_back(it->first);
+      ++it;
+    }
+  }
+  done(ctx, true, ips);
 }
 
 const std::string* MemoryStore::sealedPayload(std::string_view message_id) const {

@@ -1,6 +1,7 @@
 // The in-process state store: the embedded default for development and a
 // single worker. Not shared between processes and not durable across a crash
-// (the README says so); bounded, and fail-closed when a bound is reached.
+// (the README says so); bounded, and fail-closed when a bound is reached. Its
+// semantics are the Redis script's, checked by the same behaviour tests.
 #pragma once
 
 #include <cstdint>
@@ -16,16 +17,20 @@ namespace phigate::state {
 struct MemoryStoreLimits {
   size_t max_nonces = 2'000'000;
   size_t max_messages = 200'000;
+  size_t max_idempotency_records = 200'000;
+  size_t max_rate_subjects = 200'000;
 };
 
 class MemoryStore : public StateStore {
  public:
-  /** `now_ms` is injectable so tests can move time. */
+  /** `now_ms` (wall clock, ms) is injectable so tests can move time. */
   explicit MemoryStore(MemoryStoreLimits limits = {}, std::function<int64_t()> now_ms = {});
 
   void admit(const AdmitRequest& req, void* ctx, AdmitDone done) override;
-  void findMessage(std::string_view key_id, std::string_view message_id, void* ctx,
-                   FindDone done) override;
+  void recordAuthFailure(std::string_view ip, const ContainmentPolicy& policy, void* ctx,
+                         Done done) override;
+  void setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) override;
+  void listBlocks(void* ctx, BlocksDone done) override;
   std::string_view backend() const override { return "memory"; }
   bool healthy() const override { return true; }
 
@@ -42,15 +47,29 @@ class MemoryStore : public StateStore {
     int64_t created_unix_ms;
     uint32_t segments;
   };
-  void expireNonces(int64_t now);
+  struct IdempotencyRecord {
+    std::string fingerprint;
+    std::string response;
+    int64_t expires_ms;
+  };
+  /** Entries that expire in insertion order (one TTL per kind). */
+  template <typename Map>
+  static void expire(Map& map, std::deque<std::pair<int64_t, std::string>>& order, int64_t now);
+  bool windowHasRoom(const AdmitRequest& req, int64_t now, AdmitResult* r);
+  void charge(const AdmitRequest& req, int64_t now, AdmitResult* r);
 
   MemoryStoreLimits limits_;
   std::function<int64_t()> now_ms_;
-  // key id + '\n' + nonce -> expiry; expiry_order_ is in insertion order, and
-  // with one TTL that is also expiry order, so pruning pops from the front.
-  std::unordered_map<std::string, int64_t> nonces_;
-  std::deque<std::pair<int64_t, std::string>> expiry_order_;
+  std::unordered_map<std::string, int64_t> nonces_;  // key id \n nonce -> expiry
+  std::deque<std::pair<int64_t, std::string>> nonce_order_;
+  std::unordered_map<std::string, IdempotencyRecord> idempotency_;  // key id \n idem key
+  std::deque<std::pair<int64_t, std::string>> idempotency_order_;
+  std::unordered_map<std::string, std::deque<int64_t>> windows_;  // subject \n bucket -> times
+  std::unordered_map<std::string, uint32_t> daily_;  // subject \n bucket \n day -> count
+  int64_t daily_day_ = -1;
   std::unordered_map<std::string, Message> messages_;
+  std::unordered_map<std::string, int64_t> blocks_;  // ip -> expiry
+  std::unordered_map<std::string, std::deque<int64_t>> auth_failures_;  // ip -> times
 };
 
 }  // namespace phigate::state

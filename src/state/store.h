@@ -1,11 +1,13 @@
-// The state store: everything a request needs remembered across requests
-// (replay nonces, the outbox, message records; rate limits and idempotency
-// next). Two backends share this interface: in-process memory (the embedded
-// default, one worker) and Redis (shared by workers and hosts).
+// The state store: everything a request needs remembered across requests and
+// workers: rate-limit windows and daily quotas, replay nonces, idempotency
+// records, the outbox and message records, and dynamic IP blocks. Two
+// backends share this interface: in-process memory (the embedded default, one
+// worker) and Redis (shared by workers and hosts; one EVALSHA per request).
 //
-// Calls are asynchronous: the callback may run before the call returns (the
-// memory backend) or on a later loop turn (Redis). A caller that may go away
-// in between (a closed connection) cancels with the returned ticket.
+// Calls are asynchronous: the callback runs exactly once, before the call
+// returns (memory) or on a later loop turn (Redis). Views in a result are
+// valid only during the callback. A store that cannot decide answers
+// kUnavailable: callers fail closed (503), never skip a check.
 #pragma once
 
 #include <cstdint>
@@ -22,19 +24,50 @@ struct OutboxEntry {
   uint32_t segments = 0;        // SMS segments (0 for email)
 };
 
-/** The per-request state work, done atomically. */
+/**
+ * A rate limit to charge: at most `limit` admissions in any `window_s`
+ * seconds (an exact sliding window), and at most `daily_quota` per UTC day.
+ * The subject is the API key id, or "ip:<address>" for unauthenticated
+ * routes; `bucket` is the route class ("sms", "bulk", "health", ...).
+ */
+struct RateCharge {
+  std::string_view subject;
+  std::string_view bucket;
+  uint32_t limit = 0;           // 0: not limited
+  uint32_t window_s = 60;
+  uint32_t daily_quota = 0;     // 0: no quota
+};
+
+/** IETF draft semantics: same key + same fingerprint replays the response. */
+struct IdempotencyClaim {
+  std::string_view key;          // the client's Idempotency-Key; empty: none
+  std::string_view fingerprint;  // hex SHA-256 of method, path and body
+  std::string_view response;     // sealed response to keep if this admits
+  uint32_t ttl_s = 86'400;
+};
+
+/** The per-request state work, done atomically (all or nothing). */
 struct AdmitRequest {
-  std::string_view key_id;
-  std::string_view nonce;       // empty: not a state-changing call
+  std::string_view key_id;       // owner of nonces, idempotency keys, messages
+  std::string_view member;       // unique id of this request (rate-window entry)
+  RateCharge rate;
+  std::string_view nonce;        // empty: not a state-changing call
   uint32_t nonce_ttl_s = 0;
+  IdempotencyClaim idempotency;
   std::span<const OutboxEntry> entries;
+  std::string_view lookup_message_id;  // GET /v1/messages/{id}: read it (same key only)
 };
 
 enum class AdmitStatus : uint8_t {
-  kAdmitted,     // nonce recorded, entries appended
-  kReplayed,     // the nonce was already used by this key: nothing was done
-  kUnavailable,  // the store cannot decide (fail closed: 503)
-  kFull,         // the outbox is at capacity (503)
+  kAdmitted,              // charged; nonce, entries, idempotency record stored
+  kRateLimited,           // window full: nothing was done (429)
+  kQuotaExceeded,         // daily quota used up (429, distinct type)
+  kReplayed,              // nonce already used by this key (409)
+  kIdempotentReplay,      // same key + payload seen: `stored_response` is the answer
+  kIdempotencyMismatch,   // same key, other payload (422)
+  kIdempotencyInFlight,   // same key, the first request not finished (409)
+  kUnavailable,           // the store cannot decide (503, fail closed)
+  kFull,                  // the outbox is at capacity (503)
 };
 
 /** What GET /v1/messages/{id} may show. */
@@ -45,20 +78,52 @@ struct MessageStatus {
   uint32_t segments = 0;
 };
 
+/** The store's decision. */
+struct AdmitResult {
+  AdmitStatus status = AdmitStatus::kUnavailable;
+  // The rate window after this request (when rate.limit > 0).
+  uint32_t limit = 0;
+  uint32_t remaining = 0;
+  uint32_t reset_s = 0;          // until the window has room for `limit` again
+  uint32_t retry_after_s = 0;    // kRateLimited / kQuotaExceeded
+  std::string_view stored_response;   // kIdempotentReplay (sealed)
+  const MessageStatus* message = nullptr;  // lookup result; nullptr: not found
+};
+
+/** Automatic containment: `threshold` auth failures from one address within
+ *  `window_s` block it for `block_s`. */
+struct ContainmentPolicy {
+  uint32_t threshold = 20;
+  uint32_t window_s = 60;
+  uint32_t block_s = 900;
+};
+
 class StateStore {
  public:
-  using AdmitDone = void (*)(void* ctx, AdmitStatus status);
-  using FindDone = void (*)(void* ctx, const MessageStatus* status);  // nullptr: not found
+  using AdmitDone = void (*)(void* ctx, const AdmitResult& result);
+  using Done = void (*)(void* ctx, bool ok);
+  using BlocksDone = void (*)(void* ctx, bool ok, std::span<const std::string_view> ips);
 
   virtual ~StateStore() = default;
+
   virtual void admit(const AdmitRequest& req, void* ctx, AdmitDone done) = 0;
-  /** Only a message created by `key_id` is found: other keys' ids look absent. */
-  virtual void findMessage(std::string_view key_id, std::string_view message_id, void* ctx,
-                           FindDone done) = 0;
+
+  /** Counts a failed authentication from `ip`; may block it (containment). */
+  virtual void recordAuthFailure(std::string_view ip, const ContainmentPolicy& policy, void* ctx,
+                                 Done done) = 0;
+  /** Blocks `ip` for `ttl_s` seconds (0 unblocks). */
+  virtual void setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) = 0;
+  /** The addresses blocked now (each worker polls this to refresh its copy). */
+  virtual void listBlocks(void* ctx, BlocksDone done) = 0;
+
   /** "memory" or "redis". */
   virtual std::string_view backend() const = 0;
   /** False while the backend cannot answer (for /health). */
   virtual bool healthy() const = 0;
+  /** Starts background work (connections, timers) on the worker's loop. */
+  virtual void start() {}
+  /** Stops it for a drain; pending calls fail with kUnavailable. */
+  virtual void stop() {}
 };
 
 }  // namespace phigate::state

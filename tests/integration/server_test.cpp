@@ -14,7 +14,11 @@ namespace {
 
 class ServerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<Server>(); }
+  // /health is limited to 5/min per client address by default (the guide's
+  // rule, tested in RateLimitTest); these tests ask it many times.
+  static void SetUpTestSuite() {
+    server_ = std::make_unique<Server>(ServerOptions{.env = {{"PHIGATE_RATE_LIMITS", "health=100000/60"}}});
+  }
   static void TearDownTestSuite() { server_.reset(); }
   void SetUp() override { ASSERT_TRUE(server_->ready()) << server_->logText(); }
   uint16_t port() const { return server_->port(); }

@@ -213,7 +213,10 @@ TEST_F(ConfigTest, KnownVariablesListsEveryName) {
                             "PHIGATE_MAX_OUTPUT_BYTES",
                             "PHIGATE_MAX_REQUESTS_PER_CONNECTION",
                             "PHIGATE_MAX_CONNECTIONS",
-                            "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_REPLAY_WINDOW_S"};
+                            "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_REPLAY_WINDOW_S",
+                            "PHIGATE_RATE_LIMITS", "PHIGATE_DAILY_QUOTA", "PHIGATE_IDEMPOTENCY_TTL_S",
+                            "PHIGATE_AUTH_FAILURE_LIMIT", "PHIGATE_AUTH_FAILURE_WINDOW_S",
+                            "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }
@@ -293,6 +296,12 @@ const NumberCase kNumberCases[] = {
     {"PHIGATE_MAX_CONNECTIONS", 1, 1'000'000},
     {"PHIGATE_MAX_CONNECTIONS_PER_IP", 1, 1'000'000},
     {"PHIGATE_REPLAY_WINDOW_S", 1, 3600},
+    {"PHIGATE_DAILY_QUOTA", 0, 1'000'000'000},
+    {"PHIGATE_IDEMPOTENCY_TTL_S", 60, 30 * 86'400},
+    {"PHIGATE_AUTH_FAILURE_LIMIT", 1, 1'000'000},
+    {"PHIGATE_AUTH_FAILURE_WINDOW_S", 1, 86'400},
+    {"PHIGATE_AUTO_BLOCK_S", 1, 30 * 86'400},
+    {"PHIGATE_STORE_TIMEOUT_MS", 1, 60'000},
     {"PHIGATE_WORKERS", 1, 1024},
 };
 
@@ -798,6 +807,31 @@ TEST(ProcessEnvironmentTest, ReadsVariables) {
   ASSERT_TRUE(env.count("PHIGATE_CONFIG_TEST_EMPTY"));
   EXPECT_EQ(env["PHIGATE_CONFIG_TEST_EMPTY"], "");
   EXPECT_EQ(processEnvironment().count("PHIGATE_CONFIG_TEST_VAR"), 0u);
+}
+
+}  // namespace
+}  // namespace phigate::config
+
+namespace phigate::config {
+namespace {
+
+TEST(RateLimitsVariable, OverridesNamedClassesOnly) {
+  EnvMap env{{"PHIGATE_RATE_LIMITS", "sms=1000/60, health=2/10"}};
+  LoadResult r = loadConfig(env, {}, std::nullopt, 1);
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->state.sms.limit, 1000u);
+  EXPECT_EQ(r.config->state.health.limit, 2u);
+  EXPECT_EQ(r.config->state.health.window_s, 10u);
+  EXPECT_EQ(r.config->state.bulk.limit, 10u);
+}
+
+TEST(RateLimitsVariable, RejectsMalformedRulesNamingTheVariable) {
+  for (const char* bad : {"sms=", "sms=10", "foo=1/60", "sms=0/60", "sms=1/0", "sms=x/60", "sms/60=1"}) {
+    EnvMap env{{"PHIGATE_RATE_LIMITS", bad}};
+    LoadResult r = loadConfig(env, {}, std::nullopt, 1);
+    EXPECT_FALSE(r.config) << bad;
+    EXPECT_NE(r.error.find("PHIGATE_RATE_LIMITS"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ TEST(IpAccessStage, DenylistWinsThenAllowlistLimits) {
   PolicyConfig cfg;
   cfg.ip_allowlist = cidrs("10.0.0.0/8, 2001:db8::/32");
   cfg.ip_denylist = cidrs("10.6.6.0/24");
-  IpAccessStage stage(cfg);
+  BlockList blocks;
+  IpAccessStage stage(cfg, blocks);
   for (const char* ok : {"10.1.2.3", "2001:db8::7"}) {
     RequestContext ctx = from(ok);
     EXPECT_EQ(stage.run(ctx), Verdict::kContinue) << ok;
@@ -47,9 +48,28 @@ TEST(IpAccessStage, DenylistWinsThenAllowlistLimits) {
 
 TEST(IpAccessStage, EmptyListsAllowEveryone) {
   PolicyConfig cfg;
-  IpAccessStage stage(cfg);
+  BlockList blocks;
+  IpAccessStage stage(cfg, blocks);
   RequestContext ctx = from("203.0.113.9");
   EXPECT_EQ(stage.run(ctx), Verdict::kContinue);
+}
+
+TEST(IpAccessStage, DynamicBlocksComeFirst) {
+  PolicyConfig cfg;
+  cfg.ip_allowlist = cidrs("203.0.113.0/24");
+  BlockList blocks;
+  const std::string_view listed[] = {"203.0.113.9", "not an address", "2001:db8::1"};
+  blocks.replace(listed);
+  EXPECT_EQ(blocks.size(), 2u);
+  IpAccessStage stage(cfg, blocks);
+  RequestContext ctx = from("203.0.113.9");
+  EXPECT_EQ(stage.run(ctx), Verdict::kReject);
+  EXPECT_EQ(ctx.rejection.reason, "blocked");
+  RequestContext other = from("203.0.113.10");
+  EXPECT_EQ(stage.run(other), Verdict::kContinue);
+  blocks.replace({});
+  RequestContext again = from("203.0.113.9");
+  EXPECT_EQ(stage.run(again), Verdict::kContinue);
 }
 
 TEST(KeyIpAccessStage, OnlyKeysWithAListAreLimited) {

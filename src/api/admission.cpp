@@ -1,0 +1,172 @@
+#include "api/admission.h"
+
+#include <cstdio>
+#include <string>
+
+#include "api/problems.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
+#include "net/problem.h"
+#include "net/worker.h"
+
+namespace phigate::api {
+
+namespace {
+
+constexpr size_t kMaxIdempotencyKey = 255;
+
+// 1-255 printable ASCII characters (IETF draft: an sf-string).
+bool isValidIdempotencyKey(std::string_view k) {
+  if (k.empty() || k.size() > kMaxIdempotencyKey) return false;
+  for (char c : k) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// The per-key override for a class ("limits": {"sms": 1000} = per window).
+uint32_t keyLimit(const pipeline::ApiKey* key, std::string_view cls, uint32_t fallback) {
+  if (key == nullptr) return fallback;
+  for (const auto& [name, value] : key->limits) {
+    if (name == cls) return value;
+  }
+  return fallback;
+}
+
+void idempotencyAd(const CallState& st, std::string_view idem_key, std::string* ad) {
+  ad->assign("idempotency\n").append(st.ctx.key->id).append(1, '\n').append(idem_key);
+}
+
+void respondLimited(CallState& st, const state::AdmitResult& r, bool quota) {
+  net::Exchange& ex = *st.ctx.ex;
+  ex.event = obs::SecurityEvent::kRateLimited;
+  ex.reason = quota ? "daily_quota" : "rate_window";
+  snprintf(st.retry_after_value, sizeof st.retry_after_value, "%u",
+           r.retry_after_s == 0 ? 1u : r.retry_after_s);
+  st.addHeader("Retry-After", st.retry_after_value);
+  if (quota) {
+    respondProblem(ex, 429, "quota-exceeded", "Daily quota exceeded",
+                   "This key has used its daily quota; it renews at 00:00 UTC.", st.headers());
+  } else {
+    respondProblem(ex, 429, "rate-limited", "Too Many Requests",
+                   "The rate limit for this route is exhausted; retry later.", st.headers());
+  }
+}
+
+void respondReplayedResponse(CallState& st, const state::AdmitResult& r) {
+  std::string ad, body;
+  idempotencyAd(st, st.ctx.request().header("idempotency-key"), &ad);
+  if (!st.services->key_ring.open(r.stored_response, ad, &body)) {
+    // A record we cannot open (rotated away, tampered): never guess.
+    respondStoreUnavailable(*st.ctx.ex);
+    return;
+  }
+  st.addHeader("Idempotent-Replayed", "true");
+  st.ctx.ex->respond(202, net::kJsonType, body, st.headers());
+}
+
+void onAdmit(void* p, const state::AdmitResult& r) {
+  auto& st = *static_cast<CallState*>(p);
+  if (st.aborted) return finishAborted(st);
+  addRateHeaders(st, r);
+  net::Exchange& ex = *st.ctx.ex;
+  switch (r.status) {
+    case state::AdmitStatus::kAdmitted: st.on_admitted(st, r); return;
+    case state::AdmitStatus::kRateLimited: respondLimited(st, r, false); return;
+    case state::AdmitStatus::kQuotaExceeded: respondLimited(st, r, true); return;
+    case state::AdmitStatus::kReplayed: respondReplayed(st.ctx); return;
+    case state::AdmitStatus::kIdempotentReplay: respondReplayedResponse(st, r); return;
+    case state::AdmitStatus::kIdempotencyMismatch:
+      respondProblem(ex, 422, "idempotency-mismatch", "Idempotency key reused",
+                     "This Idempotency-Key was used with a different request.");
+      return;
+    case state::AdmitStatus::kIdempotencyInFlight:
+      respondProblem(ex, 409, "idempotency-conflict", "Request in progress",
+                     "A request with this Idempotency-Key is still being processed.");
+      return;
+    case state::AdmitStatus::kUnavailable:
+    case state::AdmitStatus::kFull: respondStoreUnavailable(ex); return;
+  }
+}
+
+}  // namespace
+
+void fillRateCharge(CallState& st, const Services& services, state::RateCharge* rate) {
+  const pipeline::RoutePolicy& policy = *st.ctx.policy;
+  if (policy.rate_class.empty()) return;
+  const config::RateRule* rule = services.cfg.state.rule(policy.rate_class);
+  if (rule == nullptr) return;
+  rate->bucket = policy.rate_class;
+  rate->window_s = rule->window_s;
+  if (policy.rate_per_ip || st.ctx.key == nullptr) {
+    const int n = snprintf(st.subject, sizeof st.subject, "ip:%s", st.ctx.client_text);
+    rate->subject = std::string_view(st.subject, static_cast<size_t>(n));
+    rate->limit = rule->limit;
+    return;
+  }
+  rate->subject = st.ctx.key->id;
+  rate->limit = keyLimit(st.ctx.key, policy.rate_class, rule->limit);
+  rate->daily_quota = keyLimit(st.ctx.key, "daily", services.cfg.state.daily_quota);
+}
+
+void addRateHeaders(CallState& st, const state::AdmitResult& r) {
+  const std::string_view cls = st.ctx.policy->rate_class;
+  if (r.limit == 0 || cls.empty()) return;
+  const config::RateRule* rule = st.services->cfg.state.rule(cls);
+  const int a = snprintf(st.rate_policy_value, sizeof st.rate_policy_value, "\"%.*s\";q=%u;w=%u",
+                         static_cast<int>(cls.size()), cls.data(), r.limit, rule ? rule->window_s : 60);
+  const int b = snprintf(st.rate_value, sizeof st.rate_value, "\"%.*s\";r=%u;t=%u",
+                         static_cast<int>(cls.size()), cls.data(), r.remaining, r.reset_s);
+  st.addHeader("RateLimit-Policy", std::string_view(st.rate_policy_value, static_cast<size_t>(a)));
+  st.addHeader("RateLimit", std::string_view(st.rate_value, static_cast<size_t>(b)));
+}
+
+void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted) {
+  CallState& st = call.state;
+  st.services = &call.services;
+  st.on_admitted = admitted;
+  const net::HttpRequest& http = st.ctx.request();
+  req.key_id = st.ctx.key != nullptr ? std::string_view(st.ctx.key->id) : std::string_view();
+  uint8_t raw[8];
+  crypto::pooledRandomBytes(raw, sizeof raw);
+  crypto::toHex(raw, st.member);
+  req.member = std::string_view(st.member, 16);
+  fillRateCharge(st, call.services, &req.rate);
+  if (st.ctx.policy->state_changing) {
+    req.nonce = st.ctx.replay.nonce;
+    // A timestamp may be up to the window ahead of us, so a nonce must be
+    // remembered for twice the window to be refused for as long as it is fresh.
+    req.nonce_ttl_s = 2 * call.services.policy.replay_window_s;
+    int idem_headers = 0;
+    std::string_view idem;
+    for (const net::Header& h : http.headers) {
+      if (net::equalsLower(h.name, "idempotency-key")) {
+        idem = h.value;
+        ++idem_headers;
+      }
+    }
+    if (idem_headers > 0) {
+      if (idem_headers > 1 || !isValidIdempotencyKey(idem)) {
+        respondProblem(call.ex(), 400, "invalid-idempotency-key", "Invalid Idempotency-Key",
+                       "Idempotency-Key must be 1-255 printable ASCII characters.");
+        return;
+      }
+      // The payload fingerprint: what the request asks for, not how it is framed.
+      const crypto::Sha256 fp = crypto::sha256({http.method_text, "\n", http.path, "\n", http.body});
+      crypto::toHex(fp, st.fingerprint);
+      std::string ad;
+      idempotencyAd(st, idem, &ad);
+      const size_t n = crypto::KeyRing::sealedSize(st.response.size());
+      call.services.key_ring.seal(st.response.view(), ad,
+                                  reinterpret_cast<uint8_t*>(st.sealed_response.prepare(n)));
+      st.sealed_response.commit(n);
+      req.idempotency.key = idem;
+      req.idempotency.fingerprint = std::string_view(st.fingerprint, sizeof st.fingerprint);
+      req.idempotency.response = st.sealed_response.view();
+      req.idempotency.ttl_s = call.services.cfg.state.idempotency_ttl_s;
+    }
+  }
+  call.services.store.admit(req, &st, onAdmit);
+}
+
+}  // namespace phigate::api

@@ -1,0 +1,25 @@
+// The one store round trip of a call: rate window, daily quota, nonce,
+// idempotency and the outbox, in one atomic admit; and the answers to every
+// outcome but success (429 with Retry-After, 409, 422, 503), so handlers only
+// write their success path. Rate-limited routes carry RateLimit-Policy and
+// RateLimit (IETF httpapi draft syntax) on every answer.
+#pragma once
+
+#include "api/call.h"
+
+namespace phigate::api {
+
+/**
+ * Completes `req` (key, member, rate charge, nonce, Idempotency-Key) from the
+ * call and its route, and admits it. `st.response` must hold the success body
+ * when the request may carry an Idempotency-Key. Success goes to `admitted`.
+ */
+void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted);
+
+/** Fills the rate charge for the call's route (used by admitCall and /health). */
+void fillRateCharge(CallState& st, const Services& services, state::RateCharge* rate);
+
+/** Adds RateLimit-Policy / RateLimit for a result (no-op when not limited). */
+void addRateHeaders(CallState& st, const state::AdmitResult& r);
+
+}  // namespace phigate::api
