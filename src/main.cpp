@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -18,6 +19,8 @@
 #include "crypto/hash.h"
 #include "crypto/key_ring.h"
 #include "state/memory_store.h"
+#include "state/redis_store.h"
+#include "state/redis_uri.h"
 #include "config/config.h"
 #include "crypto/random.h"
 #include "net/worker.h"
@@ -180,6 +183,22 @@ bool readFile(const std::string& path, std::string* out) {
   return true;
 }
 
+// The state store: Redis when RATELIMIT_STORAGE_URI is set (its host is
+// resolved here, once, so no worker ever resolves a name on its loop), else
+// the embedded in-process store. Each worker connects after the fork.
+std::unique_ptr<phigate::state::StateStore> makeStore(const phigate::config::Config& cfg) {
+  if (cfg.ratelimit_storage_uri.empty()) return std::make_unique<phigate::state::MemoryStore>();
+  phigate::state::RedisOptions opts;
+  std::string error;
+  if (!phigate::state::parseRedisUri(cfg.ratelimit_storage_uri, &opts.endpoint, &error) ||
+      !phigate::state::resolveRedisHost(&opts.endpoint, &error)) {
+    fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
+    return nullptr;
+  }
+  opts.command_timeout_ms = cfg.state.store_timeout_ms;
+  return std::make_unique<phigate::state::RedisStore>(std::move(opts));
+}
+
 // The immutable security policy shared by every worker.
 bool buildPolicy(const phigate::config::Config& cfg, phigate::pipeline::PolicyConfig* policy) {
   std::string error;
@@ -253,10 +272,6 @@ int main(int argc, char** argv) {
   }
   for (const std::string& w : res.warnings) fprintf(stderr, "phigate: %s\n", w.c_str());
   const phigate::config::Config& cfg = *res.config;
-  if (args.check_only) {
-    fputs("phigate: configuration OK\n", stderr);
-    return 0;
-  }
   if (std::string err = phigate::api::Router::validate(phigate::api::gatewayRoutes()); !err.empty()) {
     fprintf(stderr, "phigate: %s\n", err.c_str());
     return 1;
@@ -271,9 +286,15 @@ int main(int argc, char** argv) {
     fprintf(stderr, "phigate: configuration error: %s\n", ring_error.c_str());
     return 2;
   }
-  // The embedded in-process store; each forked worker gets its own copy.
-  phigate::api::GatewayApp app(cfg, policy, key_ring, std::make_unique<phigate::state::MemoryStore>(),
-                               phigate::api::gatewayRoutes());
+  std::unique_ptr<phigate::state::StateStore> store = makeStore(cfg);
+  if (!store) return 2;
+  // Everything above is what --check-config validates: variables, keys file,
+  // CIDR lists, encryption keys, the store's address.
+  if (args.check_only) {
+    fputs("phigate: configuration OK\n", stderr);
+    return 0;
+  }
+  phigate::api::GatewayApp app(cfg, policy, key_ring, std::move(store), phigate::api::gatewayRoutes());
   auto worker_main = [&cfg, &app]() {
     phigate::net::Worker worker(cfg, app);
     return worker.run();

@@ -67,6 +67,7 @@ void respondReplayedResponse(CallState& st, const state::AdmitResult& r) {
 
 void onAdmit(void* p, const state::AdmitResult& r) {
   auto& st = *static_cast<CallState*>(p);
+  st.in_call = false;
   if (st.aborted) return finishAborted(st);
   addRateHeaders(st, r);
   net::Exchange& ex = *st.ctx.ex;
@@ -106,7 +107,10 @@ void fillRateCharge(CallState& st, const Services& services, state::RateCharge* 
   }
   rate->subject = st.ctx.key->id;
   rate->limit = keyLimit(st.ctx.key, policy.rate_class, rule->limit);
-  rate->daily_quota = keyLimit(st.ctx.key, "daily", services.cfg.state.daily_quota);
+  // The daily quota counts messages sent, per send route; reads are not sends.
+  if (policy.state_changing) {
+    rate->daily_quota = keyLimit(st.ctx.key, "daily", services.cfg.state.daily_quota);
+  }
 }
 
 void addRateHeaders(CallState& st, const state::AdmitResult& r) {
@@ -166,6 +170,7 @@ void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted) {
       req.idempotency.ttl_s = call.services.cfg.state.idempotency_ttl_s;
     }
   }
+  st.in_call = true;
   call.services.store.admit(req, &st, onAdmit);
 }
 

@@ -1,8 +1,9 @@
 // The one store round trip of a call: rate window, daily quota, nonce,
 // idempotency and the outbox, in one atomic admit; and the answers to every
 // outcome but success (429 with Retry-After, 409, 422, 503), so handlers only
-// write their success path. Rate-limited routes carry RateLimit-Policy and
-// RateLimit (IETF httpapi draft syntax) on every answer.
+// write their success path. Answers on which the store charged or refused the
+// rate window carry RateLimit-Policy and RateLimit (IETF httpapi draft
+// syntax); a replayed nonce or idempotent replay never reached the window.
 #pragma once
 
 #include "api/call.h"

@@ -60,7 +60,7 @@ constexpr uint64_t kBlocksRefreshMs = 500;
 }  // namespace
 
 void GatewayApp::onStart(net::Worker& worker) {
-  store_->start();
+  store_->start(worker.loop());
   uv_timer_init(worker.loop(), &blocks_timer_);
   blocks_timer_.data = this;
   uv_timer_start(&blocks_timer_, onBlocksTimer, 0, kBlocksRefreshMs);
@@ -159,14 +159,14 @@ void GatewayApp::onRequest(net::Exchange& ex) {
   m.route->handler(call);
 }
 
-// The exchange is over: answered, or its connection closed first. In the
-// second case an asynchronous call may still hold the state; it sees
-// `aborted` and returns the state to the pool itself.
+// The exchange is over: answered, or its connection closed first (possibly
+// before its body even arrived). Only a store call still in flight keeps the
+// state alive: it sees `aborted` and returns the state to the pool itself.
 void GatewayApp::onDone(net::Exchange& ex) {
   auto* st = static_cast<CallState*>(ex.app_data);
   if (st == nullptr) return;
   ex.app_data = nullptr;
-  if (ex.responded()) {
+  if (ex.responded() || !st->in_call) {
     pool_.release(st);
   } else {
     st->aborted = true;

@@ -47,6 +47,7 @@ struct CallState {
     ctx.ex = exchange;
     route = r;
     aborted = false;
+    in_call = false;
     ids.clear();
     entries.clear();
     plain.clear();
@@ -67,6 +68,7 @@ struct CallState {
   const Route* route = nullptr;
   class CallPool* pool = nullptr;         // where this state returns
   bool aborted = false;                   // the connection went away mid-call
+  bool in_call = false;                   // a store call holds this state until it answers
   std::vector<MessageId> ids;
   std::vector<state::OutboxEntry> entries;
   net::Buffer plain;                      // plaintext payloads, back to back

@@ -516,9 +516,10 @@ void Connection::logEvent(SecurityEvent e, int status, size_t bytes) {
 
 void Connection::close(bool reset) {
   if (state_ == State::kClosed) return;
-  // A request still being handled (an async call in flight) is abandoned:
-  // tell the application now, while the Exchange still exists.
-  const bool abandoned = state_ == State::kHandling && !exchange_.responded();
+  // An exchange the application holds state for (from the end of its head:
+  // its body may still have been arriving, or an async call may be in
+  // flight) is abandoned: tell the application now, while it still exists.
+  const bool abandoned = exchange_.app_data != nullptr && !exchange_.responded();
   state_ = State::kClosed;
   if (abandoned) app_.onDone(exchange_);
   reading_ = false;

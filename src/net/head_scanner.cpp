@@ -41,6 +41,7 @@ constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
 void HeadScanner::reset(size_t start) {
   start_ = start;
+  checked_ = start;
   pos_ = start;
   line_start_ = start;
   header_bytes_ = 0;
@@ -53,6 +54,7 @@ void HeadScanner::reset(size_t start) {
 
 void HeadScanner::shift(size_t delta) {
   start_ -= delta;
+  checked_ -= delta;
   pos_ -= delta;
   line_start_ -= delta;
 }
@@ -129,21 +131,26 @@ HeadScanner::Result HeadScanner::endOfLine(const char* buf, size_t line_end) {
   const char* line = buf + line_start_;
   const size_t len = line_end - line_start_;
   line_start_ = pos_;
+  Result r = Result::kNeedMore;
   if (in_request_line_) {
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before
     // the request-line. We ignore a few; llhttp does the same.
     if (len == 0) {
       if (pos_ - start_ > 8) return fail(SecurityEvent::kBadRequestLine);
-      return Result::kNeedMore;
+    } else {
+      in_request_line_ = false;
+      SecurityEvent e = checkRequestLine(line, len);
+      if (e != SecurityEvent::kNone) return fail(e);
     }
-    in_request_line_ = false;
-    SecurityEvent e = checkRequestLine(line, len);
-    return e == SecurityEvent::kNone ? Result::kNeedMore : fail(e);
+  } else if (len == 0) {
+    r = Result::kComplete;
+  } else {
+    if (++fields_ > limits_.max_headers) return fail(SecurityEvent::kTooManyHeaders);
+    SecurityEvent e = checkFieldLine(line, len);
+    if (e != SecurityEvent::kNone) return fail(e);
   }
-  if (len == 0) return Result::kComplete;
-  if (++fields_ > limits_.max_headers) return fail(SecurityEvent::kTooManyHeaders);
-  SecurityEvent e = checkFieldLine(line, len);
-  return e == SecurityEvent::kNone ? Result::kNeedMore : fail(e);
+  checked_ = pos_;
+  return r;
 }
 
 // request-line = method SP request-target SP HTTP-version; we check the

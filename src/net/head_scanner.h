@@ -39,6 +39,8 @@ class HeadScanner {
 
   obs::SecurityEvent error() const { return error_; }
   size_t headEnd() const { return pos_; }
+  /** End of the last complete line that passed every check (llhttp may parse up to here). */
+  size_t checkedEnd() const { return checked_; }
   bool started() const { return started_; }
 
  private:
@@ -54,6 +56,7 @@ class HeadScanner {
   size_t start_ = 0;        // offset where this head began
   size_t pos_ = 0;          // next byte to scan
   size_t line_start_ = 0;   // offset of the current line
+  size_t checked_ = 0;      // end of the last line that passed its checks
   uint32_t header_bytes_ = 0;
   uint32_t fields_ = 0;
   bool in_request_line_ = true;

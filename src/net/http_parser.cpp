@@ -167,24 +167,35 @@ int HttpParser::onHeaderFieldComplete() {
 
 HttpParser::Event HttpParser::advance(char* base, size_t end) {
   if (error_ != SecurityEvent::kNone) return Event::kError;
+  size_t feed_end = end;
   if (!head_done_) {
-    // Only bytes the scanner has approved reach llhttp. Past the head's end
-    // llhttp pauses at on_headers_complete, so it never runs ahead into the
-    // next pipelined head before the scanner has seen it.
-    HeadScanner::Result r = scanner_.scan(base, end);
+    // llhttp only ever sees whole lines that passed the scanner (and, once
+    // the head is complete, what follows it). So whichever check refuses a
+    // bad head, the answer does not depend on how the network split the
+    // bytes. Past the head's end llhttp pauses at on_headers_complete, so it
+    // never runs ahead into the next pipelined head either.
+    const HeadScanner::Result r = scanner_.scan(base, end);
+    if (r != HeadScanner::Result::kComplete) feed_end = scanner_.checkedEnd();
     if (r == HeadScanner::Result::kError) {
-      error_ = scanner_.error();
+      if (feed_end > parsed_) {
+        base_ = base;
+        const llhttp_errno_t err = llhttp_execute(&parser_, base + parsed_, feed_end - parsed_);
+        if (err != HPE_OK && err != HPE_PAUSED && error_ == SecurityEvent::kNone) {
+          error_ = mapLlhttpError(err);
+        }
+      }
+      if (error_ == SecurityEvent::kNone) error_ = scanner_.error();
       return Event::kError;
     }
   }
   // After the head, llhttp must run even with no new bytes: a message without
   // a body completes without consuming any.
-  if (parsed_ >= end && !head_done_) return Event::kNeedMore;
+  if (parsed_ >= feed_end && !head_done_) return Event::kNeedMore;
   base_ = base;
   const char* from = base + parsed_;
-  llhttp_errno_t err = llhttp_execute(&parser_, from, end - parsed_);
+  llhttp_errno_t err = llhttp_execute(&parser_, from, feed_end - parsed_);
   if (err == HPE_OK) {
-    parsed_ = end;
+    parsed_ = feed_end;
     return Event::kNeedMore;
   }
   if (err != HPE_PAUSED) {

@@ -46,11 +46,13 @@ void MemoryStore::expire(Map& map, std::deque<std::pair<int64_t, std::string>>& 
 }
 
 // Drops window entries that have slid out; says whether one more fits.
-bool MemoryStore::windowHasRoom(const AdmitRequest& req, int64_t now, AdmitResult* r) {
-  const RateCharge& rc = req.rate;
+bool MemoryStore::windowHasRoom(const std::string& window_key, const RateCharge& rc, int64_t now,
+                                AdmitResult* r) {
   r->limit = rc.limit;
   if (rc.limit == 0) return true;
-  std::deque<int64_t>& times = windows_[join(rc.subject, rc.bucket)];
+  auto it = windows_.find(window_key);
+  if (it == windows_.end()) return true;  // a new subject: an empty window
+  std::deque<int64_t>& times = it->second.times;
   const int64_t window_ms = int64_t{rc.window_s} * 1000;
   while (!times.empty() && times.front() <= now - window_ms) times.pop_front();
   if (times.size() < rc.limit) return true;
@@ -60,13 +62,22 @@ bool MemoryStore::windowHasRoom(const AdmitRequest& req, int64_t now, AdmitResul
   return false;
 }
 
-void MemoryStore::charge(const AdmitRequest& req, int64_t now, AdmitResult* r) {
-  const RateCharge& rc = req.rate;
+void MemoryStore::charge(const std::string& window_key, const RateCharge& rc, int64_t now,
+                         AdmitResult* r) {
   if (rc.limit == 0) return;
-  std::deque<int64_t>& times = windows_[join(rc.subject, rc.bucket)];
-  times.push_back(now);
-  r->remaining = rc.limit - static_cast<uint32_t>(times.size());
-  r->reset_s = ceilSeconds(times.front() + int64_t{rc.window_s} * 1000 - now);
+  Window& w = windows_[window_key];
+  w.window_ms = int64_t{rc.window_s} * 1000;
+  w.times.push_back(now);
+  r->remaining = rc.limit - static_cast<uint32_t>(w.times.size());
+  r->reset_s = ceilSeconds(w.times.front() + w.window_ms - now);
+}
+
+void MemoryStore::pruneWindows(int64_t now) {
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    const Window& w = it->second;
+    const bool slid_out = w.times.empty() || w.times.back() <= now - w.window_ms;
+    it = slid_out ? windows_.erase(it) : std::next(it);
+  }
 }
 
 // The order of checks is the Redis script's: an idempotent replay first (a
@@ -97,19 +108,18 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
   std::string nonce_key;
   if (!req.nonce.empty()) {
     nonce_key = join(req.key_id, req.nonce);
-    if (nonces_.count(nonce_key) != 0) {
+    // Expired ones may linger behind a longer-lived nonce in nonce_order_.
+    auto it = nonces_.find(nonce_key);
+    if (it != nonces_.end() && it->second > now) {
       r.status = AdmitStatus::kReplayed;
       done(ctx, r);
       return;
     }
   }
-  if (windows_.size() >= limits_.max_rate_subjects && windows_.count(join(req.rate.subject, req.rate.bucket)) == 0) {
-    // Prune empty windows before refusing: subjects come and go.
-    for (auto it = windows_.begin(); it != windows_.end();) {
-      it = it->second.empty() ? windows_.erase(it) : std::next(it);
-    }
-  }
-  if (!windowHasRoom(req, now, &r)) {
+  const std::string window_key = join(req.rate.subject, req.rate.bucket);
+  const bool new_window = req.rate.limit != 0 && windows_.count(window_key) == 0;
+  if (new_window && windows_.size() >= limits_.max_rate_subjects) pruneWindows(now);
+  if (!windowHasRoom(window_key, req.rate, now, &r)) {
     r.status = AdmitStatus::kRateLimited;
     done(ctx, r);
     return;
@@ -119,14 +129,17 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     daily_.clear();
     daily_day_ = day;
   }
-  const std::string daily_key = join(req.rate.subject, req.rate.bucket);
-  if (req.rate.daily_quota != 0 && daily_[daily_key] >= req.rate.daily_quota) {
+  if (req.rate.daily_quota != 0 && daily_[window_key] >= req.rate.daily_quota) {
     r.status = AdmitStatus::kQuotaExceeded;
     r.retry_after_s = ceilSeconds((day + 1) * kDayMs - now);
+    // Nothing is left until the quota renews, whatever the window says.
+    r.remaining = 0;
+    r.reset_s = r.retry_after_s;
     done(ctx, r);
     return;
   }
-  if (nonces_.size() >= limits_.max_nonces || windows_.size() >= limits_.max_rate_subjects ||
+  if ((!nonce_key.empty() && nonces_.size() >= limits_.max_nonces) ||
+      (new_window && windows_.size() >= limits_.max_rate_subjects) ||
       (!idem_key.empty() && idempotency_.size() >= limits_.max_idempotency_records)) {
     r.status = AdmitStatus::kUnavailable;
     done(ctx, r);
@@ -138,8 +151,8 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     return;
   }
 
-  charge(req, now, &r);
-  if (req.rate.daily_quota != 0) ++daily_[daily_key];
+  charge(window_key, req.rate, now, &r);
+  if (req.rate.daily_quota != 0) ++daily_[window_key];
   if (!nonce_key.empty()) {
     const int64_t expiry = now + int64_t{req.nonce_ttl_s} * 1000;
     nonces_[nonce_key] = expiry;

@@ -55,8 +55,15 @@ class MemoryStore : public StateStore {
   /** Entries that expire in insertion order (one TTL per kind). */
   template <typename Map>
   static void expire(Map& map, std::deque<std::pair<int64_t, std::string>>& order, int64_t now);
-  bool windowHasRoom(const AdmitRequest& req, int64_t now, AdmitResult* r);
-  void charge(const AdmitRequest& req, int64_t now, AdmitResult* r);
+  /** One subject's rate window: admission times, oldest first. */
+  struct Window {
+    int64_t window_ms = 0;
+    std::deque<int64_t> times;
+  };
+  bool windowHasRoom(const std::string& window_key, const RateCharge& rc, int64_t now, AdmitResult* r);
+  void charge(const std::string& window_key, const RateCharge& rc, int64_t now, AdmitResult* r);
+  /** Drops windows whose every entry has slid out (subjects come and go). */
+  void pruneWindows(int64_t now);
 
   MemoryStoreLimits limits_;
   std::function<int64_t()> now_ms_;
@@ -64,7 +71,7 @@ class MemoryStore : public StateStore {
   std::deque<std::pair<int64_t, std::string>> nonce_order_;
   std::unordered_map<std::string, IdempotencyRecord> idempotency_;  // key id \n idem key
   std::deque<std::pair<int64_t, std::string>> idempotency_order_;
-  std::unordered_map<std::string, std::deque<int64_t>> windows_;  // subject \n bucket -> times
+  std::unordered_map<std::string, Window> windows_;  // subject \n bucket
   std::unordered_map<std::string, uint32_t> daily_;  // subject \n bucket \n day -> count
   int64_t daily_day_ = -1;
   std::unordered_map<std::string, Message> messages_;

@@ -121,7 +121,7 @@ class StateStore {
   /** False while the backend cannot answer (for /health). */
   virtual bool healthy() const = 0;
   /** Starts background work (connections, timers) on the worker's loop. */
-  virtual void start() {}
+  virtual void start(struct uv_loop_s* loop) { (void)loop; }
   /** Stops it for a drain; pending calls fail with kUnavailable. */
   virtual void stop() {}
 };

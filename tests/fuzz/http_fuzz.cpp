@@ -20,9 +20,10 @@
 //    validation to [A-Za-z0-9._-]: the X-Request-ID header, a "request_id"
 //    JSON member and the "field" of a validation error (a safe JSON key);
 //  * every access-log line is a JSON object;
-//  * the status sequence does not depend on how the bytes were cut into
-//    reads (a framing decision that does would be a smuggling bug);
-//  * the connection is freed when closed (Worker::connectionClosed ran).
+//  * the answers do not depend on how the bytes were cut into reads (a
+//    framing decision that does would be a smuggling bug);
+//  * the connection is freed when closed (Worker::connectionClosed ran), and
+//    every exchange the app was shown ends with onDone (AppSlot).
 //
 // A failed check prints what broke and aborts, which libFuzzer reports as a
 // crash with the input saved.
@@ -32,10 +33,13 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <new>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,26 +90,57 @@ void setupFailed(const char* what, const std::string& error) {
 }
 
 /**
- * The store the app talks to: a MemoryStore replaced by a fresh one before
- * every run. Without it, accepted messages and nonces would pile up over
- * millions of runs, and a run's answer (202 or 409 for a reused nonce) would
- * depend on every input before it, so crashes would not reproduce alone.
+ * Known findings a run may be told to tolerate, so that fuzzing can go on
+ * past them until src/ is fixed (see tests/fuzz/README.md). Strict by
+ * default: `make fuzz` fails while they are present. PHIGATE_FUZZ_TOLERATE
+ * is a comma-separated list of these names.
  */
-class FreshStore final : public state::StateStore {
+bool tolerated(std::string_view finding) {
+  const char* env = getenv("PHIGATE_FUZZ_TOLERATE");
+  std::string_view list = env != nullptr ? env : "";
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    if (list.substr(0, comma) == finding) return true;
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+  }
+  return false;
+}
+
+/**
+ * The Application the worker and the connections see: forwards to the
+ * current GatewayApp, which Gateway::freshState() may replace between runs
+ * (the worker keeps a reference to its Application for its whole life).
+ * onStart/onStop are not forwarded: they come from Worker::run() only, and
+ * the app's background timer is not wanted in-process.
+ *
+ * It also checks the net layer's side of the Application contract: an
+ * exchange the app was shown (onHead) must end with onDone, even when its
+ * connection closes first -- the app keeps per-request state until then.
+ */
+class AppSlot final : public net::Application {
  public:
-  void reset() { inner_ = std::make_unique<state::MemoryStore>(); }
-  void admit(const state::AdmitRequest& req, void* ctx, AdmitDone done) override {
-    inner_->admit(req, ctx, done);
+  void onHead(net::Exchange& ex) override {
+    require(open_ == nullptr, "onHead for a new exchange before onDone for the last one");
+    open_ = &ex;
+    app->onHead(ex);
   }
-  void findMessage(std::string_view key_id, std::string_view message_id, void* ctx,
-                   FindDone done) override {
-    inner_->findMessage(key_id, message_id, ctx, done);
+  void onRequest(net::Exchange& ex) override {
+    require(open_ == &ex, "onRequest without onHead");
+    app->onRequest(ex);
   }
-  std::string_view backend() const override { return inner_->backend(); }
-  bool healthy() const override { return inner_->healthy(); }
+  void onDone(net::Exchange& ex) override {
+    // Also called for exchanges refused before their head was complete.
+    open_ = nullptr;
+    app->onDone(ex);
+  }
+  /** True while an exchange got onHead but not onDone. */
+  bool exchangeOpen() const { return open_ != nullptr; }
+  void forgetOpenExchange() { open_ = nullptr; }
+
+  std::unique_ptr<api::GatewayApp> app;
 
  private:
-  std::unique_ptr<state::MemoryStore> inner_ = std::make_unique<state::MemoryStore>();
+  const net::Exchange* open_ = nullptr;
 };
 
 config::KeySpec keySpec(std::string id, std::string_view token, std::vector<std::string> roles) {
@@ -123,8 +158,10 @@ struct Gateway {
   config::Config cfg;
   pipeline::PolicyConfig policy;
   crypto::KeyRing ring;
-  FreshStore* store = nullptr;  // owned by app
-  std::unique_ptr<api::GatewayApp> app;
+  AppSlot slot;
+  state::MemoryStore* store = nullptr;  // owned by slot.app
+  bool app_dirty = false;               // the app may hold state from the last run
+  uint32_t abandoned = 0;               // tolerated abandoned exchanges since renewApp()
   std::unique_ptr<net::Worker> worker;
   int log_fd = -1;  // our end of the access log
 
@@ -144,6 +181,15 @@ struct Gateway {
     cfg.limits.max_headers = 24;
     cfg.limits.max_requests_per_connection = 12;
     cfg.limits.max_output_bytes = 16 * 1024;
+    // Likewise for the store's limits: a dozen pipelined requests reach a
+    // 429 on every route class, a daily quota, and containment (a block).
+    cfg.state.sms = {4, 60};
+    cfg.state.bulk = {2, 60};
+    cfg.state.email = {4, 60};
+    cfg.state.messages = {4, 60};
+    cfg.state.health = {3, 60};
+    cfg.state.daily_quota = 6;
+    cfg.state.auth_failure_limit = 3;
 
     std::vector<config::KeySpec> specs;
     specs.push_back(keySpec("signer", kSignerToken, {"sms", "bulk", "email"}));
@@ -170,11 +216,54 @@ struct Gateway {
     policy.replay_window_s = 2'000'000'000;
     if (!crypto::KeyRing::create(kKeyHex, "", false, &ring, &err)) setupFailed("key ring", err);
 
-    auto owned = std::make_unique<FreshStore>();
-    store = owned.get();
-    app = std::make_unique<api::GatewayApp>(cfg, policy, ring, std::move(owned), api::gatewayRoutes());
-    worker = std::make_unique<net::Worker>(cfg, *app);
+    renewApp();
+    worker = std::make_unique<net::Worker>(cfg, slot);
     if (!worker->openLog()) setupFailed("openLog", "");
+  }
+
+  /** A new GatewayApp and store; no connection may be open. */
+  void renewApp() {
+    slot.app.reset();
+    auto owned = std::make_unique<state::MemoryStore>();
+    store = owned.get();
+    slot.app = std::make_unique<api::GatewayApp>(cfg, policy, ring, std::move(owned), api::gatewayRoutes());
+  }
+
+  /**
+   * State as if the gateway had just started; no connection may be open.
+   * Without it nonces, messages, rate windows, quotas and blocks would pile
+   * up over millions of runs, and a run's answer would depend on every input
+   * before it, so a finding would not reproduce alone.
+   *
+   * Rebuilding the app costs about 1 ms under ASan (its body validator
+   * allocates simdjson buffers for 1 MiB), a hundred times what a typical
+   * run costs, so usually only the store is renewed, in place: a new MemoryStore in the old
+   * one's storage is reached through the app's unique_ptr and reference
+   * alike (a transparent replacement, [basic.life]). The app is rebuilt when
+   * it may hold state of its own: a copy of a dynamic IP block, or (every
+   * kMaxAbandoned, to bound the memory) the CallStates that tolerated
+   * abandoned exchanges took out of its pool.
+   */
+  void freshState() {
+    if (app_dirty) {
+      renewApp();
+      app_dirty = false;
+      abandoned = 0;
+      return;
+    }
+    store->~MemoryStore();
+    new (store) state::MemoryStore();
+  }
+
+  /** After a run: does the app now hold state that freshState() cannot reset? */
+  void noteAppState(bool exchange_abandoned) {
+    static constexpr uint32_t kMaxAbandoned = 64;
+    bool blocked = false;
+    store->listBlocks(&blocked, [](void* p, bool ok, std::span<const std::string_view> ips) {
+      *static_cast<bool*>(p) = !ok || !ips.empty();
+    });
+    if (exchange_abandoned) ++abandoned;
+    app_dirty = app_dirty || blocked || abandoned >= kMaxAbandoned;
   }
 
   /** Hands back the access log written since the last call, and empties it. */
@@ -199,14 +288,14 @@ struct Gateway {
  * at once), and returns everything the gateway would have written.
  */
 std::string runConnection(Gateway& gw, std::string_view input, size_t piece) {
-  gw.store->reset();
+  gw.freshState();
   // Created as Worker::onConnection would, but not linked into the worker's
   // list: Worker::link() is private and needs an accepted socket. Closing an
   // unlinked connection is still clean (see below). flush_scheduled = true
   // keeps it off the flush queue, which only the worker's uv_check handle
   // (started by Worker::run(), never here) drains: queued entries would pile
   // up and, once the connection is freed, dangle.
-  auto* conn = new net::Connection(*gw.worker, *gw.app);
+  auto* conn = new net::Connection(*gw.worker, gw.slot);
   conn->flush_scheduled = true;
   conn->start();
   if (piece == 0) {
@@ -229,6 +318,17 @@ std::string runConnection(Gateway& gw, std::string_view input, size_t piece) {
     uv_run(gw.worker->loop(), UV_RUN_NOWAIT);
   }
   require(count_before - gw.worker->connectionCount() == 1, "a closed connection was not freed");
+  const bool abandoned = gw.slot.exchangeOpen();
+  gw.noteAppState(abandoned);
+  if (abandoned) {
+    // Connection::close() calls onDone only for a request being handled
+    // (kHandling); one closed while its body is still arriving (kBody) never
+    // gets it, and the CallState GatewayApp::onHead took stays out of the
+    // pool for good: a per-connection memory leak any client can trigger.
+    require(tolerated("abandoned-exchange"),
+            "a connection closed without onDone for the exchange the app was shown (onHead)");
+    gw.slot.forgetOpenExchange();
+  }
   return bytes;
 }
 
@@ -265,11 +365,20 @@ struct ResponseHead {
   bool nosniff = false, no_store = false, hsts = false, date = false;
 };
 
+/** One response as far as the read-segmentation comparison cares. */
+struct Answer {
+  int status = 0;
+  // Refused by the connection layer for its framing (Connection::violation):
+  // the only problem bodies with a "code" member (the security event).
+  bool framing_violation = false;
+  bool operator==(const Answer&) const = default;
+};
+
 /**
- * Splits `out` into responses and checks each. Appends their status codes
- * (100 Continue included) to `statuses`.
+ * Splits `out` into responses and checks each. Appends them (100 Continue
+ * included) to `answers`.
  */
-void checkResponses(std::string_view out, simdjson::dom::parser& dom, std::vector<int>* statuses) {
+void checkResponses(std::string_view out, simdjson::dom::parser& dom, std::vector<Answer>* answers) {
   size_t pos = 0;
   bool closed = false;
   while (pos < out.size()) {
@@ -286,7 +395,7 @@ void checkResponses(std::string_view out, simdjson::dom::parser& dom, std::vecto
       h.status = h.status * 10 + (status_line[i] - '0');
     }
     require(status_line.substr(13) != "Unknown", "a status without a reason phrase", out);
-    statuses->push_back(h.status);
+    answers->push_back(Answer{h.status, false});
     if (h.status == 100) {
       require(rest.starts_with("HTTP/1.1 100 Continue\r\n\r\n"), "bad 100 Continue", out);
       pos += head_end + 4;
@@ -353,6 +462,7 @@ void checkResponses(std::string_view out, simdjson::dom::parser& dom, std::vecto
       if (obj["status"].get_int64().get(status_member) == simdjson::SUCCESS) {
         require(status_member == h.status, "problem status differs from the status line", out);
       }
+      answers->back().framing_violation = obj["code"].error() == simdjson::SUCCESS;
       pos += length;
     }
     closed = h.connection == "close";
@@ -421,26 +531,44 @@ uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
+/**
+ * Whether two runs of one byte stream answered alike. Known finding
+ * "read-split-error-class" (tests/fuzz/README.md): which framing error is
+ * reported can depend on the reads, because the head scanner judges every
+ * byte it has before llhttp sees any, so with more bytes at hand a later
+ * scanner error wins over an earlier llhttp one. When that finding is
+ * tolerated, a final framing refusal in both runs only has to be a framing
+ * refusal in both; everything before it must still match, and so must the
+ * number of answers (a request accepted in one run and refused, or merged
+ * into another, in the other would be a smuggling bug).
+ */
+bool sameAnswers(const std::vector<Answer>& a, const std::vector<Answer>& b) {
+  static const bool strict = !tolerated("read-split-error-class");
+  if (strict || a.size() != b.size() || a.empty()) return a == b;
+  if (!(a.back().framing_violation && b.back().framing_violation)) return a == b;
+  return std::equal(a.begin(), a.end() - 1, b.begin());
+}
+
 void fuzzOne(const uint8_t* data, size_t size) {
   static Gateway* gw = new Gateway();  // one worker for the process (never freed)
   static simdjson::dom::parser* dom = new simdjson::dom::parser();
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
-  std::vector<int> whole_statuses;
+  std::vector<Answer> whole_answers;
   const std::string whole = runConnection(*gw, input, 0);
-  checkResponses(whole, *dom, &whole_statuses);
+  checkResponses(whole, *dom, &whole_answers);
   checkNoReflection(whole, "response");
   checkAccessLog(gw->takeLog(), *dom);
 
   // 1 to 16 bytes per read: tokens, CRLFs and chunk-size lines get cut.
   const size_t piece = 1 + fnv1a(input) % 16;
-  std::vector<int> split_statuses;
+  std::vector<Answer> split_answers;
   const std::string split = runConnection(*gw, input, piece);
-  checkResponses(split, *dom, &split_statuses);
+  checkResponses(split, *dom, &split_answers);
   checkNoReflection(split, "response");
   checkAccessLog(gw->takeLog(), *dom);
 
-  if (whole_statuses != split_statuses) {
+  if (!sameAnswers(whole_answers, split_answers)) {
     std::string both = "---- one read ----\n" + whole + "\n---- reads of " + std::to_string(piece) +
                        " bytes ----\n" + split;
     failCheck("the answers depend on how the bytes were cut into reads", both);

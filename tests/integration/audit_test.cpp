@@ -35,7 +35,7 @@ class AuditTest : public ::testing::Test {
                                        keyWithRoles("records", {"ehospital"}), office, revoked,
                                        signer};
     server_ = std::make_unique<Server>(ServerOptions{
-        .env = {{"API_KEYS_FILE", "keys.json"},
+        .env = {{"API_KEYS_FILE", "keys.json"}, {"PHIGATE_AUTH_FAILURE_LIMIT", "1000000"},
                 {"TRUSTED_PROXIES", "127.0.0.1/32"},
                 {"IP_DENYLIST", "6.6.6.0/24"}},
         .files = {{"keys.json", keysFileJson(keys)}}});
@@ -221,7 +221,7 @@ TEST(NoLeaks, MarkersNeverReachTheLogsOrAnyResponse) {
   TestKey revoked{.id = "m-revoked", .token = kTokRevoked, .roles = {"admin"}, .revoked = true};
   TestKey signer{.id = "m-signer", .token = kTokSigner, .roles = {"sms"}, .signing_secret = kSecret};
   TestKey office{.id = "m-office", .token = kTokOffice, .roles = {"sms"}, .allow_cidrs = {"10.20.0.0/16"}};
-  Server s({.env = {{"API_KEYS_FILE", "keys.json"},
+  Server s({.env = {{"API_KEYS_FILE", "keys.json"}, {"PHIGATE_AUTH_FAILURE_LIMIT", "1000000"},
                     {"TRUSTED_PROXIES", "127.0.0.1/32"},
                     {"IP_DENYLIST", "6.6.6.0/24"},
                     {"PHIGATE_REPLAY_WINDOW_S", "60"}},

@@ -389,3 +389,36 @@ TEST(Limits, RefusedRequestsNeverLogTheirBytes) {
 
 }  // namespace
 }  // namespace phigate::test
+
+namespace phigate::test {
+namespace {
+
+// A client that sends a head and part of a body, then goes away, leaves
+// nothing behind: the application's per-request state is returned even
+// though no response was ever sent (it once leaked ~18 KB per connection).
+TEST(Limits, AbandonedRequestsLeaveNoStateBehind) {
+  Server s({.env = {{"SMS_API_KEY", "test-token-abandoned-0000000000000000"}}});
+  ASSERT_TRUE(s.ready());
+  const std::string head =
+      "POST /v1/sms HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "Content-Length: 10\r\n\r\n{";
+  auto abandon = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      Client c(s.port());
+      ASSERT_TRUE(c.sendAll(head));
+    }  // closed with the body incomplete
+  };
+  abandon(500);  // warm up pools and allocator
+  const long before = vmRssKb(s.pid());
+  abandon(4000);
+  // Let the server see every close.
+  Client probe(s.port());
+  ASSERT_TRUE(probe.sendAll("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(probe.readResponse().has_value());
+  const long after = vmRssKb(s.pid());
+  ASSERT_GT(before, 0);
+  EXPECT_LT(after - before, 16 * 1024) << "KiB grown over 4000 abandoned requests";
+}
+
+}  // namespace
+}  // namespace phigate::test

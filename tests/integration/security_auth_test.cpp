@@ -69,7 +69,7 @@ class SecurityTest : public ::testing::Test {
     signer.signing_secret = kSigningSecret;
     keys.push_back(signer);
     server_ = std::make_unique<Server>(ServerOptions{
-        .env = {{"API_KEYS_FILE", "keys.json"},
+        .env = {{"API_KEYS_FILE", "keys.json"}, {"PHIGATE_AUTH_FAILURE_LIMIT", "1000000"},
                 {"PHIGATE_REPLAY_WINDOW_S", std::to_string(kWindowS)},
                 {"SMS_API_KEY", kEnvSmsToken},
                 {"ADMIN_API_KEY", kEnvAdminToken}},
@@ -668,6 +668,7 @@ TEST_F(SecurityTest, MessageIdsAreRandomNotSequential) {
 ServerOptions ipServer(std::map<std::string, std::string> env, std::vector<TestKey> keys = {}) {
   keys.push_back(keyWithRoles("role-sms", {"sms"}));
   env["API_KEYS_FILE"] = "keys.json";
+  env.emplace("PHIGATE_AUTH_FAILURE_LIMIT", "1000000");  // containment has its own tests
   return ServerOptions{.env = std::move(env), .files = {{"keys.json", keysFileJson(keys)}}};
 }
 

@@ -87,7 +87,7 @@ class ValidationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     server_ = std::make_unique<Server>(ServerOptions{
-        .env = {{"API_KEYS_FILE", "keys.json"}},
+        .env = {{"API_KEYS_FILE", "keys.json"}, {"PHIGATE_AUTH_FAILURE_LIMIT", "1000000"}},
         .files = {{"keys.json", keysFileJson({keyWithRoles("writer", {"admin"})})}}});
   }
   static void TearDownTestSuite() { server_.reset(); }
@@ -597,7 +597,7 @@ TEST_F(ValidationTest, PerRouteBodyLimitsAreExact) {
 }
 
 TEST(RequestSize, MaxContentLengthCapsEveryRoute) {
-  Server s({.env = {{"API_KEYS_FILE", "keys.json"}, {"MAX_CONTENT_LENGTH", "4096"}},
+  Server s({.env = {{"API_KEYS_FILE", "keys.json"}, {"PHIGATE_AUTH_FAILURE_LIMIT", "1000000"}, {"MAX_CONTENT_LENGTH", "4096"}},
             .files = {{"keys.json", keysFileJson({keyWithRoles("writer", {"admin"})})}}});
   ASSERT_TRUE(s.ready()) << s.logText();
   EXPECT_EQ(call(s.port(), post("/v1/sms", padTo(kSmsBody, 4096), tokenFor("writer"))).status, 202);

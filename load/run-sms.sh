@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Load test of the full pipeline for an accepted POST /v1/sms against phigate
+# + a real Redis (one EVALSHA per request), with --workers 1 and --workers 2.
+# Prints requests/s, p50/p99, non-2xx, Redis commands per request (from INFO
+# commandstats), and CPU µs per request of phigate and of Redis.
+# Usage: load/run-sms.sh [BUILD_DIR]   env: DURATION=10 CONNS=64 WORKERS="1 2"
+set -euo pipefail
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+duration=${DURATION:-10}
+conns=${CONNS:-64}
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+hz=$(getconf CLK_TCK)
+
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  --logfile "$tmp/redis.log" &
+rpid=$!
+wait_port "$rport"
+rcli() { redis-cli -p "$rport" "$@"; }
+
+token="phg_live_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+hash=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
+printf '{"keys":[{"id":"load","token_sha256":"%s","roles":["sms"]}]}' "$hash" >"$tmp/keys.json"
+export PHIGATE_LOAD_TOKEN=$token
+
+for workers in ${WORKERS:-1 2}; do
+  pport=$(free_port)
+  APP_ENV=development PHIGATE_LISTEN=127.0.0.1:$pport LOG_FILE=/dev/null \
+    API_KEYS_FILE="$tmp/keys.json" RATELIMIT_STORAGE_URI="redis://127.0.0.1:$rport/0" \
+    PHIGATE_RATE_LIMITS="sms=1000000000/60" \
+    "$root/$build/phigate" --workers "$workers" 2>"$tmp/phigate.err" &
+  ppid=$!
+  wait_port "$pport"
+  sleep 0.5  # workers connect to Redis and load the script
+  pids=$(pgrep -P "$ppid" || true)
+  [ -n "$pids" ] || pids=$ppid
+  rcli CONFIG RESETSTAT >/dev/null
+  before_p=$(ticks $pids)
+  before_r=$(ticks "$rpid")
+  res=$(wrk -t1 -c"$conns" -d"${duration}s" -s "$root/load/sms.lua" "http://127.0.0.1:$pport/v1/sms" | grep '^RESULT')
+  after_p=$(ticks $pids)
+  after_r=$(ticks "$rpid")
+  reqs=$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$res")
+  calls=$(rcli INFO commandstats | awk -F'[=,:]' '/^cmdstat_/ {s += $3} END {print s + 0}')
+  evals=$(rcli INFO commandstats | awk -F'[=,:]' '/^cmdstat_evalsha/ {print $3}')
+  awk -v w="$workers" -v res="${res#RESULT }" -v r="$reqs" -v c="$calls" -v e="${evals:-0}" \
+      -v pt=$((after_p - before_p)) -v rt=$((after_r - before_r)) -v hz="$hz" 'BEGIN {
+    printf "workers=%s %s redis_cmds_per_req=%.3f evalsha_per_req=%.3f phigate_cpu_us_per_req=%.2f redis_cpu_us_per_req=%.2f\n",
+      w, res, c / (r ? r : 1), e / (r ? r : 1), pt / hz * 1e6 / (r ? r : 1), rt / hz * 1e6 / (r ? r : 1) }'
+  kill -TERM "$ppid"
+  wait "$ppid" 2>/dev/null || true
+done

@@ -1,0 +1,211 @@
+// An asynchronous Redis client for a worker's loop, on hiredis 0.14 with our
+// own libuv adapter (hiredis's adapters/libuv.h ignores poll errors, so a
+// reset connection hangs forever, and leaks its watcher when uv_poll_init
+// fails).
+//
+// What it adds to hiredis:
+//  - a deadline on every command: hiredis has none. Replies arrive in order,
+//    so one timer armed for the oldest outstanding command is enough; when it
+//    expires the whole connection is dropped (every pending callback gets
+//    nullptr) and a new one is made, with jittered exponential backoff;
+//  - reconnection, AUTH / SELECT and script loading on every connect, all
+//    sent in the connect's first write; connected() turns true only when all
+//    of them have succeeded;
+//  - EVALSHA with transparent NOSCRIPT recovery (SCRIPT LOAD, then one retry).
+//
+// Commands issued in one loop turn leave in one write(): hiredis appends them
+// to its output buffer and asks for writability, and the poll callback writes
+// the whole buffer.
+//
+// The process must ignore SIGPIPE (main() does): hiredis writes with write(2).
+// Never destroy the client from inside one of its callbacks; stop() is fine
+// there.
+#pragma once
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "state/redis_uri.h"
+
+namespace phigate::state {
+
+/** Connection target and timing of a RedisClient. */
+struct RedisOptions {
+  RedisEndpoint endpoint;               // host must be an IP literal (see resolveRedisHost)
+  uint32_t command_timeout_ms = 50;     // per command, from command() to its reply
+  uint32_t connect_timeout_ms = 1000;   // TCP connect + AUTH/SELECT/SCRIPT LOAD
+  uint32_t backoff_min_ms = 50, backoff_max_ms = 2000;
+};
+
+/** One Redis connection on one libuv loop, kept connected, with per-command deadlines. */
+class RedisClient {
+ public:
+  /** Valid only during the callback (hiredis frees it right after). nullptr: the command failed. */
+  using Reply = const redisReply*;
+  using Callback = void (*)(void* ctx, const redisReply* reply);
+  using StateFn = void (*)(void* ctx, bool connected);
+  using ClosedFn = void (*)(void* ctx);
+
+  RedisClient(uv_loop_t* loop, RedisOptions opts);
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+  /**
+   * Fails every pending command (callbacks get nullptr, once) and closes the
+   * handles; their memory is released by libuv's close callbacks, so the
+   * loop must run once more before uv_loop_close(). The state listener is
+   * not called from here.
+   */
+  ~RedisClient();
+
+  /** Connects now, then keeps connected (reconnects with jittered exponential backoff). */
+  void start();
+  /**
+   * For drain: fails pending commands, closes the connection, never
+   * reconnects; `on_closed(ctx)` runs once every handle is closed (from a
+   * later loop turn; the client may be destroyed from it). Commands after
+   * stop() fail at once.
+   */
+  void stop(void* ctx = nullptr, ClosedFn on_closed = nullptr);
+  /** Ready for commands: connected, authenticated, db selected, scripts loaded. */
+  bool connected() const { return state_ == State::kReady; }
+
+  /**
+   * Sends argv (binary-safe; never a format string). `cb` runs exactly once:
+   * with the reply (an error reply is a reply), or with nullptr when the
+   * command failed: not connected, deadline passed, connection lost, client
+   * stopped or destroyed. When it fails at once (not connected, or a refused
+   * command), `cb` runs BEFORE command() returns. Refused: an empty argv;
+   * what would change the shared connection for other callers (AUTH, SELECT,
+   * RESET, QUIT, HELLO, MULTI/EXEC/DISCARD/WATCH/UNWATCH: use a script) or
+   * break hiredis's one-reply-per-command bookkeeping ((P|S)SUBSCRIBE,
+   * (P|S)UNSUBSCRIBE, MONITOR, CLIENT REPLY). A blocking command (BLPOP...)
+   * holds up every reply behind it, so its deadline drops the connection.
+   */
+  void command(std::span<const std::string_view> argv, void* ctx, Callback cb);
+
+  /**
+   * Registers a Lua script, loaded on every (re)connect before connected()
+   * turns true. Returns its handle for evalsha(), or -1 after start().
+   */
+  int registerScript(std::string lua);
+  /**
+   * EVALSHA sha numkeys keys... args..., with the same callback contract as
+   * command(). A NOSCRIPT reply (the server's script cache was flushed or
+   * the server restarted behind a proxy) is not shown to the caller: the
+   * script is loaded again and the command retried once, with a fresh
+   * deadline (so at most twice command_timeout_ms in all).
+   */
+  void evalsha(int script, std::span<const std::string_view> keys,
+               std::span<const std::string_view> args, void* ctx, Callback cb);
+
+  /** Commands handed to hiredis, internal ones (AUTH, SCRIPT LOAD, retries) included. */
+  uint64_t commandsSent() const { return commands_sent_; }
+  /** `fn(ctx, true)` when the client becomes ready, `fn(ctx, false)` when it stops being ready. */
+  void setStateListener(void* ctx, StateFn fn) {
+    state_ctx_ = ctx;
+    state_fn_ = fn;
+  }
+
+ private:
+  enum class State : uint8_t { kIdle, kConnecting, kReady, kBackoff, kStopped };
+  enum class Kind : uint8_t { kUser, kEval, kHandshake, kReload };
+
+  /** A command hiredis holds a callback for; recycled through a free list. */
+  struct Pending {
+    Pending* next = nullptr;
+    void* ctx = nullptr;
+    Callback cb = nullptr;
+    uint64_t deadline = 0;  // loop time, ms
+    int script = -1;        // kEval, kReload, and kHandshake's SCRIPT LOAD
+    Kind kind = Kind::kUser;
+    bool retried = false;
+    std::string resp;       // kEval: the encoded EVALSHA, kept for the NOSCRIPT retry
+  };
+
+  struct Script {
+    std::string lua;
+    std::string sha;        // from SCRIPT LOAD's reply
+  };
+
+  struct Handles;  // outlives the client until libuv has closed everything
+  struct Watcher;  // our hiredis event adapter: one uv_poll_t per connection
+
+  static void onReply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void onTimer(uv_timer_t* t);
+  static void onPoll(uv_poll_t* h, int status, int events);
+  static void evAddRead(void* privdata);
+  static void evDelRead(void* privdata);
+  static void evAddWrite(void* privdata);
+  static void evDelWrite(void* privdata);
+  static void evCleanup(void* privdata);
+
+  void connect();
+  bool attach(redisAsyncContext* ac);
+  bool sendHandshake();
+  bool send(Pending* p, std::string_view resp);
+  void replied(Pending* p, const redisReply* reply);
+  void handshakeReplied(Pending* p, const redisReply* reply);
+  bool retryNoScript(Pending* p);
+  void becomeReady();
+  void drop(const char* reason);
+  void disconnected(const char* reason);
+  void finishStop();
+  void timerFired();
+  void armTimer(uint64_t delay_ms);
+  void settle();
+  uint64_t backoffDelay();
+  void report(const char* event, const char* reason);
+
+  Pending* acquire();
+  void release(Pending* p);
+
+  uv_loop_t* loop_;
+  RedisOptions opts_;
+  Handles* handles_;
+  redisAsyncContext* ac_ = nullptr;
+  Watcher* watcher_ = nullptr;
+  State state_ = State::kIdle;
+
+  // Commands hiredis holds, oldest first: exactly the order of its reply queue.
+  Pending* head_ = nullptr;
+  Pending* tail_ = nullptr;
+  Pending* free_ = nullptr;
+  std::deque<Pending> pool_;  // stable addresses; grows, never shrinks
+
+  std::vector<Script> scripts_;
+  std::string scratch_;  // encodes one command at a time
+  uint32_t handshake_left_ = 0;
+  uint64_t connect_deadline_ = 0;
+  bool timer_armed_ = false;
+  uint32_t attempts_ = 0;   // consecutive failed connects (backoff exponent)
+  uint64_t rng_;
+  uint64_t commands_sent_ = 0;
+
+  // Re-entrancy: hiredis must never be freed from inside one of its own
+  // calls, so a drop requested there (a callback calling stop(), a failed
+  // AUTH) waits until the call returns (settle()).
+  int busy_ = 0;
+  bool drop_requested_ = false;
+  const char* drop_reason_ = nullptr;
+  bool dying_ = false;    // hiredis is failing its callbacks: send nothing more
+  bool gone_ = false;     // hiredis freed the context inside a call
+  bool stopping_ = false;
+  bool destroying_ = false;
+  bool down_reported_ = false;
+  char last_error_[128] = {};
+
+  void* state_ctx_ = nullptr;
+  StateFn state_fn_ = nullptr;
+  void* closed_ctx_ = nullptr;
+  ClosedFn closed_fn_ = nullptr;
+};
+
+}  // namespace phigate::state

@@ -1,0 +1,123 @@
+// The Lua scripts of the Redis store, loaded once per connection (SCRIPT
+// LOAD) and run with EVALSHA. Each request's state work is one script run:
+// atomic, and one round trip. Time comes from Redis (TIME), so every worker
+// on every host sees one clock. Every key a script touches is passed in KEYS
+// and shares one hash tag, so the scripts run unchanged on Redis Cluster.
+#pragma once
+
+#include <string_view>
+
+namespace phigate::state {
+
+/**
+ * admit. KEYS: 1 rate window (ZSET), 2 daily counter, 3 nonce, 4 idempotency
+ * record (HASH), 5 outbox stream, 6 looked-up message, 7.. one message record
+ * per entry. ARGV: 1 limit, 2 window ms, 3 daily quota, 4 member, 5 nonce ttl
+ * ms (0: no nonce), 6 idempotency (1/0), 7 fingerprint, 8 sealed response,
+ * 9 idempotency ttl ms, 10 lookup (1/0), 11 message ttl ms, 12 entry count,
+ * then per entry: id, channel, sealed payload, segments.
+ * Returns {status, limit, remaining, reset ms, retry-after ms, ...}:
+ * status 0 admitted (+ looked-up message: status, channel, created ms,
+ * segments), 1 rate limited, 2 quota exceeded, 3 nonce replayed,
+ * 4 idempotent replay (+ stored response), 5 idempotency mismatch.
+ */
+inline constexpr std::string_view kAdmitScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit, window, quota = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local member, nonce_ttl = ARGV[4], tonumber(ARGV[5])
+local idem, fp, idem_ttl = ARGV[6] == '1', ARGV[7], tonumber(ARGV[9])
+local lookup, message_ttl, n = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
+
+if idem then
+  local rec = redis.call('HMGET', KEYS[4], 'fp', 'resp')
+  if rec[1] then
+    if rec[1] ~= fp then return {5, 0, 0, 0, 0} end
+    return {4, 0, 0, 0, 0, rec[2]}
+  end
+end
+if nonce_ttl > 0 and redis.call('EXISTS', KEYS[3]) == 1 then return {3, 0, 0, 0, 0} end
+if limit > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[1]) >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    local retry = tonumber(oldest[2]) + window - now
+    return {1, limit, 0, retry, retry}
+  end
+end
+if quota > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= quota then
+  return {2, limit, 0, 0, 0}
+end
+
+local remaining, reset = 0, 0
+if limit > 0 then
+  redis.call('ZADD', KEYS[1], now, member)
+  redis.call('PEXPIRE', KEYS[1], window)
+  remaining = limit - redis.call('ZCARD', KEYS[1])
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  reset = tonumber(oldest[2]) + window - now
+end
+if quota > 0 then
+  redis.call('INCR', KEYS[2])
+  redis.call('EXPIRE', KEYS[2], 172800)
+end
+if nonce_ttl > 0 then redis.call('SET', KEYS[3], '1', 'PX', nonce_ttl) end
+local a = 13
+for i = 1, n do
+  redis.call('HSET', KEYS[6 + i], 'status', 'queued', 'channel', ARGV[a + 1], 'created', now,
+             'segments', ARGV[a + 3])
+  redis.call('PEXPIRE', KEYS[6 + i], message_ttl)
+  redis.call('XADD', KEYS[5], '*', 'id', ARGV[a], 'channel', ARGV[a + 1], 'payload', ARGV[a + 2])
+  a = a + 4
+end
+if idem then
+  redis.call('HSET', KEYS[4], 'fp', fp, 'resp', ARGV[8])
+  redis.call('PEXPIRE', KEYS[4], idem_ttl)
+end
+local result = {0, limit, remaining, reset, 0}
+if lookup then
+  local m = redis.call('HMGET', KEYS[6], 'status', 'channel', 'created', 'segments')
+  if m[1] then
+    result[6], result[7], result[8], result[9] = m[1], m[2], m[3], m[4]
+  end
+end
+return result
+)lua";
+
+/**
+ * auth failure. KEYS: 1 the address's failure times (ZSET), 2 the block list
+ * (ZSET address -> expiry ms). ARGV: 1 address, 2 threshold, 3 window ms,
+ * 4 block ms, 5 member. Returns 1 when this failure blocked the address.
+ */
+inline constexpr std::string_view kAuthFailureScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+)lua";
+
+/** set block. KEYS: 1 the block list. ARGV: 1 address, 2 ttl ms (0 unblocks). */
+inline constexpr std::string_view kSetBlockScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(ARGV[2]) == 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+)lua";
+
+/** list blocks. KEYS: 1 the block list. Returns the addresses blocked now. */
+inline constexpr std::string_view kListBlocksScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+)lua";
+
+}  // namespace phigate::state

@@ -1,0 +1,267 @@
+#include "state/redis_store.h"
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "crypto/random.h"
+#include "state/redis_scripts.h"
+
+namespace phigate::state {
+
+namespace {
+
+constexpr std::string_view kBlocksKey = "phigate:{blocks}";
+constexpr int64_t kDayMs = 86'400'000;
+
+int64_t wallMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+uint32_t ceilSeconds(long long ms) { return ms <= 0 ? 0 : static_cast<uint32_t>((ms + 999) / 1000); }
+
+std::string_view number(char (&buf)[24], uint64_t v) {
+  const int n = snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
+  return {buf, static_cast<size_t>(n)};
+}
+
+// phigate:{<tag>}:<kind>:<a>[:<b>]
+void makeKey(std::string* out, std::string_view tag, std::string_view kind, std::string_view a,
+             std::string_view b = {}) {
+  out->assign("phigate:{").append(tag).append("}:").append(kind);
+  if (!a.empty()) out->append(1, ':').append(a);
+  if (!b.empty()) out->append(1, ':').append(b);
+}
+
+long long integerAt(const redisReply* r, size_t i) {
+  if (r->elements <= i) return 0;
+  const redisReply* e = r->element[i];
+  if (e->type == REDIS_REPLY_INTEGER) return e->integer;
+  if (e->type == REDIS_REPLY_STRING) return strtoll(e->str, nullptr, 10);
+  return 0;
+}
+
+std::string_view stringAt(const redisReply* r, size_t i) {
+  if (r->elements <= i || r->element[i]->type != REDIS_REPLY_STRING) return {};
+  return {r->element[i]->str, r->element[i]->len};
+}
+
+}  // namespace
+
+RedisStore::RedisStore(RedisOptions opts, uint32_t message_ttl_s)
+    : opts_(std::move(opts)), message_ttl_s_(message_ttl_s) {}
+
+RedisStore::~RedisStore() = default;
+
+void RedisStore::start(uv_loop_t* loop) {
+  client_ = std::make_unique<RedisClient>(loop, opts_);
+  admit_script_ = client_->registerScript(std::string(kAdmitScript));
+  auth_failure_script_ = client_->registerScript(std::string(kAuthFailureScript));
+  set_block_script_ = client_->registerScript(std::string(kSetBlockScript));
+  list_blocks_script_ = client_->registerScript(std::string(kListBlocksScript));
+  client_->start();
+}
+
+void RedisStore::stop() {
+  if (client_) client_->stop();
+}
+
+RedisStore::Op* RedisStore::acquire() {
+  if (free_ops_.empty()) {
+    ops_.push_back(std::make_unique<Op>());
+    ops_.back()->store = this;
+    ops_.back()->keys.reserve(8);
+    ops_.back()->args.reserve(16);
+    return ops_.back().get();
+  }
+  Op* op = free_ops_.back();
+  free_ops_.pop_back();
+  return op;
+}
+
+void RedisStore::release(Op* op) {
+  op->ctx = nullptr;
+  op->admit_done = nullptr;
+  op->done = nullptr;
+  op->blocks_done = nullptr;
+  op->keys.clear();
+  op->args.clear();
+  free_ops_.push_back(op);
+}
+
+void RedisStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
+  if (!healthy()) {
+    AdmitResult r;  // kUnavailable: fail closed, at once
+    done(ctx, r);
+    return;
+  }
+  Op* op = acquire();
+  op->ctx = ctx;
+  op->admit_done = done;
+  const std::string_view tag = !req.key_id.empty() ? req.key_id : req.rate.subject;
+  const int64_t day = wallMs() / kDayMs;
+  char day_text[24];
+  makeKey(&op->key_text[0], tag, "w", req.rate.bucket, req.rate.subject);
+  makeKey(&op->key_text[1], tag, "d", req.rate.bucket, number(day_text, static_cast<uint64_t>(day)));
+  makeKey(&op->key_text[2], tag, "n", req.nonce.empty() ? std::string_view("-") : req.nonce);
+  makeKey(&op->key_text[3], tag, "i", req.idempotency.key.empty() ? std::string_view("-") : req.idempotency.key);
+  makeKey(&op->key_text[4], tag, "outbox", {});
+  makeKey(&op->key_text[5], tag, "m", req.lookup_message_id.empty() ? std::string_view("-") : req.lookup_message_id);
+  for (const std::string& k : op->key_text) op->keys.emplace_back(k);
+  if (op->message_keys.size() < req.entries.size()) op->message_keys.resize(req.entries.size());
+  for (size_t i = 0; i < req.entries.size(); ++i) {
+    makeKey(&op->message_keys[i], tag, "m", req.entries[i].message_id);
+    op->keys.emplace_back(op->message_keys[i]);
+  }
+  auto& n = op->numbers;
+  const bool idem = !req.idempotency.key.empty();
+  op->args.insert(op->args.end(),
+                  {number(n[0], req.rate.limit), number(n[1], uint64_t{req.rate.window_s} * 1000),
+                   number(n[2], req.rate.daily_quota), req.member,
+                   number(n[3], req.nonce.empty() ? 0 : uint64_t{req.nonce_ttl_s} * 1000),
+                   idem ? "1" : "0", req.idempotency.fingerprint, req.idempotency.response,
+                   number(n[4], uint64_t{req.idempotency.ttl_s} * 1000),
+                   req.lookup_message_id.empty() ? "0" : "1",
+                   number(n[5], uint64_t{message_ttl_s_} * 1000), number(n[6], req.entries.size())});
+  if (op->segment_text.size() < req.entries.size()) op->segment_text.resize(req.entries.size());
+  for (size_t i = 0; i < req.entries.size(); ++i) {
+    const OutboxEntry& e = req.entries[i];
+    auto& text = op->segment_text[i];
+    const int len = snprintf(text.data(), text.size(), "%u", e.segments);
+    op->args.insert(op->args.end(), {e.message_id, e.channel, e.sealed,
+                                     std::string_view(text.data(), static_cast<size_t>(len))});
+  }
+  client_->evalsha(admit_script_, op->keys, op->args, op, onAdmitReply);
+}
+
+void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
+  Op* op = static_cast<Op*>(p);
+  RedisStore* self = op->store;
+  AdmitResult r;
+  if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 5) {
+    const long long status = integerAt(reply, 0);
+    r.limit = static_cast<uint32_t>(integerAt(reply, 1));
+    r.remaining = static_cast<uint32_t>(integerAt(reply, 2));
+    r.reset_s = ceilSeconds(integerAt(reply, 3));
+    r.retry_after_s = ceilSeconds(integerAt(reply, 4));
+    switch (status) {
+      case 0:
+        r.status = AdmitStatus::kAdmitted;
+        if (reply->elements >= 9) {
+          op->message.status = stringAt(reply, 5) == "queued" ? "queued" : "unknown";
+          op->message.channel = stringAt(reply, 6);
+          op->message.created_unix_ms = integerAt(reply, 7);
+          op->message.segments = static_cast<uint32_t>(integerAt(reply, 8));
+          r.message = &op->message;
+        }
+        break;
+      case 1: r.status = AdmitStatus::kRateLimited; break;
+      case 2: {
+        // The script only knows the day's counter is full; the day ends at
+        // 00:00 UTC.
+        r.status = AdmitStatus::kQuotaExceeded;
+        const int64_t now = wallMs();
+        r.retry_after_s = ceilSeconds((now / kDayMs + 1) * kDayMs - now);
+        r.remaining = 0;
+        r.reset_s = r.retry_after_s;  // nothing is left until then, window or not
+        break;
+      }
+      case 3: r.status = AdmitStatus::kReplayed; break;
+      case 4:
+        r.status = AdmitStatus::kIdempotentReplay;
+        r.stored_response = stringAt(reply, 5);
+        break;
+      case 5: r.status = AdmitStatus::kIdempotencyMismatch; break;
+      default: r.status = AdmitStatus::kUnavailable; break;
+    }
+  }
+  // Anything else (no reply: timeout or lost connection; an error reply such
+  // as OOM) leaves kUnavailable: nothing is known to have happened.
+  void* ctx = op->ctx;
+  AdmitDone done = op->admit_done;
+  done(ctx, r);
+  self->release(op);
+}
+
+void RedisStore::recordAuthFailure(std::string_view ip, const ContainmentPolicy& policy, void* ctx,
+                                   Done done) {
+  if (!healthy()) {
+    done(ctx, false);
+    return;
+  }
+  Op* op = acquire();
+  op->ctx = ctx;
+  op->done = done;
+  makeKey(&op->key_text[0], "blocks", "f", ip);
+  op->keys.emplace_back(op->key_text[0]);
+  op->keys.emplace_back(kBlocksKey);
+  uint8_t raw[8];
+  crypto::pooledRandomBytes(raw, sizeof raw);
+  const int len = snprintf(op->numbers[4], sizeof op->numbers[4], "%02x%02x%02x%02x%02x%02x%02x%02x",
+                           raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]);
+  auto& n = op->numbers;
+  op->args.insert(op->args.end(),
+                  {ip, number(n[0], policy.threshold), number(n[1], uint64_t{policy.window_s} * 1000),
+                   number(n[2], uint64_t{policy.block_s} * 1000),
+                   std::string_view(n[4], static_cast<size_t>(len))});
+  client_->evalsha(auth_failure_script_, op->keys, op->args, op, onDoneReply);
+}
+
+void RedisStore::setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) {
+  if (!healthy()) {
+    done(ctx, false);
+    return;
+  }
+  Op* op = acquire();
+  op->ctx = ctx;
+  op->done = done;
+  op->keys.emplace_back(kBlocksKey);
+  op->args.insert(op->args.end(), {ip, number(op->numbers[0], uint64_t{ttl_s} * 1000)});
+  client_->evalsha(set_block_script_, op->keys, op->args, op, onDoneReply);
+}
+
+void RedisStore::onDoneReply(void* p, const redisReply* reply) {
+  Op* op = static_cast<Op*>(p);
+  const bool ok = reply != nullptr && reply->type != REDIS_REPLY_ERROR;
+  void* ctx = op->ctx;
+  Done done = op->done;
+  op->store->release(op);
+  done(ctx, ok);
+}
+
+void RedisStore::listBlocks(void* ctx, BlocksDone done) {
+  if (!healthy()) {
+    done(ctx, false, {});
+    return;
+  }
+  Op* op = acquire();
+  op->ctx = ctx;
+  op->blocks_done = done;
+  op->keys.emplace_back(kBlocksKey);
+  client_->evalsha(list_blocks_script_, op->keys, op->args, op, onBlocksReply);
+}
+
+void RedisStore::onBlocksReply(void* p, const redisReply* reply) {
+  Op* op = static_cast<Op*>(p);
+  void* ctx = op->ctx;
+  BlocksDone done = op->blocks_done;
+  RedisStore* self = op->store;
+  if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
+    self->release(op);
+    done(ctx, false, {});
+    return;
+  }
+  std::vector<std::string_view> ips;  // every 500 ms, not per request
+  ips.reserve(reply->elements);
+  for (size_t i = 0; i < reply->elements; ++i) {
+    const std::string_view ip = stringAt(reply, i);
+    if (!ip.empty()) ips.push_back(ip);
+  }
+  done(ctx, true, ips);
+  self->release(op);
+}
+
+}  // namespace phigate::state

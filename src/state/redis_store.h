@@ -1,0 +1,76 @@
+// The Redis state store: shared by every worker and host. Each admit is one
+// EVALSHA of the admit script (rate window, quota, nonce, idempotency, outbox
+// append, message lookup: atomic, one round trip); commands issued in one
+// loop turn leave in one write. Fails closed: while Redis is unreachable,
+// slow (past the per-command deadline) or answering errors, every call
+// answers kUnavailable and the client reconnects in the background.
+//
+// Keys: phigate:{<tag>}:<kind>:..., the tag being the API key id (or the
+// client address for per-address limits), so one request's keys share a
+// Redis Cluster slot; the block list lives under {blocks}.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "state/redis_client.h"
+#include "state/store.h"
+
+namespace phigate::state {
+
+class RedisStore : public StateStore {
+ public:
+  explicit RedisStore(RedisOptions opts, uint32_t message_ttl_s = 30 * 86'400);
+  ~RedisStore() override;
+
+  void admit(const AdmitRequest& req, void* ctx, AdmitDone done) override;
+  void recordAuthFailure(std::string_view ip, const ContainmentPolicy& policy, void* ctx,
+                         Done done) override;
+  void setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) override;
+  void listBlocks(void* ctx, BlocksDone done) override;
+  std::string_view backend() const override { return "redis"; }
+  bool healthy() const override { return client_ != nullptr && client_->connected(); }
+  void start(uv_loop_t* loop) override;
+  void stop() override;
+
+  /** Commands sent so far (EVALSHA and internal ones), for tests and metrics. */
+  uint64_t commandsSent() const { return client_ ? client_->commandsSent() : 0; }
+
+ private:
+  /** One call in flight; pooled so a request allocates nothing once warm. */
+  struct Op {
+    RedisStore* store = nullptr;
+    void* ctx = nullptr;
+    AdmitDone admit_done = nullptr;
+    Done done = nullptr;
+    BlocksDone blocks_done = nullptr;
+    std::array<std::string, 6> key_text;
+    std::vector<std::string> message_keys;
+    std::array<char[24], 8> numbers{};
+    std::vector<std::array<char, 12>> segment_text;
+    std::vector<std::string_view> keys;
+    std::vector<std::string_view> args;
+    MessageStatus message;
+  };
+  Op* acquire();
+  void release(Op* op);
+  static void onAdmitReply(void* ctx, const redisReply* reply);
+  static void onDoneReply(void* ctx, const redisReply* reply);
+  static void onBlocksReply(void* ctx, const redisReply* reply);
+
+  RedisOptions opts_;
+  uint32_t message_ttl_s_;
+  std::unique_ptr<RedisClient> client_;
+  int admit_script_ = -1;
+  int auth_failure_script_ = -1;
+  int set_block_script_ = -1;
+  int list_blocks_script_ = -1;
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<Op*> free_ops_;
+};
+
+}  // namespace phigate::state
