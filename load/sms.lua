@@ -1,12 +1,15 @@
 -- wrk script: POST /v1/sms with a unique X-Nonce and a fresh X-Timestamp on
 -- every request (the replay window refuses anything else). The token comes
--- from PHIGATE_LOAD_TOKEN. Prints one RESULT line for load/run-sms.sh.
-local token = os.getenv("PHIGATE_LOAD_TOKEN") or ""
+-- from SMS_LOAD_TOKEN. Prints one RESULT line for load/run-sms.sh.
+local token = os.getenv("SMS_LOAD_TOKEN") or ""
 local body = '{"to":"+910000000001","message":"Your OTP is 000000. It expires in 5 minutes.","type":"otp"}'
 local counter = 0
 
+-- Nonces must never repeat, not even across runs against the same Redis:
+-- the tag mixes the start time with a random number per thread.
+math.randomseed(os.time())
 function setup(thread)
-  thread:set("tag", string.format("%08x", math.random(0, 0x7fffffff)))
+  thread:set("tag", string.format("%x%08x", os.time(), math.random(0, 0x7fffffff)))
 end
 
 request = function()

@@ -37,11 +37,13 @@ if idem then
   end
 end
 if nonce_ttl > 0 and redis.call('EXISTS', KEYS[3]) == 1 then return {3, 0, 0, 0, 0} end
+local count, oldest = 0, now
 if limit > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  if redis.call('ZCARD', KEYS[1]) >= limit then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    local retry = tonumber(oldest[2]) + window - now
+  count = redis.call('ZCARD', KEYS[1])
+  if count > 0 then oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]) end
+  if count >= limit then
+    local retry = oldest + window - now
     return {1, limit, 0, retry, retry}
   end
 end
@@ -53,9 +55,8 @@ local remaining, reset = 0, 0
 if limit > 0 then
   redis.call('ZADD', KEYS[1], now, member)
   redis.call('PEXPIRE', KEYS[1], window)
-  remaining = limit - redis.call('ZCARD', KEYS[1])
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  reset = tonumber(oldest[2]) + window - now
+  remaining = limit - count - 1
+  reset = oldest + window - now
 end
 if quota > 0 then
   redis.call('INCR', KEYS[2])
