@@ -29,6 +29,9 @@ constexpr uint64_t kMaxTimeoutMs = 86'400'000;  // one day
 constexpr uint64_t kMaxCount = 1'000'000;       // connections, requests per connection
 constexpr uint64_t kMaxWorkers = 1024;
 constexpr uint64_t kMaxPort = 65535;
+// A rate window remembers each admission it counts (an exact sliding window):
+// about 50 bytes per entry in Redis, per key and route class.
+constexpr uint64_t kMaxRateLimit = 1'000'000;
 
 constexpr size_t kSecretBytes = 32;
 constexpr size_t kSecretHexChars = 2 * kSecretBytes;
@@ -325,8 +328,8 @@ class Loader {
     auto value = get("PHIGATE_RATE_LIMITS");
     if (!value) return true;
     static constexpr const char* kError =
-        "PHIGATE_RATE_LIMITS must be a comma-separated list of class=limit/seconds with classes "
-        "sms, bulk, email, messages, health, admin";
+        "PHIGATE_RATE_LIMITS must be a comma-separated list of class=limit/seconds (limit up to "
+        "1000000, seconds up to 86400) with classes sms, bulk, email, messages, health, admin";
     std::string_view rest = *value;
     while (!rest.empty()) {
       const size_t comma = rest.find(',');
@@ -340,7 +343,7 @@ class Loader {
       auto* rule = const_cast<RateRule*>(config_.state.rule(item.substr(0, eq)));
       uint64_t limit = 0, window = 0;
       if (rule == nullptr || !parseDecimal(item.substr(eq + 1, slash - eq - 1), &limit) ||
-          !parseDecimal(item.substr(slash + 1), &window) || limit < 1 || limit > 1'000'000'000 ||
+          !parseDecimal(item.substr(slash + 1), &window) || limit < 1 || limit > kMaxRateLimit ||
           window < 1 || window > 86'400) {
         return fail(kError);
       }

@@ -111,8 +111,10 @@ class KeyParser {
       if (!oneOf(f.key, kLimitClasses)) return fail("unknown limit class");
       if (!seen.insert(f.key).second) return fail("duplicate limit class");
       uint64_t n;
-      if (f.value.get_uint64().get(n) != simdjson::SUCCESS || n == 0 || n > 100'000'000) {
-        return fail("limits must be positive integers");
+      // Rate windows remember each admission they count; a daily quota is a counter.
+      const uint64_t max = f.key == "daily" ? 1'000'000'000 : 1'000'000;
+      if (f.value.get_uint64().get(n) != simdjson::SUCCESS || n == 0 || n > max) {
+        return fail("limits must be positive integers (at most 1000000 per window, 1000000000 daily)");
       }
       k->limits.emplace_back(std::string(f.key), static_cast<uint32_t>(n));
     }

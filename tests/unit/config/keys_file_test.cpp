@@ -127,9 +127,12 @@ TEST(KeysFile, EveryLimitClassIsAccepted) {
 }
 
 TEST(KeysFile, LimitUpperBound) {
-  EXPECT_TRUE(parse(file({keyJson("k1", kHash1, R"(, "limits": {"sms": 100000000})")})).ok);
-  expectError(file({keyJson("k1", kHash1, R"(, "limits": {"sms": 100000001})")}),
-              "limits must be positive integers", {"100000001"});
+  EXPECT_TRUE(parse(file({keyJson("k1", kHash1, R"(, "limits": {"sms": 1000000})")})).ok);
+  expectError(file({keyJson("k1", kHash1, R"(, "limits": {"sms": 1000001})")}),
+              "limits must be positive integers", {"1000001"});
+  EXPECT_TRUE(parse(file({keyJson("k1", kHash1, R"(, "limits": {"daily": 1000000000})")})).ok);
+  expectError(file({keyJson("k1", kHash1, R"(, "limits": {"daily": 1000000001})")}),
+              "limits must be positive integers", {"1000000001"});
 }
 
 TEST(KeysFile, EmptyKeyListIsValid) {
