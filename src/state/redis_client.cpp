@@ -1,4 +1,6 @@
 #include "state/redis_client.h"
+#include "net/http_request.h"  // equalsLower
+
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -46,15 +48,6 @@ void encode(std::string* out, std::span<const std::string_view> argv) {
   for (std::string_view a : argv) appendBulk(out, a);
 }
 
-bool equalsLower(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 // One connection is shared by every caller, its commands interleaved, so a
 // command may not change what the connection means for the others: no
@@ -71,9 +64,9 @@ bool refused(std::span<const std::string_view> argv) {
       "watch", "unwatch"};
   if (argv.empty()) return true;
   for (std::string_view r : kRefused) {
-    if (equalsLower(argv[0], r)) return true;
+    if (net::equalsLower(argv[0], r)) return true;
   }
-  return argv.size() > 1 && equalsLower(argv[0], "client") && equalsLower(argv[1], "reply");
+  return argv.size() > 1 && net::equalsLower(argv[0], "client") && net::equalsLower(argv[1], "reply");
 }
 
 bool isNoScript(const redisReply* r) {

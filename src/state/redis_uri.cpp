@@ -1,4 +1,6 @@
 #include "state/redis_uri.h"
+#include "net/http_request.h"  // equalsLower
+
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -102,15 +104,6 @@ bool validHostName(std::string_view h) {
   return !last_numeric;
 }
 
-bool lowerEquals(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 // `userinfo` is what precedes '@': "user:password" or ":password".
 bool parseUserInfo(std::string_view userinfo, RedisEndpoint* ep, std::string* error) {
@@ -266,11 +259,11 @@ bool parseRedisUri(std::string_view uri, RedisEndpoint* out, std::string* error)
   RedisEndpoint ep;
   ep.port = kDefaultPort;
   bool ok;
-  if (lowerEquals(scheme, "redis")) {
+  if (net::equalsLower(scheme, "redis")) {
     ok = parseTcp(rest, &ep, error);
-  } else if (lowerEquals(scheme, "unix")) {
+  } else if (net::equalsLower(scheme, "unix")) {
     ok = parseUnix(rest, &ep, error);
-  } else if (lowerEquals(scheme, "rediss")) {
+  } else if (net::equalsLower(scheme, "rediss")) {
     return fail(error, "uses rediss:// (TLS), which is not supported: use a unix socket or a "
                        "local TLS tunnel");
   } else {
