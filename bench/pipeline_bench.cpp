@@ -2,7 +2,7 @@
 // stage alone. "Whole" means: bytes in -> head scan + llhttp -> route ->
 // client-ip -> ip-access -> authn (SHA-256 + lookup) -> rbac -> replay window
 // -> simdjson validation -> seal (XChaCha20-Poly1305) -> in-process store
-// (nonce + outbox) -> 202 response bytes + access-log line. Only the socket
+// (rate window + nonce + outbox) -> 202 response bytes + access-log line. Only the socket
 // syscalls are missing. Reports ns/request and heap allocations/request.
 #include <benchmark/benchmark.h>
 
@@ -67,6 +67,7 @@ struct InProcessGateway {
   InProcessGateway() {
     cfg.log_file = "/dev/null";  // the line is still formatted and queued
     cfg.limits.max_requests_per_connection = UINT32_MAX;  // one connection carries every request
+    cfg.state.sms = config::RateRule{1'000'000, 1};  // charged like any request, never binding
     std::string err;
     if (!pipeline::KeyRegistry::build({}, kToken, "", &policy.keys, &err) ||
         !crypto::KeyRing::create(kKeyHex, "", false, &ring, &err)) {

@@ -27,5 +27,20 @@ for bin in "$root/$build"/tests/unit_* "$root/$build"/tests/integration_*; do
   passed=$((passed + p))
   failed=$((failed + f))
 done
+# The benchmarks must keep measuring what they claim (an accepted request):
+# one short run of each, counted as a test. Timings are not judged here.
+for bench in "$root/$build"/bench/bench_*; do
+  [ -f "$bench" ] && [ -x "$bench" ] || continue
+  name=$(basename "$bench")
+  echo "== $name (smoke run)"
+  if "$bench" --benchmark_min_time=0.01 --benchmark_repetitions=1 >"$log" 2>&1 &&
+     ! grep -q "ERROR OCCURRED" "$log"; then
+    passed=$((passed + 1))
+  else
+    cat "$log"
+    echo "!! $name failed"
+    failed=$((failed + 1))
+  fi
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
