@@ -17,7 +17,8 @@ for bin in "$root/$build"/tests/unit_* "$root/$build"/tests/integration_*; do
   rc=$?
   cat "$log"
   p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\?.*/\1/p' "$log" | tail -1)
-  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) tests\?,.*/\1/p; s/^ *\([0-9][0-9]*\) FAILED TESTS\?$/\1/p' "$log" | tail -1)
+  # --gtest_brief prints one "[  FAILED  ] Suite.Test (N ms)" line per failure.
+  f=$(grep -cE '^\[  FAILED  \] .* \([0-9]+ ms\)$' "$log")
   p=${p:-0}
   f=${f:-0}
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
