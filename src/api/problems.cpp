@@ -23,7 +23,8 @@ void respondReplayed(pipeline::RequestContext& ctx) {
 void respondStoreUnavailable(net::Exchange& ex) {
   static constexpr net::HeaderField kRetry[] = {{"Retry-After", "1"}};
   respondProblem(ex, 503, "store-unavailable", "Service Unavailable",
-                 "The request could not be recorded; nothing was accepted. Retry later.", kRetry);
+                 "The state store did not confirm this request. Retry later; send an "
+                 "Idempotency-Key to make the retry safe.", kRetry);
 }
 
 void respondNotFound(net::Exchange& ex) {

@@ -431,6 +431,12 @@ void RedisClient::armTimer(uint64_t delay_ms) {
   uv_timer_start(&handles_->timer, onTimer, delay_ms, 0);
 }
 
+uint64_t RedisClient::msUntilOldestDeadline() const {
+  if (head_ == nullptr) return opts_.command_timeout_ms;
+  const uint64_t now = uv_now(loop_);
+  return head_->deadline > now ? head_->deadline - now : 0;
+}
+
 void RedisClient::onTimer(uv_timer_t* t) {
   RedisClient* self = static_cast<Handles*>(t->data)->owner;
   if (self != nullptr) self->timerFired();
@@ -456,6 +462,17 @@ void RedisClient::timerFired() {
       return;
     case State::kReady:
       if (head_ == nullptr) return;
+      if (head_->deadline <= now && ac_ != nullptr) {
+        // libuv runs timers before it polls for I/O: after a stall of our
+        // own loop, the reply may already be in the socket. Read what is
+        // there before calling a command late, or a request Redis admitted
+        // would be answered 503.
+        ++busy_;
+        redisAsyncHandleRead(ac_);
+        --busy_;
+        settle();
+        if (state_ != State::kReady || head_ == nullptr) return;
+      }
       if (head_->deadline <= now) {
         drop("command timeout");
       } else {

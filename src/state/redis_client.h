@@ -106,6 +106,14 @@ class RedisClient {
   void evalsha(int script, std::span<const std::string_view> keys,
                std::span<const std::string_view> args, void* ctx, Callback cb);
 
+  /**
+   * Milliseconds until the oldest pending command's deadline, or
+   * command_timeout_ms when nothing is pending. When that deadline passes the
+   * connection is dropped and every pending command fails, so a command sent
+   * now must not take effect past it either (see RedisStore).
+   */
+  uint64_t msUntilOldestDeadline() const;
+
   /** Commands handed to hiredis, internal ones (AUTH, SCRIPT LOAD, retries) included. */
   uint64_t commandsSent() const { return commands_sent_; }
   /** `fn(ctx, true)` when the client becomes ready, `fn(ctx, false)` when it stops being ready. */

@@ -15,11 +15,21 @@ namespace phigate::state {
  * per entry. ARGV: 1 limit, 2 window ms, 3 daily quota, 4 member, 5 nonce ttl
  * ms (0: no nonce), 6 idempotency (1/0), 7 fingerprint, 8 sealed response,
  * 9 idempotency ttl ms, 10 lookup (1/0), 11 message ttl ms, 12 entry count,
- * then per entry: id, channel, sealed payload, segments.
+ * 13 deadline (Redis clock, ms), then per entry: id, channel, sealed payload,
+ * segments.
  * Returns {status, limit, remaining, reset ms, retry-after ms, ...}:
  * status 0 admitted (+ looked-up message: status, channel, created ms,
  * segments), 1 rate limited, 2 quota exceeded, 3 nonce replayed,
- * 4 idempotent replay (+ stored response), 5 idempotency mismatch.
+ * 4 idempotent replay (+ stored response), 5 idempotency mismatch,
+ * 6 expired: the script ran after the caller had given up on it (a paused
+ * or overloaded Redis catching up); it did nothing, matching the 503 the
+ * client already got.
+ *
+ * The checks only read. Past maxmemory, Redis refuses a script's first write
+ * that may grow memory (ZADD, INCR, SET, HSET, XADD: an OOM error, nothing
+ * written) but lets every later write through, since it cannot stop a script
+ * half-way. A trim (ZREMRANGEBYSCORE) as the first write would take the whole
+ * admit past maxmemory, so the window is trimmed after its ZADD.
  */
 inline constexpr std::string_view kAdmitScript = R"lua(
 local t = redis.call('TIME')
@@ -28,6 +38,7 @@ local limit, window, quota = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV
 local member, nonce_ttl = ARGV[4], tonumber(ARGV[5])
 local idem, fp, idem_ttl = ARGV[6] == '1', ARGV[7], tonumber(ARGV[9])
 local lookup, message_ttl, n = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
+if now > tonumber(ARGV[13]) then return {6, 0, 0, 0, 0} end
 
 if idem then
   local rec = redis.call('HMGET', KEYS[4], 'fp', 'resp')
@@ -39,9 +50,11 @@ end
 if nonce_ttl > 0 and redis.call('EXISTS', KEYS[3]) == 1 then return {3, 0, 0, 0, 0} end
 local count, oldest = 0, now
 if limit > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  count = redis.call('ZCARD', KEYS[1])
-  if count > 0 then oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]) end
+  local live = '(' .. (now - window)
+  count = redis.call('ZCOUNT', KEYS[1], live, '+inf')
+  if count > 0 then
+    oldest = tonumber(redis.call('ZRANGEBYSCORE', KEYS[1], live, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2])
+  end
   if count >= limit then
     local retry = oldest + window - now
     return {1, limit, 0, retry, retry}
@@ -54,6 +67,7 @@ end
 local remaining, reset = 0, 0
 if limit > 0 then
   redis.call('ZADD', KEYS[1], now, member)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
   redis.call('PEXPIRE', KEYS[1], window)
   remaining = limit - count - 1
   reset = oldest + window - now
@@ -63,7 +77,7 @@ if quota > 0 then
   redis.call('EXPIRE', KEYS[2], 172800)
 end
 if nonce_ttl > 0 then redis.call('SET', KEYS[3], '1', 'PX', nonce_ttl) end
-local a = 13
+local a = 14
 for i = 1, n do
   redis.call('HSET', KEYS[6 + i], 'status', 'queued', 'channel', ARGV[a + 1], 'created', now,
              'segments', ARGV[a + 3])
@@ -94,11 +108,12 @@ inline constexpr std::string_view kAuthFailureScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now, ARGV[5])  -- the first write: refused whole when out of memory
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-redis.call('ZADD', KEYS[1], now, ARGV[5])
 redis.call('PEXPIRE', KEYS[1], window)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   redis.call('DEL', KEYS[1])
   return 1
 end
@@ -110,15 +125,15 @@ inline constexpr std::string_view kSetBlockScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if tonumber(ARGV[2]) == 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 )lua";
 
 /** list blocks. KEYS: 1 the block list. Returns the addresses blocked now. */
 inline constexpr std::string_view kListBlocksScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 )lua";
 
 }  // namespace phigate::state

@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -62,7 +63,42 @@ void RedisStore::start(uv_loop_t* loop) {
   auth_failure_script_ = client_->registerScript(std::string(kAuthFailureScript));
   set_block_script_ = client_->registerScript(std::string(kSetBlockScript));
   list_blocks_script_ = client_->registerScript(std::string(kListBlocksScript));
+  client_->setStateListener(this, onClientState);
   client_->start();
+}
+
+// A command we time out on is still in Redis's input buffer and may run when
+// Redis catches up (after a pause, say). The admit script compares Redis's
+// TIME with a deadline we pass, and does nothing past it, so a 503 we answered
+// never turns into an admitted message. The deadline is on Redis's clock:
+// ours plus the offset measured at connect, with a margin for the reply's
+// way back.
+void RedisStore::onClientState(void* p, bool connected) {
+  auto* self = static_cast<RedisStore*>(p);
+  self->clock_synced_ = false;
+  if (!connected) return;
+  self->time_sent_ms_ = wallMs();
+  const std::string_view argv[] = {"TIME"};
+  self->client_->command(argv, self, onTimeReply);
+}
+
+void RedisStore::onTimeReply(void* p, const redisReply* reply) {
+  auto* self = static_cast<RedisStore*>(p);
+  if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return;
+  const int64_t redis_ms = integerAt(reply, 0) * 1000 + integerAt(reply, 1) / 1000;
+  const int64_t now = wallMs();
+  self->clock_offset_ms_ = redis_ms - (self->time_sent_ms_ + now) / 2;
+  self->clock_synced_ = true;
+}
+
+// A command fails when its own deadline passes, or earlier, when an older
+// command's deadline drops the connection: whichever comes first bounds when
+// the script may still act.
+int64_t RedisStore::scriptDeadlineMs() const {
+  const int64_t timeout = opts_.command_timeout_ms;
+  const int64_t margin = std::min<int64_t>(10, timeout / 4);
+  const int64_t budget = std::min<int64_t>(timeout, static_cast<int64_t>(client_->msUntilOldestDeadline()));
+  return wallMs() + clock_offset_ms_ + budget - margin;
 }
 
 void RedisStore::stop() {
@@ -125,7 +161,8 @@ void RedisStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
                    idem ? "1" : "0", req.idempotency.fingerprint, req.idempotency.response,
                    number(n[4], uint64_t{req.idempotency.ttl_s} * 1000),
                    req.lookup_message_id.empty() ? "0" : "1",
-                   number(n[5], uint64_t{message_ttl_s_} * 1000), number(n[6], req.entries.size())});
+                   number(n[5], uint64_t{message_ttl_s_} * 1000), number(n[6], req.entries.size()),
+                   number(n[7], static_cast<uint64_t>(scriptDeadlineMs()))});
   if (op->segment_text.size() < req.entries.size()) op->segment_text.resize(req.entries.size());
   for (size_t i = 0; i < req.entries.size(); ++i) {
     const OutboxEntry& e = req.entries[i];
@@ -175,7 +212,7 @@ void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
         r.stored_response = stringAt(reply, 5);
         break;
       case 5: r.status = AdmitStatus::kIdempotencyMismatch; break;
-      default: r.status = AdmitStatus::kUnavailable; break;
+      default: r.status = AdmitStatus::kUnavailable; break;  // 6: expired, nothing done
     }
   }
   // Anything else (no reply: timeout or lost connection; an error reply such

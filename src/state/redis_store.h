@@ -33,7 +33,9 @@ class RedisStore : public StateStore {
   void setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) override;
   void listBlocks(void* ctx, BlocksDone done) override;
   std::string_view backend() const override { return "redis"; }
-  bool healthy() const override { return client_ != nullptr && client_->connected(); }
+  bool healthy() const override {
+    return client_ != nullptr && client_->connected() && clock_synced_;
+  }
   void start(uv_loop_t* loop) override;
   void stop() override;
 
@@ -61,6 +63,10 @@ class RedisStore : public StateStore {
   static void onAdmitReply(void* ctx, const redisReply* reply);
   static void onDoneReply(void* ctx, const redisReply* reply);
   static void onBlocksReply(void* ctx, const redisReply* reply);
+  static void onClientState(void* ctx, bool connected);
+  static void onTimeReply(void* ctx, const redisReply* reply);
+  /** The admit script's deadline on Redis's clock. */
+  int64_t scriptDeadlineMs() const;
 
   RedisOptions opts_;
   uint32_t message_ttl_s_;
@@ -69,6 +75,11 @@ class RedisStore : public StateStore {
   int auth_failure_script_ = -1;
   int set_block_script_ = -1;
   int list_blocks_script_ = -1;
+  // Redis clock minus ours, measured with TIME on every (re)connect: the
+  // admit script refuses to act past the moment we stopped waiting for it.
+  int64_t clock_offset_ms_ = 0;
+  int64_t time_sent_ms_ = 0;
+  bool clock_synced_ = false;
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<Op*> free_ops_;
 };
