@@ -98,18 +98,25 @@ int parseArgs(int argc, char** argv, Args* args) {
   return -1;
 }
 
-// Start-up only: reading the dotenv file blocks, which is fine before any loop.
-bool readDotenv(const std::string& path, bool required, phigate::config::EnvMap* out) {
+// Start-up only: blocking file reads are fine before any loop runs.
+bool readFile(const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+bool readDotenv(const std::string& path, bool required, phigate::config::EnvMap* out) {
+  std::string text;
+  if (!readFile(path, &text)) {
     if (!required) return true;
     fprintf(stderr, "phigate: cannot read the env file named by PHIGATE_ENV_FILE/--env-file\n");
     return false;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
   std::string error;
-  if (!phigate::config::parseDotenv(ss.str(), out, &error)) {
+  if (!phigate::config::parseDotenv(text, out, &error)) {
     fprintf(stderr, "phigate: env file %s: %s\n", path.c_str(), error.c_str());
     return false;
   }
@@ -173,15 +180,6 @@ int keygen(int argc, char** argv) {
   return 0;
 }
 
-// Start-up only: blocking file reads are fine before any loop runs.
-bool readFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
 
 // The state store: Redis when RATELIMIT_STORAGE_URI is set (its host is
 // resolved here, once, so no worker ever resolves a name on its loop), else

@@ -353,3 +353,34 @@ TEST(Process, ValidProductionConfigurationStarts) {
 
 }  // namespace
 }  // namespace phigate::test
+
+namespace phigate::test {
+namespace {
+
+// ./.env is read at start-up; the environment wins over it; a bad name in it
+// is refused like one in the environment.
+TEST(Process, DotenvFileIsReadAndTheEnvironmentWins) {
+  Server bad({.files = {{".env", "# a comment\nPHIGATE_MAX_HEADERZ=5\n"}}, .wait_ready = false});
+  const auto status = bad.waitExit(5000);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
+  EXPECT_NE(bad.logText().find("PHIGATE_MAX_HEADERZ"), std::string::npos);
+
+  // .env limits the header count to 3 fields; the environment says 50.
+  Server s({.env = {{"PHIGATE_MAX_HEADERS", "50"}},
+            .files = {{".env", "PHIGATE_MAX_HEADERS=3\nPHIGATE_MAX_REQUEST_LINE=100\n"}}});
+  ASSERT_TRUE(s.ready()) << s.logText();
+  Client c(s.port());
+  ASSERT_TRUE(c.sendAll("GET /livez HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"));
+  std::optional<Response> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);  // 5 fields: the environment's 50 applies
+  Client longline(s.port());
+  ASSERT_TRUE(longline.sendAll("GET /livez?" + std::string(120, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+  r = longline.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 414);  // .env's request-line limit applies
+}
+
+}  // namespace
+}  // namespace phigate::test
