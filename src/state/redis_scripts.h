@@ -18,8 +18,8 @@ namespace phigate::state {
  * 13 deadline (Redis clock, ms), then per entry: id, channel, sealed payload,
  * segments.
  * Returns {status, limit, remaining, reset ms, retry-after ms, ...}:
- * status 0 admitted (+ looked-up message: status, channel, created ms,
- * segments), 1 rate limited, 2 quota exceeded, 3 nonce replayed,
+ * status 0 admitted (+ the looked-up message record, "status|channel|created
+ * ms|segments": one string, one command per message), 1 rate limited, 2 quota exceeded, 3 nonce replayed,
  * 4 idempotent replay (+ stored response), 5 idempotency mismatch,
  * 6 expired: the script ran after the caller had given up on it (a paused
  * or overloaded Redis catching up); it did nothing, matching the 503 the
@@ -79,9 +79,8 @@ end
 if nonce_ttl > 0 then redis.call('SET', KEYS[3], '1', 'PX', nonce_ttl) end
 local a = 14
 for i = 1, n do
-  redis.call('HSET', KEYS[6 + i], 'status', 'queued', 'channel', ARGV[a + 1], 'created', now,
-             'segments', ARGV[a + 3])
-  redis.call('PEXPIRE', KEYS[6 + i], message_ttl)
+  redis.call('SET', KEYS[6 + i], 'queued|' .. ARGV[a + 1] .. '|' .. now .. '|' .. ARGV[a + 3],
+             'PX', message_ttl)
   redis.call('XADD', KEYS[5], '*', 'id', ARGV[a], 'channel', ARGV[a + 1], 'payload', ARGV[a + 2])
   a = a + 4
 end
@@ -91,10 +90,8 @@ if idem then
 end
 local result = {0, limit, remaining, reset, 0}
 if lookup then
-  local m = redis.call('HMGET', KEYS[6], 'status', 'channel', 'created', 'segments')
-  if m[1] then
-    result[6], result[7], result[8], result[9] = m[1], m[2], m[3], m[4]
-  end
+  local m = redis.call('GET', KEYS[6])
+  if m then result[6] = m end
 end
 return result
 )lua";

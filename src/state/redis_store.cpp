@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +49,22 @@ long long integerAt(const redisReply* r, size_t i) {
 std::string_view stringAt(const redisReply* r, size_t i) {
   if (r->elements <= i || r->element[i]->type != REDIS_REPLY_STRING) return {};
   return {r->element[i]->str, r->element[i]->len};
+}
+
+// "status|channel|created ms|segments", as the admit script writes it.
+bool parseMessageRecord(std::string_view rec, MessageStatus* out) {
+  std::string_view parts[4];
+  for (size_t i = 0; i < 4; ++i) {
+    const size_t bar = i < 3 ? rec.find('|') : rec.size();
+    if (bar == std::string_view::npos) return false;
+    parts[i] = rec.substr(0, bar);
+    rec.remove_prefix(i < 3 ? bar + 1 : rec.size());
+  }
+  out->status = parts[0] == "queued" ? "queued" : "unknown";
+  out->channel = parts[1];
+  std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), out->created_unix_ms);
+  std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), out->segments);
+  return !parts[1].empty();
 }
 
 }  // namespace
@@ -187,11 +204,7 @@ void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
     switch (status) {
       case 0:
         r.status = AdmitStatus::kAdmitted;
-        if (reply->elements >= 9) {
-          op->message.status = stringAt(reply, 5) == "queued" ? "queued" : "unknown";
-          op->message.channel = stringAt(reply, 6);
-          op->message.created_unix_ms = integerAt(reply, 7);
-          op->message.segments = static_cast<uint32_t>(integerAt(reply, 8));
+        if (reply->elements >= 6 && parseMessageRecord(stringAt(reply, 5), &op->message)) {
           r.message = &op->message;
         }
         break;
