@@ -312,6 +312,9 @@ SecurityEvent HttpParser::checkFraming() {
     }
   }
   if (lengths > 0 && encodings > 0) return SecurityEvent::kContentLengthWithChunked;
+  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing
+  // (a 1.0 intermediary would not have understood it).
+  if (encodings > 0 && request_.version_minor == 0) return SecurityEvent::kBadTransferEncoding;
   if (hosts > 1) return SecurityEvent::kDuplicateHost;
   if (hosts == 0 && request_.version_minor == 1) return SecurityEvent::kMissingHost;
   return classifyTarget();

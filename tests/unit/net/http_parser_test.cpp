@@ -165,6 +165,18 @@ TEST(HttpParser, FramingViolations) {
   EXPECT_EQ(errorOf("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n"), SecurityEvent::kBadTarget);
 }
 
+TEST(HttpParser, TransferEncodingInHttp10IsRefused) {
+  EXPECT_EQ(errorOf("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            SecurityEvent::kBadTransferEncoding);
+}
+
+TEST(HttpParser, ChunkDataMustEndInCrlf) {
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // Without llhttp's strict mode any two bytes after the data were skipped.
+  EXPECT_EQ(errorOf(head + "5\r\nhelloXX0\r\n\r\n"), SecurityEvent::kMalformed);
+  EXPECT_EQ(errorOf(head + "2\r\nab\n3c\r\n"), SecurityEvent::kMalformed);
+}
+
 TEST(HttpParser, BadChunks) {
   const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
   EXPECT_EQ(errorOf(head + "zz\r\nhi\r\n0\r\n\r\n"), SecurityEvent::kBadChunk);
