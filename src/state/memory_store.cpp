@@ -129,7 +129,9 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     daily_.clear();
     daily_day_ = day;
   }
-  if (req.rate.daily_quota != 0 && daily_[window_key] >= req.rate.daily_quota) {
+  // The daily quota counts messages: a bulk request uses one per recipient.
+  const uint32_t cost = req.entries.empty() ? 1 : static_cast<uint32_t>(req.entries.size());
+  if (req.rate.daily_quota != 0 && uint64_t{daily_[window_key]} + cost > req.rate.daily_quota) {
     r.status = AdmitStatus::kQuotaExceeded;
     r.retry_after_s = ceilSeconds((day + 1) * kDayMs - now);
     // Nothing is left until the quota renews, whatever the window says.
@@ -152,7 +154,7 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
   }
 
   charge(window_key, req.rate, now, &r);
-  if (req.rate.daily_quota != 0) ++daily_[window_key];
+  if (req.rate.daily_quota != 0) daily_[window_key] += cost;
   if (!nonce_key.empty()) {
     const int64_t expiry = now + int64_t{req.nonce_ttl_s} * 1000;
     nonces_[nonce_key] = expiry;

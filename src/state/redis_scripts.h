@@ -60,7 +60,9 @@ if limit > 0 then
     return {1, limit, 0, retry, retry}
   end
 end
-if quota > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= quota then
+-- The daily quota counts messages: a bulk request uses one per recipient.
+local cost = math.max(n, 1)
+if quota > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') + cost > quota then
   return {2, limit, 0, 0, 0}
 end
 
@@ -73,7 +75,7 @@ if limit > 0 then
   reset = oldest + window - now
 end
 if quota > 0 then
-  redis.call('INCR', KEYS[2])
+  redis.call('INCRBY', KEYS[2], cost)
   redis.call('EXPIRE', KEYS[2], 172800)
 end
 if nonce_ttl > 0 then redis.call('SET', KEYS[3], '1', 'PX', nonce_ttl) end

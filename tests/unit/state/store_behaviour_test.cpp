@@ -505,6 +505,20 @@ TEST_P(StoreBehaviour, DailyQuotaIsPerSubjectAndBucket) {
   EXPECT_EQ(status({.key_id = "a", .bucket = "email", .daily_quota = 1}), Status::kAdmitted);
 }
 
+// The quota counts messages, not requests: a bulk request with three
+// recipients uses three, and one that would cross the quota is refused whole.
+TEST_P(StoreBehaviour, DailyQuotaCountsEveryMessageOfABulkRequest) {
+  const Req bulk3{.limit = 100, .daily_quota = 4,
+                  .entries = {{.id = msgId(11)}, {.id = msgId(12)}, {.id = msgId(13)}}};
+  ASSERT_EQ(status(bulk3), Status::kAdmitted);
+  const Req bulk2{.limit = 100, .daily_quota = 4, .entries = {{.id = msgId(14)}, {.id = msgId(15)}}};
+  EXPECT_EQ(status(bulk2), Status::kQuotaExceeded);
+  EXPECT_FALSE(lookup("clinic-app", msgId(14)).has_value());
+  const Req one{.limit = 100, .daily_quota = 4, .entries = {{.id = msgId(16)}}};
+  EXPECT_EQ(status(one), Status::kAdmitted);
+  EXPECT_EQ(status(one), Status::kQuotaExceeded);
+}
+
 // Order of checks: the window before the quota (store.h, the Redis script).
 TEST_P(StoreBehaviour, FullWindowIsReportedBeforeAnExhaustedQuota) {
   const Req r{.limit = 1, .daily_quota = 1};
