@@ -128,11 +128,16 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 )lua";
 
-/** list blocks. KEYS: 1 the block list. Returns the addresses blocked now. */
+/**
+ * list blocks. KEYS: 1 the block list. Returns {Redis time in ms, then the
+ * addresses blocked now}; the time keeps each worker's clock offset fresh.
+ */
 inline constexpr std::string_view kListBlocksScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+local ips = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+table.insert(ips, 1, now)
+return ips
 )lua";
 
 }  // namespace phigate::state

@@ -93,14 +93,21 @@ void RedisStore::start(uv_loop_t* loop) {
 void RedisStore::onClientState(void* p, bool connected) {
   auto* self = static_cast<RedisStore*>(p);
   self->clock_synced_ = false;
-  if (!connected) return;
-  self->time_sent_ms_ = wallMs();
+  if (connected) self->resyncClock();
+}
+
+void RedisStore::resyncClock() {
+  if (time_pending_ || client_ == nullptr || !client_->connected()) return;
+  time_pending_ = true;
+  time_sent_ms_ = wallMs();
   const std::string_view argv[] = {"TIME"};
-  self->client_->command(argv, self, onTimeReply);
+  client_->command(argv, this, onTimeReply);
 }
 
 void RedisStore::onTimeReply(void* p, const redisReply* reply) {
   auto* self = static_cast<RedisStore*>(p);
+  self->time_pending_ = false;
+  // No answer: the block-list refresh measures again within 500 ms.
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return;
   const int64_t redis_ms = integerAt(reply, 0) * 1000 + integerAt(reply, 1) / 1000;
   const int64_t now = wallMs();
@@ -225,7 +232,14 @@ void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
         r.stored_response = stringAt(reply, 5);
         break;
       case 5: r.status = AdmitStatus::kIdempotencyMismatch; break;
-      default: r.status = AdmitStatus::kUnavailable; break;  // 6: expired, nothing done
+      case 6:
+        // Expired: the script ran past the deadline we gave it and did
+        // nothing. Either Redis caught up late, or the clocks moved apart:
+        // measure the offset again.
+        r.status = AdmitStatus::kUnavailable;
+        self->resyncClock();
+        break;
+      default: r.status = AdmitStatus::kUnavailable; break;
     }
   }
   // Anything else (no reply: timeout or lost connection; an error reply such
@@ -283,13 +297,15 @@ void RedisStore::onDoneReply(void* p, const redisReply* reply) {
 }
 
 void RedisStore::listBlocks(void* ctx, BlocksDone done) {
-  if (!healthy()) {
+  // Connected is enough: this call also (re)measures the clock offset.
+  if (client_ == nullptr || !client_->connected()) {
     done(ctx, false, {});
     return;
   }
   Op* op = acquire();
   op->ctx = ctx;
   op->blocks_done = done;
+  op->sent_ms = wallMs();
   op->keys.emplace_back(kBlocksKey);
   client_->evalsha(list_blocks_script_, op->keys, op->args, op, onBlocksReply);
 }
@@ -304,9 +320,15 @@ void RedisStore::onBlocksReply(void* p, const redisReply* reply) {
     done(ctx, false, {});
     return;
   }
+  // The first element is Redis's clock: re-measure the offset every refresh
+  // (a clock step on either side must not leave every admit expired).
+  if (reply->elements >= 1 && reply->element[0]->type == REDIS_REPLY_INTEGER) {
+    self->clock_offset_ms_ = reply->element[0]->integer - (op->sent_ms + wallMs()) / 2;
+    self->clock_synced_ = true;
+  }
   std::vector<std::string_view> ips;  // every 500 ms, not per request
   ips.reserve(reply->elements);
-  for (size_t i = 0; i < reply->elements; ++i) {
+  for (size_t i = 1; i < reply->elements; ++i) {
     const std::string_view ip = stringAt(reply, i);
     if (!ip.empty()) ips.push_back(ip);
   }

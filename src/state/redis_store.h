@@ -57,6 +57,7 @@ class RedisStore : public StateStore {
     std::vector<std::string_view> keys;
     std::vector<std::string_view> args;
     MessageStatus message;
+    int64_t sent_ms = 0;
   };
   Op* acquire();
   void release(Op* op);
@@ -65,6 +66,7 @@ class RedisStore : public StateStore {
   static void onBlocksReply(void* ctx, const redisReply* reply);
   static void onClientState(void* ctx, bool connected);
   static void onTimeReply(void* ctx, const redisReply* reply);
+  void resyncClock();
   /** The admit script's deadline on Redis's clock. */
   int64_t scriptDeadlineMs() const;
 
@@ -80,6 +82,7 @@ class RedisStore : public StateStore {
   int64_t clock_offset_ms_ = 0;
   int64_t time_sent_ms_ = 0;
   bool clock_synced_ = false;
+  bool time_pending_ = false;
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<Op*> free_ops_;
 };
