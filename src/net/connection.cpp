@@ -114,6 +114,17 @@ void Connection::allocate(uv_buf_t* buf) {
   }
   if (rcap_ - rlen_ < kPadding + kMinRead && state_ != State::kHandling) {
     compact();
+    if (state_ == State::kBody) {
+      // A chunked body leaves its parsed chunk-size lines behind the
+      // de-chunked data: drop them, or tiny chunks would fill the buffer
+      // with framing long before the body reaches its limit.
+      const size_t gap = parser_.consumed() - parser_.bodyEnd();
+      if (gap > 0) {
+        memmove(rbuf_ + parser_.bodyEnd(), rbuf_ + parser_.consumed(), rlen_ - parser_.consumed());
+        rlen_ -= gap;
+        parser_.dropParsedGap();
+      }
+    }
     if (rcap_ - rlen_ < kPadding + kMinRead) ensureCapacity(rlen_ + kPadding + kMinRead);
   }
   const size_t avail = rcap_ > rlen_ + kPadding ? rcap_ - rlen_ - kPadding : 0;

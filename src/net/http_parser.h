@@ -42,6 +42,13 @@ class HttpParser {
   /** Body limit for the current message; call after kHeadersComplete. */
   void setBodyLimit(uint64_t limit) { body_limit_ = limit; }
 
+  /**
+   * The owner moved the unparsed bytes down to bodyEnd(), dropping framing
+   * llhttp has consumed (chunk-size lines). llhttp keeps no pointer into the
+   * buffer between calls, so parsing simply continues from there.
+   */
+  void dropParsedGap() { parsed_ = bodyEnd(); }
+
   /** Shifts all offsets after the owner moved its buffer down by `delta`. */
   void shift(size_t delta);
 

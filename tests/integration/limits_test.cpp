@@ -422,3 +422,31 @@ TEST(Limits, AbandonedRequestsLeaveNoStateBehind) {
 
 }  // namespace
 }  // namespace phigate::test
+
+namespace phigate::test {
+namespace {
+
+// A chunked body in 1-byte chunks carries six bytes of framing per byte of
+// body; the framing is dropped as it is parsed, so the body's own limit is
+// what counts (it once stalled until the body timeout).
+TEST(Limits, TinyChunksAreLimitedByTheBodyNotTheirFraming) {
+  const std::string token = "test-token-chunks-0000000000000000000";
+  Server s({.env = {{"SMS_API_KEY", token}, {"PHIGATE_BODY_TIMEOUT_MS", "5000"}}});
+  ASSERT_TRUE(s.ready());
+  std::string body = R"({"to":"+910000000001","message":"chunked"})";
+  body.append(30000 - body.size(), ' ');  // JSON whitespace: 30 KB, under 64 KiB
+  std::string wire = "POST /v1/sms HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + token +
+                     "\r\nContent-Type: application/json\r\nX-Timestamp: " +
+                     std::to_string(time(nullptr)) +
+                     "\r\nX-Nonce: tiny-chunks-nonce-01\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (char c : body) wire += std::string("1\r\n") + c + "\r\n";
+  wire += "0\r\n\r\n";
+  Client c(s.port());
+  ASSERT_TRUE(c.sendAll(wire, 10000));
+  std::optional<Response> r = c.readResponse(4000);
+  ASSERT_TRUE(r.has_value()) << "no answer before the body timeout";
+  EXPECT_EQ(r->status, 202);
+}
+
+}  // namespace
+}  // namespace phigate::test
