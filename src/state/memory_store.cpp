@@ -65,18 +65,43 @@ bool MemoryStore::windowHasRoom(const std::string& window_key, const RateCharge&
 void MemoryStore::charge(const std::string& window_key, const RateCharge& rc, int64_t now,
                          AdmitResult* r) {
   if (rc.limit == 0) return;
-  Window& w = windows_[window_key];
+  auto [it, created] = windows_.try_emplace(window_key);
+  Window& w = it->second;
   w.window_ms = int64_t{rc.window_s} * 1000;
+  if (created) window_order_.emplace_back(now + w.window_ms, window_key);
   w.times.push_back(now);
   r->remaining = rc.limit - static_cast<uint32_t>(w.times.size());
   r->reset_s = ceilSeconds(w.times.front() + w.window_ms - now);
 }
 
+// Incremental: each window is queued once, with the time its newest entry
+// slides out; a window found still in use is queued again with its new time.
+// Amortised O(1) per request, however many subjects come and go.
 void MemoryStore::pruneWindows(int64_t now) {
-  for (auto it = windows_.begin(); it != windows_.end();) {
-    const Window& w = it->second;
-    const bool slid_out = w.times.empty() || w.times.back() <= now - w.window_ms;
-    it = slid_out ? windows_.erase(it) : std::next(it);
+  while (!window_order_.empty() && window_order_.front().first <= now) {
+    std::string key = std::move(window_order_.front().second);
+    window_order_.pop_front();
+    auto it = windows_.find(key);
+    if (it == windows_.end()) continue;
+    Window& w = it->second;
+    while (!w.times.empty() && w.times.front() <= now - w.window_ms) w.times.pop_front();
+    if (w.times.empty()) {
+      windows_.erase(it);
+    } else {
+      window_order_.emplace_back(w.times.back() + w.window_ms, std::move(key));
+    }
+  }
+}
+
+// At capacity with every window still in use (a flood of client addresses on
+// /health): forget the window queued longest ago rather than refuse everyone.
+// That subject may be admitted a little early once; the alternative is a
+// store that an unauthenticated flood can make answer 503 to every key.
+void MemoryStore::evictOldestWindow() {
+  while (!window_order_.empty()) {
+    const std::string key = std::move(window_order_.front().second);
+    window_order_.pop_front();
+    if (windows_.erase(key) != 0) return;
   }
 }
 
@@ -117,8 +142,9 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     }
   }
   const std::string window_key = join(req.rate.subject, req.rate.bucket);
+  pruneWindows(now);
   const bool new_window = req.rate.limit != 0 && windows_.count(window_key) == 0;
-  if (new_window && windows_.size() >= limits_.max_rate_subjects) pruneWindows(now);
+  if (new_window && windows_.size() >= limits_.max_rate_subjects) evictOldestWindow();
   if (!windowHasRoom(window_key, req.rate, now, &r)) {
     r.status = AdmitStatus::kRateLimited;
     done(ctx, r);
@@ -141,7 +167,6 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     return;
   }
   if ((!nonce_key.empty() && nonces_.size() >= limits_.max_nonces) ||
-      (new_window && windows_.size() >= limits_.max_rate_subjects) ||
       (!idem_key.empty() && idempotency_.size() >= limits_.max_idempotency_records)) {
     r.status = AdmitStatus::kUnavailable;
     done(ctx, r);
@@ -195,12 +220,9 @@ void MemoryStore::recordAuthFailure(std::string_view ip, const ContainmentPolicy
     blocks_[std::string(ip)] = now + int64_t{policy.block_s} * 1000;
     times.clear();
   }
-  if (auth_failures_.size() > limits_.max_rate_subjects) {
-    for (auto it = auth_failures_.begin(); it != auth_failures_.end();) {
-      it = it->second.empty() || it->second.back() <= now - window_ms ? auth_failures_.erase(it)
-                                                                       : std::next(it);
-    }
-  }
+  // A flood of failing addresses: forget the counts (containment restarts
+  // counting) rather than grow without bound or scan on every failure.
+  if (auth_failures_.size() > limits_.max_rate_subjects) auth_failures_.clear();
   done(ctx, true);
 }
 

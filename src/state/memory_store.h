@@ -64,6 +64,7 @@ class MemoryStore : public StateStore {
   void charge(const std::string& window_key, const RateCharge& rc, int64_t now, AdmitResult* r);
   /** Drops windows whose every entry has slid out (subjects come and go). */
   void pruneWindows(int64_t now);
+  void evictOldestWindow();
 
   MemoryStoreLimits limits_;
   std::function<int64_t()> now_ms_;
@@ -72,6 +73,7 @@ class MemoryStore : public StateStore {
   std::unordered_map<std::string, IdempotencyRecord> idempotency_;  // key id \n idem key
   std::deque<std::pair<int64_t, std::string>> idempotency_order_;
   std::unordered_map<std::string, Window> windows_;  // subject \n bucket
+  std::deque<std::pair<int64_t, std::string>> window_order_;  // (slides out at, key)
   std::unordered_map<std::string, uint32_t> daily_;  // subject \n bucket \n day -> count
   int64_t daily_day_ = -1;
   std::unordered_map<std::string, Message> messages_;

@@ -1048,15 +1048,28 @@ TEST_F(MemoryStoreTest, RateSubjectBoundKeepsLiveWindowsWorking) {
   // At the bound, known subjects still get their answers.
   EXPECT_EQ(admit({.key_id = "a", .limit = 10}).remaining, 8u);
   EXPECT_EQ(admit({.key_id = "b", .limit = 10}).remaining, 8u);
-  // A third subject cannot be tracked while both windows hold entries: fail closed.
-  EXPECT_EQ(status({.key_id = "c", .limit = 10}), Status::kUnavailable);
-  EXPECT_EQ(admit({.key_id = "a", .limit = 10}).remaining, 7u);
+  // A third subject while both windows hold entries: the window queued longest
+  // ago ("a") is forgotten rather than everyone being refused.
+  EXPECT_EQ(admit({.key_id = "c", .limit = 10}).remaining, 9u);
+  EXPECT_EQ(admit({.key_id = "b", .limit = 10}).remaining, 7u);
+  EXPECT_EQ(admit({.key_id = "a", .limit = 10}).remaining, 9u);  // starts afresh
   // Unlimited requests need no window.
   EXPECT_EQ(status({.key_id = "c", .limit = 0}), Status::kAdmitted);
   // Once a window has emptied, its place is free.
   elapse(60'000);
-  EXPECT_EQ(admit({.key_id = "c", .limit = 10}).remaining, 9u);
-  EXPECT_EQ(admit({.key_id = "c", .limit = 10}).remaining, 8u);
+  EXPECT_EQ(admit({.key_id = "d", .limit = 10}).remaining, 9u);
+  EXPECT_EQ(admit({.key_id = "d", .limit = 10}).remaining, 8u);
+}
+
+// A flood of new subjects (addresses on /health) neither refuses known ones
+// nor costs a scan per request: pruning is incremental.
+TEST_F(MemoryStoreTest, FloodOfSubjectsNeverLocksOutAKey) {
+  make({.max_rate_subjects = 1000});
+  ASSERT_EQ(status({.key_id = "clinic", .limit = 100000}), Status::kAdmitted);
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_EQ(status({.key_id = "ip:" + std::to_string(i), .limit = 5}), Status::kAdmitted) << i;
+  }
+  EXPECT_EQ(status({.key_id = "clinic", .limit = 100000}), Status::kAdmitted);
 }
 
 TEST_F(MemoryStoreTest, ExpiredNoncesArePruned) {
