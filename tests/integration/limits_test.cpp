@@ -424,7 +424,14 @@ TEST(Limits, AbandonedRequestsLeaveNoStateBehind) {
   ASSERT_TRUE(probe.readResponse().has_value());
   const long after = vmRssKb(s.pid());
   ASSERT_GT(before, 0);
-  EXPECT_LT(after - before, 16 * 1024) << "KiB grown over 4000 abandoned requests";
+  // The leak this guards against was ~18 KiB per request (70 MiB here). Under
+  // ASan, freed memory sits in its quarantine instead of being reused.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr long kBoundKib = 48 * 1024;
+#else
+  constexpr long kBoundKib = 16 * 1024;
+#endif
+  EXPECT_LT(after - before, kBoundKib) << "KiB grown over 4000 abandoned requests";
 }
 
 }  // namespace
