@@ -1,5 +1,5 @@
 // Hand-written matchers for the values phigate accepts (DESIGN §3). They replace
-// the guide's regular expressions: no std::regex, no allocation, linear time,
+// the guide's regular expressions: no regex engine, no allocation, linear time,
 // ASCII-only character classes (a regex engine's \d may match other scripts'
 // digits; these never do).
 #pragma once
