@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -409,19 +410,24 @@ TEST(Limits, AbandonedRequestsLeaveNoStateBehind) {
   const std::string head =
       "POST /v1/sms HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
       "Content-Length: 10\r\n\r\n{";
+  // Abandon in small batches, each followed by a round trip so the server has
+  // seen the closes: RSS then measures what is kept per request, not how many
+  // connections a slow (shared CI) machine happened to hold open at once,
+  // which the connection pools legitimately keep for reuse.
   auto abandon = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      Client c(s.port());
-      ASSERT_TRUE(c.sendAll(head));
-    }  // closed with the body incomplete
+    for (int i = 0; i < n; i += 50) {
+      for (int j = 0; j < 50; ++j) {
+        Client c(s.port());
+        ASSERT_TRUE(c.sendAll(head));
+      }  // closed with the body incomplete
+      Client probe(s.port());
+      ASSERT_TRUE(probe.sendAll("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n"));
+      ASSERT_TRUE(probe.readResponse().has_value());
+    }
   };
   abandon(500);  // warm up pools and allocator
   const long before = vmRssKb(s.pid());
   abandon(4000);
-  // Let the server see every close.
-  Client probe(s.port());
-  ASSERT_TRUE(probe.sendAll("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n"));
-  ASSERT_TRUE(probe.readResponse().has_value());
   const long after = vmRssKb(s.pid());
   ASSERT_GT(before, 0);
   // The leak this guards against was ~18 KiB per request (70 MiB here). Under
@@ -429,8 +435,9 @@ TEST(Limits, AbandonedRequestsLeaveNoStateBehind) {
 #if defined(__SANITIZE_ADDRESS__)
   constexpr long kBoundKib = 48 * 1024;
 #else
-  constexpr long kBoundKib = 16 * 1024;
+  constexpr long kBoundKib = 8 * 1024;
 #endif
+  std::printf("[ info ] RSS grew %ld KiB over 4000 abandoned requests\n", after - before);
   EXPECT_LT(after - before, kBoundKib) << "KiB grown over 4000 abandoned requests";
 }
 
