@@ -112,7 +112,16 @@ void RedisStore::onTimeReply(void* p, const redisReply* reply) {
   const int64_t redis_ms = integerAt(reply, 0) * 1000 + integerAt(reply, 1) / 1000;
   const int64_t now = wallMs();
   self->clock_offset_ms_ = redis_ms - (self->time_sent_ms_ + now) / 2;
-  self->clock_synced_ = true;
+  self->markSynced();
+}
+
+// Admits need the clock offset (their deadline is on Redis's clock), so the
+// store is ready one TIME round trip after the connection is: say so, for
+// operators and for tests that must not race that round trip.
+void RedisStore::markSynced() {
+  if (clock_synced_) return;
+  clock_synced_ = true;
+  fprintf(stderr, "{\"event\":\"store_ready\",\"backend\":\"redis\"}\n");
 }
 
 // A command fails when its own deadline passes, or earlier, when an older
@@ -324,7 +333,7 @@ void RedisStore::onBlocksReply(void* p, const redisReply* reply) {
   // (a clock step on either side must not leave every admit expired).
   if (reply->elements >= 1 && reply->element[0]->type == REDIS_REPLY_INTEGER) {
     self->clock_offset_ms_ = reply->element[0]->integer - (op->sent_ms + wallMs()) / 2;
-    self->clock_synced_ = true;
+    self->markSynced();
   }
   std::vector<std::string_view> ips;  // every 500 ms, not per request
   ips.reserve(reply->elements);

@@ -69,6 +69,7 @@ class RedisStore : public StateStore {
   void resyncClock();
   /** The admit script's deadline on Redis's clock. */
   int64_t scriptDeadlineMs() const;
+  void markSynced();
 
   RedisOptions opts_;
   uint32_t message_ttl_s_;
