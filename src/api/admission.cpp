@@ -86,6 +86,9 @@ void onAdmit(void* p, const state::AdmitResult& r) {
                      "A request with this Idempotency-Key is still being processed.");
       return;
     case state::AdmitStatus::kUnavailable:
+      if (st.on_unavailable != nullptr) return st.on_unavailable(st, r);
+      respondStoreUnavailable(ex);
+      return;
     case state::AdmitStatus::kFull: respondStoreUnavailable(ex); return;
   }
 }

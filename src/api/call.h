@@ -56,6 +56,7 @@ struct CallState {
     sealed_response.clear();
     header_count = 0;
     on_admitted = nullptr;
+    on_unavailable = nullptr;
   }
 
   /** Extra response headers gathered so far (rate limit, Retry-After, ...). */
@@ -77,6 +78,7 @@ struct CallState {
   net::Buffer sealed_response;            // ... sealed for the idempotency record
   Services* services = nullptr;
   Admitted on_admitted = nullptr;
+  Admitted on_unavailable = nullptr;     // null: the generic 503 problem
   // Storage for header values and the store request's strings.
   std::array<net::HeaderField, 4> header_fields{};
   size_t header_count = 0;

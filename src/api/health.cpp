@@ -11,8 +11,7 @@ void handleLivez(Call& call) {
 
 namespace {
 
-void writeHealth(net::Buffer& body, bool draining, const state::StateStore& store) {
-  const bool store_ok = store.healthy();
+void writeHealth(net::Buffer& body, bool draining, const state::StateStore& store, bool store_ok) {
   body.clear();
   body.append(draining ? R"({"status":"draining")" : store_ok ? R"({"status":"ok")" : R"({"status":"unavailable")");
   body.append(R"(,"checks":{"accepting":")");
@@ -27,8 +26,17 @@ void writeHealth(net::Buffer& body, bool draining, const state::StateStore& stor
 void healthy(CallState& st, const state::AdmitResult&) {
   net::Exchange& ex = *st.ctx.ex;
   net::Buffer& body = ex.worker().scratch();
-  writeHealth(body, false, st.services->store);
+  writeHealth(body, false, st.services->store, true);
   ex.respond(200, net::kJsonType, body.view(), st.headers());
+}
+
+// The store did not answer the readiness check's own admit (timed out, lost
+// the connection, refused): that is the answer, in the health document.
+void storeDown(CallState& st, const state::AdmitResult&) {
+  net::Exchange& ex = *st.ctx.ex;
+  net::Buffer& body = ex.worker().scratch();
+  writeHealth(body, false, st.services->store, false);
+  ex.respond(503, net::kJsonType, body.view(), st.headers());
 }
 
 }  // namespace
@@ -37,18 +45,19 @@ void healthy(CallState& st, const state::AdmitResult&) {
 // work, and can it record what it accepts. A ready answer goes through the
 // store like any request (it is rate-limited per client address, and proves
 // the store answers); a worker that is draining or whose store is down says
-// so without asking. Providers and the outbox consumer join as checks when
+// so without asking, and a store that fails the check is reported down. Providers and the outbox consumer join as checks when
 // delivery lands.
 void handleHealth(Call& call) {
   net::Exchange& ex = call.ex();
   const bool draining = ex.worker().draining();
   if (draining || !call.services.store.healthy()) {
     net::Buffer& body = ex.worker().scratch();
-    writeHealth(body, draining, call.services.store);
+    writeHealth(body, draining, call.services.store, call.services.store.healthy());
     ex.respond(503, net::kJsonType, body.view());
     return;
   }
   state::AdmitRequest req;
+  call.state.on_unavailable = storeDown;
   admitCall(call, req, healthy);
 }
 

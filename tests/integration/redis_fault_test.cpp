@@ -660,6 +660,13 @@ TEST_F(RedisFaultTest, RedisOutOfMemoryRefusesEveryAdmitAndWritesNothing) {
     expectProblem(r, 503, "store-unavailable");
     EXPECT_EQ(r.header("retry-after"), "1");
   }
+  // /health asks the store too (its per-address limit) and reports the
+  // refusal as the store being down, in its own document, not a problem.
+  const auto h = health();
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 503);
+  EXPECT_NE(h->body.find(R"("store":{"backend":"redis","status":"down"})"), std::string::npos) << h->body;
+  EXPECT_EQ(jsonField(h->body, "status"), "unavailable");
   // Nothing half-written: no outbox entry, no window entry, no nonce, no key at all.
   EXPECT_EQ(xlen(), 1);
   EXPECT_EQ(integer({"ZCARD", kWindow}), 1);
