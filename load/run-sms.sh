@@ -53,10 +53,13 @@ for workers in ${WORKERS:-1 2}; do
   # counts the commands a script runs inside Redis; they are reported apart.
   calls=$(rcli INFO commandstats | awk -F'[=,:]' '/^cmdstat_/ && !/evalsha|script|info|config/ {s += $3} END {print s + 0}')
   evals=$(rcli INFO commandstats | awk -F'[=,:]' '/^cmdstat_evalsha/ {print $3}')
+  # Time Redis spends running the script itself (the rest of its CPU is
+  # reading, parsing and answering the protocol, and the event loop).
+  script_us=$(rcli INFO commandstats | awk -F'[=,:]' '/^cmdstat_evalsha/ {print $7}')
   awk -v w="$workers" -v res="${res#RESULT }" -v r="$reqs" -v c="$calls" -v e="${evals:-0}" \
-      -v pt=$((after_p - before_p)) -v rt=$((after_r - before_r)) -v hz="$hz" 'BEGIN {
-    printf "workers=%s %s redis_round_trips_per_req=%.3f in_script_cmds_per_req=%.1f phigate_cpu_us_per_req=%.2f redis_cpu_us_per_req=%.2f\n",
-      w, res, e / (r ? r : 1), c / (r ? r : 1), pt / hz * 1e6 / (r ? r : 1), rt / hz * 1e6 / (r ? r : 1) }'
+      -v su="${script_us:-0}" -v pt=$((after_p - before_p)) -v rt=$((after_r - before_r)) -v hz="$hz" 'BEGIN {
+    printf "workers=%s %s redis_round_trips_per_req=%.3f in_script_cmds_per_req=%.1f phigate_cpu_us_per_req=%.2f redis_cpu_us_per_req=%.2f redis_script_us_per_call=%.2f\n",
+      w, res, e / (r ? r : 1), c / (r ? r : 1), pt / hz * 1e6 / (r ? r : 1), rt / hz * 1e6 / (r ? r : 1), su }'
   kill -TERM "$ppid"
   wait "$ppid" 2>/dev/null || true
 done
