@@ -5,6 +5,8 @@
 # commandstats), and CPU µs per request of phigate and of Redis.
 # Usage: load/run-sms.sh [BUILD_DIR]   env: DURATION=10 CONNS=64 WORKERS="1 2"
 #        SMS_RATE_LIMIT=sms=100000/1 (a limit the load never reaches)
+#        PIN=1: DESIGN.md section 9's set-up, phigate on CPU 0, Redis and wrk on
+#        CPU 1 (with --workers 1; more workers are left unpinned)
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +21,9 @@ ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc
 hz=$(getconf CLK_TCK)
 
 rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+pin_server="" pin_other=""
+if [ "${PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then pin_server="taskset -c 0"; pin_other="taskset -c 1"; fi
+$pin_other redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
   --logfile "$tmp/redis.log" &
 rpid=$!
 wait_port "$rport"
@@ -35,7 +39,7 @@ for workers in ${WORKERS:-1 2}; do
   APP_ENV=development PHIGATE_LISTEN=127.0.0.1:$pport LOG_FILE=/dev/null \
     API_KEYS_FILE="$tmp/keys.json" RATELIMIT_STORAGE_URI="redis://127.0.0.1:$rport/0" \
     PHIGATE_RATE_LIMITS="${SMS_RATE_LIMIT:-sms=100000/1}" \
-    "$root/$build/phigate" --workers "$workers" 2>"$tmp/phigate.err" &
+    $([ "$workers" = 1 ] && echo "$pin_server") "$root/$build/phigate" --workers "$workers" 2>"$tmp/phigate.err" &
   ppid=$!
   wait_port "$pport" || { echo "phigate did not start:"; cat "$tmp/phigate.err"; exit 1; }
   sleep 0.5  # workers connect to Redis and load the script
@@ -44,7 +48,7 @@ for workers in ${WORKERS:-1 2}; do
   rcli CONFIG RESETSTAT >/dev/null
   before_p=$(ticks $pids)
   before_r=$(ticks "$rpid")
-  res=$(wrk -t1 -c"$conns" -d"${duration}s" -s "$root/load/sms.lua" "http://127.0.0.1:$pport/v1/sms" | grep '^RESULT')
+  res=$($pin_other wrk -t1 -c"$conns" -d"${duration}s" -s "$root/load/sms.lua" "http://127.0.0.1:$pport/v1/sms" | grep '^RESULT')
   after_p=$(ticks $pids)
   after_r=$(ticks "$rpid")
   reqs=$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$res")
