@@ -1,5 +1,6 @@
 #include "api/app.h"
 
+#include <cstring>
 #include <string>
 
 #include "api/health.h"
@@ -51,6 +52,15 @@ GatewayApp::GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& 
       services_{cfg, policy, key_ring, *store_},
       pipeline_(policy) {
   pipeline_.setAuthFailureHook(this, onAuthFailure);
+}
+
+// Behind a trusted proxy every client arrives on the proxy's connections;
+// the per-client limits that matter there are the pipeline's, keyed by the
+// address X-Forwarded-For resolves to.
+bool GatewayApp::sharedPeer(const unsigned char (&bytes)[16]) const {
+  pipeline::IpAddress ip;
+  memcpy(ip.bytes.data(), bytes, ip.bytes.size());
+  return services_.policy.trusted_proxies.contains(ip);
 }
 
 namespace {

@@ -29,6 +29,7 @@ class GatewayApp : public net::Application {
   void onDone(net::Exchange& ex) override;
   void onStart(net::Worker& worker) override;
   void onStop() override;
+  bool sharedPeer(const unsigned char (&bytes)[16]) const override;
 
   state::StateStore& store() { return *store_; }
 

@@ -82,6 +82,17 @@ class Application {
   virtual void onStart(Worker& worker) { (void)worker; }
   /** The worker is done (drained): close every handle onStart opened. */
   virtual void onStop() {}
+  /**
+   * True when a socket peer speaks for many clients (a trusted reverse proxy
+   * or load balancer): its connections count against the worker's cap only,
+   * not the per-address one, which would otherwise throttle the proxy's
+   * pool. `bytes` is the peer's IPv6 or IPv4-mapped address. Called once
+   * per accepted connection.
+   */
+  virtual bool sharedPeer(const unsigned char (&bytes)[16]) const {
+    (void)bytes;
+    return false;
+  }
 };
 
 }  // namespace phigate::net

@@ -184,10 +184,13 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     c->close();
     return;
   }
-  IpKey key;
-  memcpy(key.data(), c->peer().bytes, key.size());
-  const uint32_t per_ip = ++w.per_ip_[key];
-  c->ip_counted = true;
+  uint32_t per_ip = 0;
+  if (!w.app_.sharedPeer(c->peer().bytes)) {
+    IpKey key;
+    memcpy(key.data(), c->peer().bytes, key.size());
+    per_ip = ++w.per_ip_[key];
+    c->ip_counted = true;
+  }
   if (w.connections_ > w.cfg_.limits.max_connections) {
     c->refuse(obs::SecurityEvent::kTooManyConnections);
   } else if (per_ip > w.cfg_.limits.max_connections_per_ip) {

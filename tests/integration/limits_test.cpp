@@ -308,6 +308,22 @@ TEST(Limits, PerIpConnectionCap) {
   expectConnectionCap("PHIGATE_MAX_CONNECTIONS_PER_IP", "too_many_connections_per_ip");
 }
 
+// A trusted proxy carries many clients on its connections: only the worker's
+// cap applies to it (the pipeline limits each client by its forwarded address).
+TEST(Limits, TrustedProxyIsCappedPerWorkerNotPerAddress) {
+  Server s({.env = {{"PHIGATE_MAX_CONNECTIONS_PER_IP", "3"},
+                    {"PHIGATE_MAX_CONNECTIONS", "6"},
+                    {"TRUSTED_PROXIES", "127.0.0.1/32"}}});
+  ASSERT_TRUE(s.ready()) << s.logText();
+  std::vector<Client> open = fillConnections(s, 6);
+  ASSERT_EQ(open.size(), 6u) << "a trusted proxy was held to the per-address cap";
+  Client seventh(s.port());
+  ASSERT_TRUE(seventh.connected());
+  auto r = expectRefusal(s, seventh, 503, "too-many-connections", "too_many_connections");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(s.countLines("too_many_connections_per_ip"), 0u) << s.logText();
+}
+
 TEST(Limits, PerWorkerConnectionCap) {
   expectConnectionCap("PHIGATE_MAX_CONNECTIONS", "too_many_connections");
 }
