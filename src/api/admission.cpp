@@ -103,7 +103,10 @@ void fillRateCharge(CallState& st, const Services& services, state::RateCharge* 
   rate->bucket = policy.rate_class;
   rate->window_s = rule->window_s;
   if (policy.rate_per_ip || st.ctx.key == nullptr) {
-    const int n = snprintf(st.subject, sizeof st.subject, "ip:%s", st.ctx.client_text);
+    char who[pipeline::kSubjectTextCapacity];  // an IPv6 client is limited per /64
+    const std::string_view subject = pipeline::formatSubject(st.ctx.client.ip, who);
+    const int n = snprintf(st.subject, sizeof st.subject, "ip:%.*s", static_cast<int>(subject.size()),
+                           subject.data());
     rate->subject = std::string_view(st.subject, static_cast<size_t>(n));
     rate->limit = rule->limit;
     return;

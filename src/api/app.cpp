@@ -100,11 +100,11 @@ void GatewayApp::refreshBlocks() {
 
 // Containment: every authentication failure is counted against its address;
 // the store decides when it becomes a block, and the next refresh applies it.
-void GatewayApp::onAuthFailure(void* p, std::string_view client_ip) {
+void GatewayApp::onAuthFailure(void* p, std::string_view subject) {
   auto* self = static_cast<GatewayApp*>(p);
   const config::StatePolicy& sp = self->cfg_.state;
   const state::ContainmentPolicy policy{sp.auth_failure_limit, sp.auth_failure_window_s, sp.auto_block_s};
-  self->store_->recordAuthFailure(client_ip, policy, self, [](void* q, bool ok) {
+  self->store_->recordAuthFailure(subject, policy, self, [](void* q, bool ok) {
     if (ok) static_cast<GatewayApp*>(q)->refreshBlocks();
   });
 }

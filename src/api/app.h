@@ -38,7 +38,7 @@ class GatewayApp : public net::Application {
   void methodNotAllowed(net::Exchange& ex, uint8_t allowed);
   void options(net::Exchange& ex, uint8_t allowed);
   static void onBlocksTimer(uv_timer_t* t);
-  static void onAuthFailure(void* self, std::string_view client_ip);
+  static void onAuthFailure(void* self, std::string_view subject);
   void refreshBlocks();
 
   const config::Config& cfg_;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -84,6 +85,23 @@ std::string_view formatIp(const IpAddress& ip, char (&out)[kIpTextCapacity]) {
     return {};
   }
   return {out, strlen(out)};
+}
+
+IpAddress subjectPrefix(const IpAddress& ip) {
+  if (ip.isV4()) return ip;
+  IpAddress prefix = ip;
+  std::fill(prefix.bytes.begin() + 8, prefix.bytes.end(), uint8_t{0});
+  return prefix;
+}
+
+std::string_view formatSubject(const IpAddress& ip, char (&out)[kSubjectTextCapacity]) {
+  char text[kIpTextCapacity];
+  const std::string_view addr = formatIp(subjectPrefix(ip), text);
+  const std::string_view suffix = ip.isV4() || addr.empty() ? "" : "/64";
+  memcpy(out, addr.data(), addr.size());
+  memcpy(out + addr.size(), suffix.data(), suffix.size());
+  out[addr.size() + suffix.size()] = '\0';
+  return {out, addr.size() + suffix.size()};
 }
 
 CidrList::Block CidrList::makeBlock(const IpAddress& ip, unsigned prefix) {

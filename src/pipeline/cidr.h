@@ -45,6 +45,21 @@ IpAddress ipFromBytes(const unsigned char (&bytes)[16]);
 /** Writes the textual form (dotted quad for v4/v4-mapped) into out; returns a view of it. */
 std::string_view formatIp(const IpAddress& ip, char (&out)[kIpTextCapacity]);
 
+/** Room for the longest client subject (an IPv6 /64 with its "/64"), plus its NUL. */
+inline constexpr size_t kSubjectTextCapacity = kIpTextCapacity + 3;
+
+/** The /64 an IPv6 address belongs to (its low 64 bits cleared); IPv4 unchanged. */
+IpAddress subjectPrefix(const IpAddress& ip);
+
+/**
+ * The name under which per-client state is kept (per-address rate limits,
+ * authentication-failure counts, automatic blocks): an IPv4 address as
+ * itself ("203.0.113.7"), an IPv6 address as its /64 ("2001:db8:1:2::/64"),
+ * the smallest block one subscriber is normally given, so that a client
+ * cannot step past a block or a limit by rotating addresses inside it.
+ */
+std::string_view formatSubject(const IpAddress& ip, char (&out)[kSubjectTextCapacity]);
+
 /**
  * A precompiled list of CIDR blocks ("10.0.0.0/8", "2001:db8::/32",
  * "192.168.1.5" = /32, "::1" = /128). An IPv4 block is stored as the

@@ -20,11 +20,19 @@ size_t BlockList::Hash::operator()(const IpAddress& ip) const {
       std::string_view(reinterpret_cast<const char*>(ip.bytes.data()), ip.bytes.size()));
 }
 
-void BlockList::replace(std::span<const std::string_view> ips) {
+void BlockList::replace(std::span<const std::string_view> entries) {
   set_.clear();
-  for (std::string_view text : ips) {
+  prefixes_.clear();
+  constexpr std::string_view kSlash64 = "/64";
+  for (std::string_view text : entries) {
     IpAddress ip;
-    if (parseIp(text, &ip)) set_.insert(ip);
+    if (text.ends_with(kSlash64)) {
+      if (parseIp(text.substr(0, text.size() - kSlash64.size()), &ip) && !ip.isV4()) {
+        prefixes_.insert(subjectPrefix(ip));
+      }
+    } else if (parseIp(text, &ip)) {
+      set_.insert(ip);
+    }
   }
 }
 

@@ -18,16 +18,25 @@ namespace phigate::pipeline {
  */
 class BlockList {
  public:
-  bool contains(const IpAddress& ip) const { return !set_.empty() && set_.count(ip) != 0; }
-  /** Replaces the list with `ips` (textual; unparseable entries are skipped). */
-  void replace(std::span<const std::string_view> ips);
-  size_t size() const { return set_.size(); }
+  /** Blocked: the address itself, or (IPv6) its whole /64. */
+  bool contains(const IpAddress& ip) const {
+    if (!set_.empty() && set_.count(ip) != 0) return true;
+    return !prefixes_.empty() && !ip.isV4() && prefixes_.count(subjectPrefix(ip)) != 0;
+  }
+  /**
+   * Replaces the list with `entries`: addresses ("203.0.113.7", "2001:db8::1")
+   * and IPv6 /64s as formatSubject() writes them ("2001:db8:1:2::/64").
+   * Anything else is skipped.
+   */
+  void replace(std::span<const std::string_view> entries);
+  size_t size() const { return set_.size() + prefixes_.size(); }
 
  private:
   struct Hash {
     size_t operator()(const IpAddress& ip) const;
   };
   std::unordered_set<IpAddress, Hash> set_;
+  std::unordered_set<IpAddress, Hash> prefixes_;  // IPv6 /64s, low bits cleared
 };
 
 /** Dynamic blocks and global lists, checked before anything else about the caller. */

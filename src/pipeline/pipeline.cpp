@@ -27,7 +27,8 @@ bool Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx) {
     if (v == Verdict::kContinue) continue;
     if (v == Verdict::kReject) {
       if (ctx.rejection.event == obs::SecurityEvent::kAuthFailure && hook_ != nullptr) {
-        hook_(hook_ctx_, ctx.client_text);  // containment counts it
+        char subject[kSubjectTextCapacity];  // containment counts it, per /64 for IPv6
+        hook_(hook_ctx_, formatSubject(ctx.client.ip, subject));
       }
       respond(ctx);
     }

@@ -38,8 +38,8 @@ class Pipeline {
   /** The worker's copy of the dynamic block list (refreshed from the store). */
   BlockList& blocks() { return blocks_; }
 
-  /** Called with the client address of every authentication failure. */
-  using AuthFailureHook = void (*)(void* ctx, std::string_view client_ip);
+  /** Called on every authentication failure with the client's subject (formatSubject()). */
+  using AuthFailureHook = void (*)(void* ctx, std::string_view subject);
   void setAuthFailureHook(void* ctx, AuthFailureHook hook) {
     hook_ctx_ = ctx;
     hook_ = hook;

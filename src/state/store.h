@@ -108,10 +108,13 @@ class StateStore {
 
   virtual void admit(const AdmitRequest& req, void* ctx, AdmitDone done) = 0;
 
-  /** Counts a failed authentication from `ip`; may block it (containment). */
+  /**
+   * Counts a failed authentication from `ip` (a client subject:
+   * pipeline::formatSubject(), an IPv6 client's /64); may block it.
+   */
   virtual void recordAuthFailure(std::string_view ip, const ContainmentPolicy& policy, void* ctx,
                                  Done done) = 0;
-  /** Blocks `ip` for `ttl_s` seconds (0 unblocks). */
+  /** Blocks `ip` (an address, or an IPv6 "<prefix>::/64") for `ttl_s` seconds (0 unblocks). */
   virtual void setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) = 0;
   /** The addresses blocked now (each worker polls this to refresh its copy). */
   virtual void listBlocks(void* ctx, BlocksDone done) = 0;

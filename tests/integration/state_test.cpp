@@ -570,6 +570,39 @@ TEST_P(StateTest, RepeatedAuthFailuresBlockTheAddressForAWhile) {
   EXPECT_GE(nowMs() - blocked_at, 1000) << "the block lifted too early";
 }
 
+// An IPv6 client usually holds a whole /64: failures are counted, and the
+// block applies, per /64, so rotating addresses inside it gains nothing.
+TEST_P(StateTest, Ipv6FailuresAndBlocksArePerSlash64) {
+  start({{"PHIGATE_AUTH_FAILURE_LIMIT", "3"}, {"PHIGATE_AUTO_BLOCK_S", "60"}});
+  const char* rotating[] = {"2001:db8:66:1::a", "2001:db8:66:1::b", "2001:db8:66:1:ffff::c"};
+  for (const char* addr : rotating) expectUnauthorized(sms(kForeignToken, from(addr)));
+  const std::string fresh = "2001:db8:66:1:1234:5678:9abc:def0";  // never failed itself
+  auto fromFresh = [&] {
+    ApiRequest req = post("/v1/sms", kSmsBody, kClinic);
+    req.extra_headers = from(fresh);
+    req.request_id = uniqueRequestId("v6-contained");
+    return req;
+  };
+  Response r = send(fromFresh());
+  if (r.status != 403) r = sendUntil(fromFresh, 403, 1500);
+  expectProblem(r, 403, "forbidden");
+  // The audit line names the address itself, not the /64.
+  expectAuditLine(server(), r.header("x-request-id"),
+                  {.route = "sms", .status = 403, .event = "ip_blocked", .reason = "blocked",
+                   .client_ip = fresh});
+  // The neighbouring /64 is someone else.
+  EXPECT_EQ(sms(kClinic, from("2001:db8:66:2::a")).status, 202);
+}
+
+// Per-address limits (/health's) are per /64 for IPv6 too.
+TEST_P(StateTest, Ipv6HealthLimitIsPerSlash64) {
+  start({{"PHIGATE_RATE_LIMITS", "health=2/60"}});
+  EXPECT_EQ(health(from("2001:db8:77:1::1")).status, 200);
+  EXPECT_EQ(health(from("2001:db8:77:1::2")).status, 200);
+  expectTooMany(health(from("2001:db8:77:1:abcd::3")), "rate-limited", 60);
+  EXPECT_EQ(health(from("2001:db8:77:2::1")).status, 200);
+}
+
 TEST_P(StateTest, FailuresBelowTheThresholdDoNotBlock) {
   start({{"PHIGATE_AUTH_FAILURE_LIMIT", "3"}, {"PHIGATE_AUTO_BLOCK_S", "60"}});
   const std::string a = "198.51.100.10", b = "198.51.100.11";

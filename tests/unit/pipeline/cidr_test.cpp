@@ -448,3 +448,28 @@ TEST(CidrListContains, MixedList) {
 
 }  // namespace
 }  // namespace phigate::pipeline
+
+namespace phigate::pipeline {
+namespace {
+
+std::string subject(std::string_view text) {
+  char buffer[kSubjectTextCapacity];
+  return std::string(formatSubject(ip(text), buffer));
+}
+
+// Per-client state is kept per IPv4 address and per IPv6 /64.
+TEST(Subject, Ipv4IsTheAddressIpv6IsItsSlash64) {
+  EXPECT_EQ(subject("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(subject("::ffff:203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(subject("2001:db8:1:2::1"), subject("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+  EXPECT_NE(subject("2001:db8:1:2::1"), subject("2001:db8:1:3::1"));
+  EXPECT_EQ(subject("::1"), "::/64");
+  // The longest: eight full groups, then "/64" (fits the buffer with its NUL).
+  EXPECT_EQ(subject("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), "ffff:ffff:ffff:ffff::/64");
+  EXPECT_EQ(subjectPrefix(ip("10.1.2.3")), ip("10.1.2.3"));
+  EXPECT_EQ(subjectPrefix(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
+}
+
+}  // namespace
+}  // namespace phigate::pipeline

@@ -46,6 +46,27 @@ TEST(IpAccessStage, DenylistWinsThenAllowlistLimits) {
   EXPECT_EQ(outside.rejection.reason, "not_in_allowlist");
 }
 
+// Containment blocks an IPv6 client's whole /64 (formatSubject()), so it
+// cannot step past the block by rotating its interface identifier; an exact
+// IPv6 entry (an admin's) blocks that address only.
+TEST(IpAccessStage, Ipv6BlocksCoverTheirSlash64) {
+  PolicyConfig cfg;
+  BlockList blocks;
+  const std::string_view listed[] = {"2001:db8:1:2::/64", "2001:db8:9::5", "10.0.0.0/64",
+                                     "2001:db8:7::/48"};
+  blocks.replace(listed);
+  EXPECT_EQ(blocks.size(), 2u) << "only IPv6 /64s and addresses are block entries";
+  IpAccessStage stage(cfg, blocks);
+  for (const char* in : {"2001:db8:1:2::1", "2001:db8:1:2:dead:beef:0:1", "2001:db8:9::5"}) {
+    RequestContext ctx = from(in);
+    EXPECT_EQ(stage.run(ctx), Verdict::kReject) << in;
+  }
+  for (const char* out : {"2001:db8:1:3::1", "2001:db8:9::6", "2001:db8:7::1", "10.0.0.1"}) {
+    RequestContext ctx = from(out);
+    EXPECT_EQ(stage.run(ctx), Verdict::kContinue) << out;
+  }
+}
+
 TEST(IpAccessStage, EmptyListsAllowEveryone) {
   PolicyConfig cfg;
   BlockList blocks;
