@@ -175,6 +175,14 @@ void Worker::closeHandles() {
   }
 }
 
+std::array<unsigned char, 16> connectionCapKey(const unsigned char (&peer)[16]) {
+  std::array<unsigned char, 16> key;
+  memcpy(key.data(), peer, key.size());
+  static constexpr unsigned char kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (memcmp(key.data(), kV4Mapped, sizeof kV4Mapped) != 0) memset(key.data() + 8, 0, 8);
+  return key;
+}
+
 void Worker::onConnection(uv_stream_t* server, int status) {
   Worker& w = owner(server);
   if (status < 0 || w.draining_) return;
@@ -186,9 +194,7 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   }
   uint32_t per_ip = 0;
   if (!w.app_.sharedPeer(c->peer().bytes)) {
-    IpKey key;
-    memcpy(key.data(), c->peer().bytes, key.size());
-    per_ip = ++w.per_ip_[key];
+    per_ip = ++w.per_ip_[connectionCapKey(c->peer().bytes)];
     c->ip_counted = true;
   }
   if (w.connections_ > w.cfg_.limits.max_connections) {
@@ -212,9 +218,7 @@ void Worker::connectionClosed(Connection* c) {
   if (c->next != nullptr) c->next->prev = c->prev;
   if (head_ == c) head_ = c->next;
   if (c->ip_counted) {
-    IpKey key;
-    memcpy(key.data(), c->peer().bytes, key.size());
-    auto it = per_ip_.find(key);
+    auto it = per_ip_.find(connectionCapKey(c->peer().bytes));
     if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
   }
   if (c->flush_scheduled) {

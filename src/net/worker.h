@@ -24,6 +24,13 @@ namespace phigate::net {
 
 class Connection;
 
+/**
+ * What the per-address connection cap counts a peer as: an IPv4 address
+ * alone, an IPv6 address by its /64 (the low 64 bits cleared), as the
+ * pipeline's per-client state does (pipeline/cidr.h formatSubject()).
+ */
+std::array<unsigned char, 16> connectionCapKey(const unsigned char (&peer)[16]);
+
 /** Size of a pooled read buffer; requests that need more grow their own. */
 inline constexpr size_t kReadBufferSize = 16 * 1024;
 
