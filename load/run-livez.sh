@@ -16,11 +16,7 @@ tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 command -v wrk >/dev/null || { echo "wrk missing: run make setup"; exit 1; }
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || {
-  echo "installing nginx for the comparison";
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 ||
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+. "$root/load/nginx-baseline.sh"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pin_server=""; pin_wrk=""
@@ -49,36 +45,8 @@ wait_port "$pport"
 
 # nginx, one worker, same headers, access log to /dev/null too.
 nport=$(free_port)
-cat >"$tmp/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log /dev/null;
-  server_tokens off;
-  server {
-    listen 127.0.0.1:$nport reuseport;
-    location / {
-      default_type "application/json; charset=utf-8";
-      add_header X-Content-Type-Options nosniff always;
-      add_header X-Frame-Options DENY always;
-      add_header X-XSS-Protection "1; mode=block" always;
-      add_header Referrer-Policy strict-origin-when-cross-origin always;
-      add_header Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" always;
-      add_header Permissions-Policy "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()" always;
-      add_header Cache-Control no-store always;
-      add_header X-Request-ID \$request_id always;
-      return 200 '{"status":"ok"}';
-    }
-  }
-}
-NGINX
-$pin_server "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp" &
-wait_port "$nport"
-npid=$(cat "$tmp/nginx.pid" 2>/dev/null || true)
-nworker=$(pgrep -P "$npid" | head -1)
+start_nginx "$tmp" "$nport" 200 '{"status":"ok"}' "$pin_server"
+nworker=$nginx_worker
 
 echo "wrk -t1 -c$conns -d${duration}s, $rounds alternating rounds (server on CPU 0, wrk on CPU 1)"
 for i in $(seq "$rounds"); do

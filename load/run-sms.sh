@@ -5,6 +5,7 @@
 # commandstats), and CPU µs per request of phigate and of Redis.
 # Usage: load/run-sms.sh [BUILD_DIR]   env: DURATION=10 CONNS=64 WORKERS="1 2"
 #        SMS_RATE_LIMIT=sms=100000/1 (a limit the load never reaches)
+#        NGINX=0 skips the nginx yardstick (a fixed 202, same headers, same wrk script)
 #        PIN=1: DESIGN.md section 9's set-up, phigate on CPU 0, Redis and wrk on
 #        CPU 1 (with --workers 1; more workers are left unpinned)
 set -euo pipefail
@@ -67,3 +68,18 @@ for workers in ${WORKERS:-1 2}; do
   kill -TERM "$ppid"
   wait "$ppid" 2>/dev/null || true
 done
+
+# The yardstick (DESIGN.md section 9): nginx answering the same requests with
+# a fixed 202 and the same headers, doing nothing else, placed as phigate was.
+if [ "${NGINX:-1}" = 1 ]; then
+  . "$root/load/nginx-baseline.sh"
+  nport=$(free_port)
+  start_nginx "$tmp" "$nport" 202 \
+    '{"id":"0123456789abcdef0123456789abcdef","status":"queued","segments":1}' "$pin_server"
+  before=$(ticks "$nginx_worker")
+  res=$($pin_other wrk -t1 -c"$conns" -d"${duration}s" -s "$root/load/sms.lua" "http://127.0.0.1:$nport/v1/sms" | grep '^RESULT')
+  after=$(ticks "$nginx_worker")
+  reqs=$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$res")
+  awk -v res="${res#RESULT }" -v r="$reqs" -v t=$((after - before)) -v hz="$hz" 'BEGIN {
+    printf "nginx_fixed_202 %s nginx_cpu_us_per_req=%.2f\n", res, t / hz * 1e6 / (r ? r : 1) }'
+fi

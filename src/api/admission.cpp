@@ -1,6 +1,9 @@
 #include "api/admission.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "api/problems.h"
@@ -35,6 +38,34 @@ uint32_t keyLimit(const pipeline::ApiKey* key, std::string_view cls, uint32_t fa
 
 void idempotencyAd(const CallState& st, std::string_view idem_key, std::string* ad) {
   ad->assign("idempotency\n").append(st.ctx.key->id).append(1, '\n').append(idem_key);
+}
+
+// `"<class>";<a>=<x>;<b>=<y>` into `out`, truncated if it must be: the
+// RateLimit-Policy and RateLimit values, built per request without printf.
+std::string_view rateField(char (&out)[64], std::string_view cls, char a, uint32_t x, char b,
+                           uint32_t y) {
+  char* p = out;
+  char* const end = out + sizeof out;
+  auto put = [&](std::string_view s) {
+    const size_t n = std::min(s.size(), static_cast<size_t>(end - p));
+    memcpy(p, s.data(), n);
+    p += n;
+  };
+  auto num = [&](uint32_t v) {
+    const auto r = std::to_chars(p, end, v);
+    if (r.ec == std::errc()) p = r.ptr;
+  };
+  put("\"");
+  put(cls);
+  put("\";");
+  put(std::string_view(&a, 1));
+  put("=");
+  num(x);
+  put(";");
+  put(std::string_view(&b, 1));
+  put("=");
+  num(y);
+  return {out, static_cast<size_t>(p - out)};
 }
 
 void respondLimited(CallState& st, const state::AdmitResult& r, bool quota) {
@@ -123,12 +154,9 @@ void addRateHeaders(CallState& st, const state::AdmitResult& r) {
   const std::string_view cls = st.ctx.policy->rate_class;
   if (r.limit == 0 || cls.empty()) return;
   const config::RateRule* rule = st.services->cfg.state.rule(cls);
-  const int a = snprintf(st.rate_policy_value, sizeof st.rate_policy_value, "\"%.*s\";q=%u;w=%u",
-                         static_cast<int>(cls.size()), cls.data(), r.limit, rule ? rule->window_s : 60);
-  const int b = snprintf(st.rate_value, sizeof st.rate_value, "\"%.*s\";r=%u;t=%u",
-                         static_cast<int>(cls.size()), cls.data(), r.remaining, r.reset_s);
-  st.addHeader("RateLimit-Policy", std::string_view(st.rate_policy_value, static_cast<size_t>(a)));
-  st.addHeader("RateLimit", std::string_view(st.rate_value, static_cast<size_t>(b)));
+  st.addHeader("RateLimit-Policy",
+               rateField(st.rate_policy_value, cls, 'q', r.limit, 'w', rule ? rule->window_s : 60));
+  st.addHeader("RateLimit", rateField(st.rate_value, cls, 'r', r.remaining, 't', r.reset_s));
 }
 
 void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted) {

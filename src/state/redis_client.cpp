@@ -110,11 +110,21 @@ void setKeepAlive(int fd) {
 /** The handles libuv may still use after the client is gone. */
 struct RedisClient::Handles {
   uv_timer_t timer;
+  uv_check_t flush;  // writes the turn's commands once the turn's callbacks are done
+  uv_idle_t nudge;   // keeps the next poll from blocking while a flush is due
   RedisClient* owner = nullptr;
-  int open = 0;  // the timer + watchers not yet closed
+  int open = 0;  // the timer, the check + watchers not yet closed
   bool timer_closing = false;
 
   static void onTimerClosed(uv_handle_t* h) { static_cast<Handles*>(h->data)->closedOne(); }
+
+  void closeOwnHandles() {
+    if (timer_closing) return;
+    timer_closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), onTimerClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush), onTimerClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&nudge), onTimerClosed);
+  }
 
   void closedOne() {
     if (--open > 0) return;
@@ -156,7 +166,11 @@ RedisClient::RedisClient(uv_loop_t* loop, RedisOptions opts)
   handles_->owner = this;
   uv_timer_init(loop_, &handles_->timer);
   handles_->timer.data = handles_;
-  handles_->open = 1;
+  uv_check_init(loop_, &handles_->flush);
+  handles_->flush.data = handles_;
+  uv_idle_init(loop_, &handles_->nudge);
+  handles_->nudge.data = handles_;
+  handles_->open = 3;
   rng_ = uv_hrtime() ^ reinterpret_cast<uintptr_t>(this) ^ (static_cast<uint64_t>(getpid()) << 32);
   if (rng_ == 0) rng_ = 0x9e3779b97f4a7c15ull;
 }
@@ -168,10 +182,7 @@ RedisClient::~RedisClient() {
   drop(nullptr);  // pending callbacks get nullptr
   state_ = State::kStopped;
   closed_fn_ = nullptr;
-  if (!handles_->timer_closing) {
-    handles_->timer_closing = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->timer), Handles::onTimerClosed);
-  }
+  handles_->closeOwnHandles();
   handles_->owner = nullptr;
   if (handles_->open == 0) delete handles_;
 }
@@ -408,10 +419,7 @@ void RedisClient::disconnected(const char* reason) {
 void RedisClient::finishStop() {
   state_ = State::kStopped;
   timer_armed_ = false;
-  if (!handles_->timer_closing) {
-    handles_->timer_closing = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handles_->timer), Handles::onTimerClosed);
-  }
+  handles_->closeOwnHandles();
 }
 
 // Equal jitter: half the exponential step, plus up to as much again at random,
@@ -651,9 +659,45 @@ void RedisClient::evDelRead(void* privdata) {
   w->update(w->events & ~UV_READABLE);
 }
 
+// hiredis asks to write whenever a command is appended. On an established
+// connection the socket is almost always writable, so rather than asking
+// epoll (two epoll_ctl calls and a loop turn per batch) the commands of a
+// turn are written at its end, by the check handle, in one write(). Only
+// while connecting (hiredis learns of the connect through writability) or
+// when the socket buffer is full (hiredis asks again from inside that write)
+// is writability polled.
 void RedisClient::evAddWrite(void* privdata) {
   auto* w = static_cast<Watcher*>(privdata);
+  RedisClient* self = w->client;
+  if (self != nullptr && !self->flushing_ && w->ac != nullptr &&
+      (w->ac->c.flags & REDIS_CONNECTED) != 0 && (w->events & UV_WRITABLE) == 0) {
+    if (!self->flush_scheduled_ && !self->handles_->timer_closing) {
+      self->flush_scheduled_ = true;
+      uv_check_start(&self->handles_->flush, onFlush);
+      // A command issued after this turn's check phase ran (from a later
+      // check or a close callback) is written in the next turn's: the idle
+      // handle makes that turn's poll return at once instead of waiting.
+      uv_idle_start(&self->handles_->nudge, [](uv_idle_t*) {});
+    }
+    if (self->flush_scheduled_) return;
+  }
   w->update(w->events | UV_WRITABLE);
+}
+
+void RedisClient::onFlush(uv_check_t* h) {
+  auto* handles = static_cast<Handles*>(h->data);
+  uv_check_stop(h);
+  uv_idle_stop(&handles->nudge);
+  RedisClient* self = handles->owner;
+  if (self == nullptr) return;
+  self->flush_scheduled_ = false;
+  if (self->ac_ == nullptr || self->dying_ || self->drop_requested_ || self->gone_) return;
+  ++self->busy_;
+  self->flushing_ = true;
+  redisAsyncHandleWrite(self->ac_);
+  self->flushing_ = false;
+  --self->busy_;
+  self->settle();
 }
 
 void RedisClient::evDelWrite(void* privdata) {

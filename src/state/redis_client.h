@@ -149,6 +149,7 @@ class RedisClient {
   static void onReply(redisAsyncContext* ac, void* reply, void* privdata);
   static void onTimer(uv_timer_t* t);
   static void onPoll(uv_poll_t* h, int status, int events);
+  static void onFlush(uv_check_t* h);
   static void evAddRead(void* privdata);
   static void evDelRead(void* privdata);
   static void evAddWrite(void* privdata);
@@ -201,6 +202,8 @@ class RedisClient {
   // calls, so a drop requested there (a callback calling stop(), a failed
   // AUTH) waits until the call returns (settle()).
   int busy_ = 0;
+  bool flush_scheduled_ = false;  // the check handle will write this turn's commands
+  bool flushing_ = false;         // inside that write: a new write request means "buffer full"
   bool drop_requested_ = false;
   const char* drop_reason_ = nullptr;
   bool dying_ = false;    // hiredis is failing its callbacks: send nothing more

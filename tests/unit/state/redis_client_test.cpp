@@ -584,6 +584,47 @@ TEST_F(RedisClientTest, PipelinesOneTurnInOneWrite) {
   redisFree(ctl);
 }
 
+// The turn's commands are written by a check handle at the end of the turn.
+// A command issued after that phase (here: from a close callback, which runs
+// last in a turn) still leaves at once: the next turn's poll must not sleep
+// on it until the command's deadline.
+TEST_F(RedisClientTest, CommandIssuedLateInATurnIsNotLeftWaiting) {
+  RedisServer& server = startServer();
+  RedisClient& c = makeClient(options(server.port()));  // 2000 ms deadline
+  ASSERT_TRUE(connect(c));
+  struct Late {
+    RedisClient* client;
+    Result result;
+    uv_timer_t handle;
+  } late{&c, {}, {}};
+  uv_timer_init(&loop_, &late.handle);
+  late.handle.data = &late;
+  uv_close(reinterpret_cast<uv_handle_t*>(&late.handle), [](uv_handle_t* h) {
+    auto* l = static_cast<Late*>(h->data);
+    const std::string_view argv[] = {"PING"};
+    l->client->command(argv, &l->result, onResult);
+  });
+  // No ticking timer here: uv_run sleeps in poll for as long as it is allowed to.
+  const uint64_t start = nowMs();
+  while (late.result.calls == 0 && nowMs() - start < 5000) uv_run(&loop_, UV_RUN_ONCE);
+  EXPECT_TRUE(late.result.ok) << "timed out: the command was not written";
+  EXPECT_EQ(late.result.str, "PONG");
+  EXPECT_LT(late.result.at_ms - start, 1000u);
+}
+
+// A command too big for the socket buffer is finished by polling for
+// writability (hiredis asks again from inside the end-of-turn write).
+TEST_F(RedisClientTest, CommandLargerThanTheSocketBufferIsWrittenWhole) {
+  RedisServer& server = startServer();
+  RedisClient& c = makeClient(options(server.port()));
+  ASSERT_TRUE(connect(c));
+  const std::string big(16 << 20, 'x');
+  EXPECT_TRUE(call(c, {"SET", "big", big}).ok);
+  Result len = call(c, {"STRLEN", "big"});
+  ASSERT_TRUE(len.ok);
+  EXPECT_EQ(len.integer, static_cast<long long>(big.size()));
+}
+
 TEST_F(RedisClientTest, CommandsFromCallbacks) {
   RedisServer& server = startServer();
   RedisClient& c = makeClient(options(server.port()));
