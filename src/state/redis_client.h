@@ -14,8 +14,9 @@
 //  - EVALSHA with transparent NOSCRIPT recovery (SCRIPT LOAD, then one retry).
 //
 // Commands issued in one loop turn leave in one write(): hiredis appends them
-// to its output buffer and asks for writability, and the poll callback writes
-// the whole buffer.
+// to its output buffer, and a check handle writes the whole buffer at the end
+// of the turn (writability is polled only while connecting or when the
+// socket buffer is full).
 //
 // The process must ignore SIGPIPE (main() does): hiredis writes with write(2).
 // Never destroy the client from inside one of its callbacks; stop() is fine
