@@ -23,21 +23,20 @@ void writeHealth(net::Buffer& body, bool draining, const state::StateStore& stor
   body.append("\"}}}");
 }
 
-void healthy(CallState& st, const state::AdmitResult&) {
+// The worker may have begun draining while the store answered.
+void answer(CallState& st, bool store_ok) {
   net::Exchange& ex = *st.ctx.ex;
+  const bool draining = ex.worker().draining();
   net::Buffer& body = ex.worker().scratch();
-  writeHealth(body, false, st.services->store, true);
-  ex.respond(200, net::kJsonType, body.view(), st.headers());
+  writeHealth(body, draining, st.services->store, store_ok);
+  ex.respond(store_ok && !draining ? 200 : 503, net::kJsonType, body.view(), st.headers());
 }
+
+void healthy(CallState& st, const state::AdmitResult&) { answer(st, true); }
 
 // The store did not answer the readiness check's own admit (timed out, lost
 // the connection, refused): that is the answer, in the health document.
-void storeDown(CallState& st, const state::AdmitResult&) {
-  net::Exchange& ex = *st.ctx.ex;
-  net::Buffer& body = ex.worker().scratch();
-  writeHealth(body, false, st.services->store, false);
-  ex.respond(503, net::kJsonType, body.view(), st.headers());
-}
+void storeDown(CallState& st, const state::AdmitResult&) { answer(st, false); }
 
 }  // namespace
 
@@ -45,8 +44,8 @@ void storeDown(CallState& st, const state::AdmitResult&) {
 // work, and can it record what it accepts. A ready answer goes through the
 // store like any request (it is rate-limited per client address, and proves
 // the store answers); a worker that is draining or whose store is down says
-// so without asking, and a store that fails the check is reported down. Providers and the outbox consumer join as checks when
-// delivery lands.
+// so without asking, and a store that fails the check is reported down.
+// Providers and the outbox consumer join as checks when delivery lands.
 void handleHealth(Call& call) {
   net::Exchange& ex = call.ex();
   const bool draining = ex.worker().draining();

@@ -179,7 +179,10 @@ std::array<unsigned char, 16> connectionCapKey(const unsigned char (&peer)[16]) 
   std::array<unsigned char, 16> key;
   memcpy(key.data(), peer, key.size());
   static constexpr unsigned char kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (memcmp(key.data(), kV4Mapped, sizeof kV4Mapped) != 0) memset(key.data() + 8, 0, 8);
+  static constexpr unsigned char kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  if (memcmp(key.data(), kV4Mapped, sizeof kV4Mapped) != 0 && memcmp(key.data(), kNat64, sizeof kNat64) != 0) {
+    memset(key.data() + 8, 0, 8);
+  }
   return key;
 }
 

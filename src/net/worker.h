@@ -26,7 +26,8 @@ class Connection;
 
 /**
  * What the per-address connection cap counts a peer as: an IPv4 address
- * alone, an IPv6 address by its /64 (the low 64 bits cleared), as the
+ * alone (also behind NAT64, 64:ff9b::/96), an IPv6 address by its /64 (the
+ * low 64 bits cleared), as the
  * pipeline's per-client state does (pipeline/cidr.h formatSubject()).
  */
 std::array<unsigned char, 16> connectionCapKey(const unsigned char (&peer)[16]);

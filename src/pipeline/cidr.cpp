@@ -87,8 +87,13 @@ std::string_view formatIp(const IpAddress& ip, char (&out)[kIpTextCapacity]) {
   return {out, strlen(out)};
 }
 
+bool isNat64(const IpAddress& ip) {
+  static constexpr uint8_t kWellKnown[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  return memcmp(ip.bytes.data(), kWellKnown, sizeof kWellKnown) == 0;
+}
+
 IpAddress subjectPrefix(const IpAddress& ip) {
-  if (ip.isV4()) return ip;
+  if (ip.isV4() || isNat64(ip)) return ip;
   IpAddress prefix = ip;
   std::fill(prefix.bytes.begin() + 8, prefix.bytes.end(), uint8_t{0});
   return prefix;
@@ -97,7 +102,7 @@ IpAddress subjectPrefix(const IpAddress& ip) {
 std::string_view formatSubject(const IpAddress& ip, char (&out)[kSubjectTextCapacity]) {
   char text[kIpTextCapacity];
   const std::string_view addr = formatIp(subjectPrefix(ip), text);
-  const std::string_view suffix = ip.isV4() || addr.empty() ? "" : "/64";
+  const std::string_view suffix = ip.isV4() || isNat64(ip) || addr.empty() ? "" : "/64";
   memcpy(out, addr.data(), addr.size());
   memcpy(out + addr.size(), suffix.data(), suffix.size());
   out[addr.size() + suffix.size()] = '\0';

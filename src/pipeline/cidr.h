@@ -48,13 +48,21 @@ std::string_view formatIp(const IpAddress& ip, char (&out)[kIpTextCapacity]);
 /** Room for the longest client subject (an IPv6 /64 with its "/64"), plus its NUL. */
 inline constexpr size_t kSubjectTextCapacity = kIpTextCapacity + 3;
 
-/** The /64 an IPv6 address belongs to (its low 64 bits cleared); IPv4 unchanged. */
+/** True for 64:ff9b::/96, the NAT64 well-known prefix: an IPv4 client seen through a translator. */
+bool isNat64(const IpAddress& ip);
+
+/**
+ * The /64 an IPv6 address belongs to (its low 64 bits cleared). IPv4, and
+ * IPv4 behind NAT64 (64:ff9b::/96), are unchanged: each embedded IPv4
+ * address is its own client, not one /64 shared by every IPv4 user.
+ */
 IpAddress subjectPrefix(const IpAddress& ip);
 
 /**
  * The name under which per-client state is kept (per-address rate limits,
  * authentication-failure counts, automatic blocks): an IPv4 address as
- * itself ("203.0.113.7"), an IPv6 address as its /64 ("2001:db8:1:2::/64"),
+ * itself ("203.0.113.7", also behind NAT64: "64:ff9b::cb00:7107"), an IPv6
+ * address as its /64 ("2001:db8:1:2::/64"),
  * the smallest block one subscriber is normally given, so that a client
  * cannot step past a block or a limit by rotating addresses inside it.
  */

@@ -27,7 +27,7 @@ void BlockList::replace(std::span<const std::string_view> entries) {
   for (std::string_view text : entries) {
     IpAddress ip;
     if (text.ends_with(kSlash64)) {
-      if (parseIp(text.substr(0, text.size() - kSlash64.size()), &ip) && !ip.isV4()) {
+      if (parseIp(text.substr(0, text.size() - kSlash64.size()), &ip) && !ip.isV4() && !isNat64(ip)) {
         prefixes_.insert(subjectPrefix(ip));
       }
     } else if (parseIp(text, &ip)) {

@@ -21,7 +21,8 @@ class BlockList {
   /** Blocked: the address itself, or (IPv6) its whole /64. */
   bool contains(const IpAddress& ip) const {
     if (!set_.empty() && set_.count(ip) != 0) return true;
-    return !prefixes_.empty() && !ip.isV4() && prefixes_.count(subjectPrefix(ip)) != 0;
+    if (prefixes_.empty() || ip.isV4() || isNat64(ip)) return false;
+    return prefixes_.count(subjectPrefix(ip)) != 0;
   }
   /**
    * Replaces the list with `entries`: addresses ("203.0.113.7", "2001:db8::1")

@@ -6,7 +6,8 @@
 namespace phigate::pipeline {
 
 Pipeline::Pipeline(const PolicyConfig& cfg, int64_t (*now_s)())
-    : client_ip_(cfg),
+    : cfg_(cfg),
+      client_ip_(cfg),
       ip_access_(cfg, blocks_),
       authn_(cfg.keys),
       replay_(cfg, now_s),
@@ -26,8 +27,12 @@ bool Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx) {
     if (ctx.key != nullptr) ctx.ex->key_id = ctx.key->id;
     if (v == Verdict::kContinue) continue;
     if (v == Verdict::kReject) {
-      if (ctx.rejection.event == obs::SecurityEvent::kAuthFailure && hook_ != nullptr) {
-        char subject[kSubjectTextCapacity];  // containment counts it, per /64 for IPv6
+      // Containment counts it, per /64 for IPv6; never against a trusted
+      // proxy (a request that resolves to one, as one without a usable
+      // X-Forwarded-For does), which would lock out everyone behind it.
+      if (ctx.rejection.event == obs::SecurityEvent::kAuthFailure && hook_ != nullptr &&
+          !cfg_.trusted_proxies.contains(ctx.client.ip)) {
+        char subject[kSubjectTextCapacity];
         hook_(hook_ctx_, formatSubject(ctx.client.ip, subject));
       }
       respond(ctx);

@@ -46,6 +46,7 @@ class Pipeline {
   }
 
  private:
+  const PolicyConfig& cfg_;
   BlockList blocks_;
   void* hook_ctx_ = nullptr;
   AuthFailureHook hook_ = nullptr;

@@ -594,6 +594,29 @@ TEST_P(StateTest, Ipv6FailuresAndBlocksArePerSlash64) {
   EXPECT_EQ(sms(kClinic, from("2001:db8:66:2::a")).status, 202);
 }
 
+// A request that resolves to a trusted proxy (no X-Forwarded-For from it)
+// never counts toward containment: blocking the proxy would lock out every
+// client behind it.
+TEST_P(StateTest, FailuresFromATrustedProxyItselfNeverBlockIt) {
+  start({{"PHIGATE_AUTH_FAILURE_LIMIT", "3"}, {"PHIGATE_AUTO_BLOCK_S", "60"}});
+  for (int i = 0; i < 6; ++i) expectUnauthorized(sms(kForeignToken));  // from 127.0.0.1, trusted
+  usleep(600'000);  // past a block-list refresh
+  EXPECT_EQ(sms(kClinic).status, 202);
+  EXPECT_EQ(health().status, 200);
+  // Clients behind it are still counted by their own addresses.
+  const std::string client = "203.0.113.90";
+  for (int i = 0; i < 3; ++i) expectUnauthorized(sms(kForeignToken, from(client)));
+  auto fromClient = [&] {
+    ApiRequest req = post("/v1/sms", kSmsBody, kClinic);
+    req.extra_headers = from(client);
+    return req;
+  };
+  Response r = send(fromClient());
+  if (r.status != 403) r = sendUntil(fromClient, 403, 1500);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(sms(kClinic).status, 202);
+}
+
 // Per-address limits (/health's) are per /64 for IPv6 too.
 TEST_P(StateTest, Ipv6HealthLimitIsPerSlash64) {
   start({{"PHIGATE_RATE_LIMITS", "health=2/60"}});

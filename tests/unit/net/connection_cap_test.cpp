@@ -39,6 +39,9 @@ TEST(ConnectionCapKey, Ipv4AloneIpv6ByItsSlash64) {
   EXPECT_EQ(capKey("2001:db8:1:2::1"), peer("2001:db8:1:2::"));
   EXPECT_EQ(capKey("2001:db8:1:2::1"), capKey("2001:db8:1:2:ffff:ffff:ffff:ffff"));
   EXPECT_NE(capKey("2001:db8:1:2::1"), capKey("2001:db8:1:3::1"));
+  // IPv4 clients behind NAT64 are counted one by one, like IPv4.
+  EXPECT_EQ(capKey("64:ff9b::203.0.113.7"), peer("64:ff9b::203.0.113.7"));
+  EXPECT_NE(capKey("64:ff9b::203.0.113.7"), capKey("64:ff9b::203.0.113.8"));
 }
 
 }  // namespace

@@ -467,6 +467,12 @@ TEST(Subject, Ipv4IsTheAddressIpv6IsItsSlash64) {
   EXPECT_EQ(subject("::1"), "::/64");
   // The longest: eight full groups, then "/64" (fits the buffer with its NUL).
   EXPECT_EQ(subject("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), "ffff:ffff:ffff:ffff::/64");
+  // IPv4 behind NAT64 (64:ff9b::/96) stays one client per IPv4 address, not
+  // one /64 shared by every IPv4 user of the translator.
+  EXPECT_EQ(subject("64:ff9b::203.0.113.7"), "64:ff9b::cb00:7107");
+  EXPECT_NE(subject("64:ff9b::203.0.113.7"), subject("64:ff9b::203.0.113.8"));
+  EXPECT_TRUE(isNat64(ip("64:ff9b::1.2.3.4")));
+  EXPECT_FALSE(isNat64(ip("64:ff9b:1::1.2.3.4")));
   EXPECT_EQ(subjectPrefix(ip("10.1.2.3")), ip("10.1.2.3"));
   EXPECT_EQ(subjectPrefix(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
 }

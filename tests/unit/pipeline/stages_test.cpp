@@ -53,15 +53,17 @@ TEST(IpAccessStage, Ipv6BlocksCoverTheirSlash64) {
   PolicyConfig cfg;
   BlockList blocks;
   const std::string_view listed[] = {"2001:db8:1:2::/64", "2001:db8:9::5", "10.0.0.0/64",
-                                     "2001:db8:7::/48"};
+                                     "2001:db8:7::/48", "64:ff9b::/64", "64:ff9b::cb00:7107"};
   blocks.replace(listed);
-  EXPECT_EQ(blocks.size(), 2u) << "only IPv6 /64s and addresses are block entries";
+  EXPECT_EQ(blocks.size(), 3u) << "only IPv6 /64s (not NAT64's) and addresses are block entries";
   IpAccessStage stage(cfg, blocks);
-  for (const char* in : {"2001:db8:1:2::1", "2001:db8:1:2:dead:beef:0:1", "2001:db8:9::5"}) {
+  for (const char* in : {"2001:db8:1:2::1", "2001:db8:1:2:dead:beef:0:1", "2001:db8:9::5",
+                         "64:ff9b::203.0.113.7"}) {
     RequestContext ctx = from(in);
     EXPECT_EQ(stage.run(ctx), Verdict::kReject) << in;
   }
-  for (const char* out : {"2001:db8:1:3::1", "2001:db8:9::6", "2001:db8:7::1", "10.0.0.1"}) {
+  for (const char* out : {"2001:db8:1:3::1", "2001:db8:9::6", "2001:db8:7::1", "10.0.0.1",
+                          "64:ff9b::203.0.113.8"}) {
     RequestContext ctx = from(out);
     EXPECT_EQ(stage.run(ctx), Verdict::kContinue) << out;
   }
