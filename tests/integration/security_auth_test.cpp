@@ -131,6 +131,41 @@ TEST_F(SecurityTest, SecurityHeadersOnEveryApiAnswer) {
   }
 }
 
+// ---- cross-site requests (the guide's known limitation 2, CSRF) ---------------------
+
+// A page on another origin cannot use a visitor's standing: phigate has no
+// cookies or sessions (only Bearer tokens, which a browser never adds on its
+// own), never approves a CORS preflight (so a script cannot send an
+// Authorization header cross-origin), and takes only application/json (so an
+// HTML form, the one cross-site POST that needs no preflight, gets 415).
+TEST_F(SecurityTest, CrossSiteBrowsersGetNothingToWorkWith) {
+  const std::string origin = "Origin: https://attacker.invalid\r\n";
+  auto preflight = request(port(), "OPTIONS /v1/sms HTTP/1.1\r\nHost: test\r\n" + origin +
+                                       "Access-Control-Request-Method: POST\r\n"
+                                       "Access-Control-Request-Headers: authorization, content-type\r\n\r\n");
+  ASSERT_TRUE(preflight);
+  for (const char* h : {"access-control-allow-origin", "access-control-allow-headers",
+                        "access-control-allow-methods", "access-control-allow-credentials"}) {
+    EXPECT_FALSE(preflight->has(h)) << h;
+  }
+  // A cookie is not a credential here.
+  const std::string form = "to=%2B910000000001&message=hi";
+  auto with_cookie = request(port(), "POST /v1/sms HTTP/1.1\r\nHost: test\r\n" + origin +
+                                         "Cookie: session=0123456789abcdef\r\n"
+                                         "Content-Type: application/x-www-form-urlencoded\r\n"
+                                         "Content-Length: " + std::to_string(form.size()) + "\r\n\r\n" + form);
+  ASSERT_TRUE(with_cookie);
+  EXPECT_EQ(with_cookie->status, 401);
+  EXPECT_FALSE(with_cookie->has("access-control-allow-origin"));
+  EXPECT_FALSE(with_cookie->has("set-cookie"));
+  // Even with a token, a form body is refused.
+  ApiRequest as_form = post("/v1/sms", form, tokenFor("role-sms"));
+  as_form.content_type = "application/x-www-form-urlencoded";
+  const Response refused = send(as_form);
+  EXPECT_EQ(refused.status, 415);
+  EXPECT_FALSE(refused.has("access-control-allow-origin"));
+}
+
 // ---- authentication -----------------------------------------------------------------
 
 TEST_F(SecurityTest, MissingTokenIs401OnEveryProtectedRoute) {
