@@ -1,4 +1,5 @@
 #include "harness.h"
+#include "support/spawn.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -7,7 +8,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -155,39 +155,14 @@ bool Server::start(const ServerOptions& opts) {
   for (const std::string& a : opts.args) args.push_back(a);
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> argv, envp;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (std::string& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  const int out =
-      ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) return false;
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    ::close(out);
-    return false;
-  }
-  if (pid == 0) {
-    // A test binary that is killed (e.g. by a CI timeout) takes its servers
-    // with it; the setting survives execve.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGPIPE, SIG_DFL);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    if (chdir(dir_.c_str()) != 0) _exit(127);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  ::close(out);
+  std::string error;
+  const pid_t pid = spawnServer({.args = std::move(args),
+                                 .env = &env_strings,
+                                 .dir = dir_,
+                                 .output = log_path_,
+                                 .truncate_output = true},
+                                &error);
+  if (pid < 0) return false;
   pid_ = pid;
   return true;
 }

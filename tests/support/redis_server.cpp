@@ -1,4 +1,5 @@
 #include "support/redis_server.h"
+#include "support/spawn.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -6,7 +7,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -327,37 +327,8 @@ bool RedisServer::start() {
     args.push_back(opts_.password);
   }
   for (const std::string& a : opts_.args) args.push_back(a);
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string out_path = dir_ + "/stdout.log";
-  const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) {
-    error_ = "cannot open " + out_path;
-    return false;
-  }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    ::close(out);
-    error_ = std::string("fork failed: ") + strerror(errno);
-    return false;
-  }
-  if (pid == 0) {
-    // Dies with the test binary (e.g. killed by a CI timeout).
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(out);
+  const pid_t pid = spawnServer({.args = std::move(args), .output = dir_ + "/stdout.log"}, &error_);
+  if (pid < 0) return false;
   pid_ = pid;
   return true;
 }

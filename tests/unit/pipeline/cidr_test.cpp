@@ -4,27 +4,14 @@
 
 #include <string>
 #include <string_view>
+#include "support/ip_literals.h"
 
 namespace phigate::pipeline {
 namespace {
 
-IpAddress ip(std::string_view text) {
-  IpAddress out;
-  EXPECT_TRUE(parseIp(text, &out)) << text;
-  return out;
-}
-
-std::string format(const IpAddress& address) {
-  char buffer[kIpTextCapacity];
-  return std::string(formatIp(address, buffer));
-}
-
-CidrList list(std::string_view text) {
-  CidrList out;
-  std::string error;
-  EXPECT_TRUE(CidrList::parse(text, &out, &error)) << text << ": " << error;
-  return out;
-}
+using test::format;
+using test::ip;
+CidrList list(std::string_view text) { return test::cidrs(text); }
 
 // The parse error for `text`, or "<accepted>" when it parsed.
 std::string parseError(std::string_view text) {

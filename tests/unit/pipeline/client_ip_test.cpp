@@ -6,20 +6,13 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "support/ip_literals.h"
 
 namespace phigate::pipeline {
 namespace {
 
-IpAddress ip(std::string_view text) {
-  IpAddress out;
-  EXPECT_TRUE(parseIp(text, &out)) << text;
-  return out;
-}
-
-std::string format(const IpAddress& address) {
-  char buffer[kIpTextCapacity];
-  return std::string(formatIp(address, buffer));
-}
+using test::format;
+using test::ip;
 
 class ClientIpTest : public ::testing::Test {
  protected:

@@ -4,21 +4,13 @@
 
 #include "pipeline/ip_access.h"
 #include "pipeline/rbac.h"
+#include "support/ip_literals.h"
 
 namespace phigate::pipeline {
 namespace {
 
-IpAddress ip(const char* text) {
-  IpAddress a;
-  EXPECT_TRUE(parseIp(text, &a)) << text;
-  return a;
-}
-
-CidrList cidrs(const char* text) {
-  CidrList l;
-  EXPECT_TRUE(CidrList::parse(text, &l, nullptr)) << text;
-  return l;
-}
+using test::cidrs;
+using test::ip;
 
 RequestContext from(const char* addr) {
   RequestContext ctx;
