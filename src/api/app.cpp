@@ -110,8 +110,11 @@ void GatewayApp::onAuthFailure(void* p, std::string_view subject) {
 }
 
 // Routing happens as soon as the head is complete, so the body limit is the
-// route's own and an unknown route never gets its body read. The address
-// checks run here too, before any answer that would say what exists.
+// route's own and an unknown route never gets its body read. Every stage
+// that needs only the head runs here too: the address checks before any
+// answer that would say what exists, then authentication, RBAC, the replay
+// headers and the content type, so nobody without a valid key (or with a
+// request that will be refused anyway) makes the worker buffer a body.
 void GatewayApp::onHead(net::Exchange& ex) {
   const net::HttpRequest& req = ex.request();
   const RouteMatch m = router_.find(req.method, req.path);
@@ -125,7 +128,17 @@ void GatewayApp::onHead(net::Exchange& ex) {
   st->reset(&ex, m.route);
   st->ctx.policy = m.route != nullptr ? &m.route->policy : &kPublic;
   ex.app_data = st;
-  if (!pipeline_.runHead(st->ctx)) return;  // answered: the connection closes
+  if (pipeline_.runHead(st->ctx) != pipeline::Verdict::kContinue) {
+    // With a body: answer now; the body is never read (the connection
+    // closes). Without one the message is already complete: the answer
+    // waits for onRequest and the connection stays usable.
+    if (req.hasBody()) {
+      pipeline::Pipeline::respond(st->ctx);
+    } else {
+      st->head_rejected = true;
+    }
+    return;
+  }
   if (m.route != nullptr) return;
   // No handler: a body would be read only to be thrown away. Answer now (the
   // connection closes, since the body stays unread); without a body the
@@ -141,6 +154,11 @@ void GatewayApp::onHead(net::Exchange& ex) {
 
 void GatewayApp::onRequest(net::Exchange& ex) {
   const net::HttpRequest& req = ex.request();
+  if (auto* early = static_cast<CallState*>(ex.app_data); early != nullptr && early->head_rejected) {
+    early->ctx.ex = &ex;
+    pipeline::Pipeline::respond(early->ctx);
+    return;
+  }
   if (req.method == net::Method::kOptions && req.path == "*") {
     options(ex, kGet | kPost | kPut | kDelete);
     return;
@@ -164,7 +182,10 @@ void GatewayApp::onRequest(net::Exchange& ex) {
   }
   auto* st = static_cast<CallState*>(ex.app_data);
   st->ctx.ex = &ex;  // the same exchange; its request views were rebuilt
-  if (!m.route->policy.bypass && !pipeline_.runBody(st->ctx)) return;  // answered
+  if (!m.route->policy.bypass && pipeline_.runBody(st->ctx) != pipeline::Verdict::kContinue) {
+    pipeline::Pipeline::respond(st->ctx);
+    return;
+  }
   Call call{*st, services_, std::span<const std::string_view>(m.params.data(), m.param_count)};
   m.route->handler(call);
 }

@@ -48,6 +48,7 @@ struct CallState {
     route = r;
     aborted = false;
     in_call = false;
+    head_rejected = false;
     ids.clear();
     entries.clear();
     plain.clear();
@@ -70,6 +71,7 @@ struct CallState {
   class CallPool* pool = nullptr;         // where this state returns
   bool aborted = false;                   // the connection went away mid-call
   bool in_call = false;                   // a store call holds this state until it answers
+  bool head_rejected = false;             // ctx.rejection is the answer, given at onRequest
   std::vector<MessageId> ids;
   std::vector<state::OutboxEntry> entries;
   net::Buffer plain;                      // plaintext payloads, back to back

@@ -308,6 +308,7 @@ class Loader {
                       &l.max_requests_per_connection) &&
            readNumber("PHIGATE_MAX_CONNECTIONS", 1, kMaxCount, &l.max_connections) &&
            readNumber("PHIGATE_MAX_CONNECTIONS_PER_IP", 1, kMaxCount, &l.max_connections_per_ip) &&
+           readNumber("PHIGATE_MAX_BODY_BUFFER_BYTES", 64 * 1024, 64 * kGiB, &l.max_body_buffer_bytes) &&
            readNumber("PHIGATE_REPLAY_WINDOW_S", 1, 3600, &config_.replay_window_s) &&
            readStatePolicy();
   }
@@ -500,7 +501,7 @@ const std::vector<std::string_view>& knownVariables() {
       "PHIGATE_BODY_TIMEOUT_MS", "PHIGATE_IDLE_TIMEOUT_MS", "PHIGATE_WRITE_TIMEOUT_MS",
       "PHIGATE_DRAIN_TIMEOUT_MS", "PHIGATE_MAX_OUTPUT_BYTES",
       "PHIGATE_MAX_REQUESTS_PER_CONNECTION", "PHIGATE_MAX_CONNECTIONS",
-      "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_REPLAY_WINDOW_S", "PHIGATE_RATE_LIMITS",
+      "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_MAX_BODY_BUFFER_BYTES", "PHIGATE_REPLAY_WINDOW_S", "PHIGATE_RATE_LIMITS",
       "PHIGATE_DAILY_QUOTA", "PHIGATE_IDEMPOTENCY_TTL_S", "PHIGATE_AUTH_FAILURE_LIMIT",
       "PHIGATE_AUTH_FAILURE_WINDOW_S", "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS"};
   return kKnown;

@@ -40,6 +40,7 @@ struct ServerLimits {
   uint32_t max_requests_per_connection = 1000;  // PHIGATE_MAX_REQUESTS_PER_CONNECTION
   uint32_t max_connections = 10'000;         // PHIGATE_MAX_CONNECTIONS (per worker)
   uint32_t max_connections_per_ip = 256;     // PHIGATE_MAX_CONNECTIONS_PER_IP (per worker)
+  uint64_t max_body_buffer_bytes = 64u << 20;  // PHIGATE_MAX_BODY_BUFFER_BYTES (per worker) -> 503
 };
 
 /** At most `limit` requests in any `window_s` seconds. */

@@ -132,6 +132,10 @@ void Connection::allocate(uv_buf_t* buf) {
 }
 
 void Connection::received(ssize_t nread) {
+  if (nread == UV_ENOBUFS && state_ == State::kBody && budget_refused_) {
+    violation(SecurityEvent::kBodyBufferFull);  // a chunked body outgrew the budget
+    return;
+  }
   if (nread == UV_ENOBUFS) {
     // No room while a request is being handled (pipelined bytes piling up);
     // reading resumes when that request is answered.
@@ -191,8 +195,20 @@ bool Connection::ensureCapacity(size_t needed) {
   size_t cap = rcap_;
   while (cap < needed) cap *= 2;
   cap = std::min(cap, max);
+  // What a body makes us hold beyond the pooled buffer counts against the
+  // worker's total (PHIGATE_MAX_BODY_BUFFER_BYTES); heads are bounded by
+  // their own limits.
+  const size_t extra = state_ == State::kBody ? cap - rcap_ : 0;
+  if (extra > 0 && !worker_.reserveBodyBytes(extra)) {
+    budget_refused_ = true;
+    return false;
+  }
   char* p = static_cast<char*>(realloc(rbuf_, cap));
-  if (p == nullptr) return false;
+  if (p == nullptr) {
+    worker_.releaseBodyBytes(extra);
+    return false;
+  }
+  body_reserved_ += extra;
   rbuf_ = p;
   rcap_ = cap;
   return true;
@@ -210,6 +226,9 @@ void Connection::compact() {
 }
 
 void Connection::releaseReadBuffer() {
+  worker_.releaseBodyBytes(body_reserved_);
+  body_reserved_ = 0;
+  budget_refused_ = false;
   if (rbuf_ == nullptr) return;
   if (rcap_ == kReadBufferSize) {
     worker_.releaseReadBuffer(rbuf_);
@@ -285,15 +304,20 @@ void Connection::onHeadersComplete() {
   if (!req.hasBody()) return;
   state_ = State::kBody;
   deadline_ = uv_now(worker_.loop()) + worker_.limits().body_timeout_ms;
-  if (req.expect_continue && req.version_minor == 1) {
-    out_.append(kContinue);
-    schedule();
-  }
   if (req.content_length > 0) {
+    // Room for the whole body now, from the worker's body budget: past it
+    // the client is told to come back before it sends a byte of the body.
     compact();
     const size_t need = (parser_.consumed() - parser_.messageStart()) +
                         static_cast<size_t>(req.content_length) + kPadding;
-    ensureCapacity(need);
+    if (!ensureCapacity(need) && budget_refused_) {
+      violation(SecurityEvent::kBodyBufferFull);
+      return;
+    }
+  }
+  if (req.expect_continue && req.version_minor == 1) {
+    out_.append(kContinue);
+    schedule();
   }
 }
 
@@ -310,11 +334,26 @@ void Connection::dispatch() {
 void Connection::violation(SecurityEvent e) {
   if (state_ == State::kIdle) exchange_.reset(uv_hrtime());  // no exchange was open
   exchange_.event = e;
-  const Problem p = problemForViolation(e);
+  Problem p = problemForViolation(e);
+  // A 413 says what the limit is, so the client knows what to send instead.
+  char detail[96];
+  ProblemMember limit[1];
+  if (e == SecurityEvent::kBodyTooLarge && exchange_.hasRequest()) {
+    const auto bytes = static_cast<int64_t>(exchange_.body_limit);
+    DetailText d(detail, sizeof detail);
+    if (bytes == 0) {
+      d << "This route takes no request body.";
+    } else {
+      d << "The request body exceeds this route's limit of " << bytes << " bytes.";
+    }
+    p.detail = d.view();
+    limit[0] = ProblemMember::num("limit_bytes", bytes);
+    p.members = limit;
+  }
   Buffer& body = worker_.scratch();
   body.clear();
   // The request id is the client's when the head was parsed, else fresh.
-  writeProblem(body, p, exchange_.ensureRequestId(), obs::securityEventName(e));
+  writeProblem(body, p, exchange_.ensureRequestId());
   HeaderField retry[] = {{"Retry-After", "1"}};
   const bool busy = p.status == 503;
   exchange_.respond(p.status, kProblemType, body.view(),

@@ -131,6 +131,8 @@ class Connection {
   bool lingering_ = false;
   bool shutdown_sent_ = false;
   bool read_blocked_ = false;    // buffer full while a request is being handled
+  bool budget_refused_ = false;  // the worker's body budget refused to grow the buffer
+  size_t body_reserved_ = 0;     // bytes of that budget this connection's buffer holds
 };
 
 }  // namespace phigate::net

@@ -1,12 +1,17 @@
 #include "net/problem.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
 #include "net/http_parser.h"
 
 namespace phigate::net {
 
 using obs::SecurityEvent;
 
-Problem problemForViolation(SecurityEvent e) {
+namespace {
+Problem describeViolation(SecurityEvent e) {
   const int status = statusForViolation(e);
   switch (e) {
     case SecurityEvent::kRequestLineTooLong:
@@ -44,9 +49,20 @@ Problem problemForViolation(SecurityEvent e) {
     case SecurityEvent::kTooManyConnectionsPerIp:
       return {503, "too-many-connections", "Service Unavailable",
               "Connection limit reached; retry later."};
+    case SecurityEvent::kBodyBufferFull:
+      return {503, "server-busy", "Service Unavailable",
+              "This server holds too many request bodies right now; retry in a moment."};
     default:
       return {status, "bad-request", "Bad Request", "The request is not valid HTTP/1.1 framing."};
   }
+}
+
+}  // namespace
+
+Problem problemForViolation(SecurityEvent e) {
+  Problem p = describeViolation(e);
+  p.code = obs::securityEventName(e);
+  return p;
 }
 
 void appendJsonString(Buffer& out, std::string_view s) {
@@ -68,8 +84,24 @@ void appendJsonString(Buffer& out, std::string_view s) {
   out.append('"');
 }
 
-void writeProblem(Buffer& out, const Problem& p, std::string_view request_id,
-                  std::string_view code) {
+namespace {
+void appendInt(Buffer& out, int64_t v) {
+  if (v < 0) {
+    out.append('-');
+    out.appendUint(static_cast<uint64_t>(-(v + 1)) + 1);
+  } else {
+    out.appendUint(static_cast<uint64_t>(v));
+  }
+}
+
+void appendMember(Buffer& out, std::string_view name) {
+  out.append(',');
+  appendJsonString(out, name);
+  out.append(':');
+}
+}  // namespace
+
+void writeProblem(Buffer& out, const Problem& p, std::string_view request_id) {
   out.append("{\"type\":\"");
   out.append(kProblemBase);
   out.append(p.type);
@@ -78,16 +110,49 @@ void writeProblem(Buffer& out, const Problem& p, std::string_view request_id,
   out.append(",\"status\":");
   out.appendUint(static_cast<uint64_t>(p.status));
   if (!p.detail.empty()) {
-    out.append(",\"detail\":");
+    appendMember(out, "detail");
     appendJsonString(out, p.detail);
   }
-  if (!code.empty()) {
-    out.append(",\"code\":");
-    appendJsonString(out, code);
+  if (!p.code.empty()) {
+    appendMember(out, "code");
+    appendJsonString(out, p.code);
   }
-  out.append(",\"request_id\":");
+  for (const ProblemMember& m : p.members) {
+    appendMember(out, m.name);
+    if (m.is_number) {
+      appendInt(out, m.number);
+    } else {
+      appendJsonString(out, m.text);
+    }
+  }
+  if (!p.errors.empty()) {
+    out.append(",\"errors\":[");
+    for (size_t i = 0; i < p.errors.size(); ++i) {
+      if (i > 0) out.append(',');
+      out.append("{\"field\":");
+      appendJsonString(out, p.errors[i].field);
+      out.append(",\"code\":");
+      appendJsonString(out, p.errors[i].code);
+      out.append('}');
+    }
+    out.append(']');
+  }
+  appendMember(out, "request_id");
   appendJsonString(out, request_id);
   out.append('}');
+}
+
+DetailText& DetailText::operator<<(std::string_view s) {
+  const size_t n = std::min(s.size(), cap_ - len_);
+  memcpy(buf_ + len_, s.data(), n);
+  len_ += n;
+  return *this;
+}
+
+DetailText& DetailText::operator<<(int64_t v) {
+  const auto r = std::to_chars(buf_ + len_, buf_ + cap_, v);
+  if (r.ec == std::errc()) len_ = static_cast<size_t>(r.ptr - buf_);
+  return *this;
 }
 
 }  // namespace phigate::net

@@ -70,6 +70,17 @@ class Worker {
   void connectionClosed(Connection* c);
   char* acquireReadBuffer();
   void releaseReadBuffer(char* buf);
+  /**
+   * The body budget: bytes of request bodies held beyond the pooled read
+   * buffers, for all connections together (PHIGATE_MAX_BODY_BUFFER_BYTES).
+   */
+  bool reserveBodyBytes(size_t n) {
+    if (n > cfg_.limits.max_body_buffer_bytes - body_bytes_) return false;
+    body_bytes_ += n;
+    return true;
+  }
+  void releaseBodyBytes(size_t n) { body_bytes_ -= n; }
+  size_t bodyBytes() const { return body_bytes_; }
   char* discardBuffer() { return discard_.data(); }
   size_t discardBufferSize() const { return discard_.size(); }
 
@@ -113,6 +124,7 @@ class Worker {
   std::unordered_map<IpKey, uint32_t, IpKeyHash> per_ip_;
   Connection* head_ = nullptr;  // all live connections
   size_t connections_ = 0;
+  uint64_t body_bytes_ = 0;
   bool draining_ = false;
   bool listening_ = false;
   bool handles_closed_ = false;

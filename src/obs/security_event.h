@@ -47,6 +47,7 @@ namespace phigate::obs {
   X(kTooManyConnections, "too_many_connections")           \
   X(kTooManyConnectionsPerIp, "too_many_connections_per_ip") \
   X(kRequestsPerConnection, "requests_per_connection")    \
+  X(kBodyBufferFull, "body_buffer_full") /* 503 */        \
   /* policy (the guide's security event types) */         \
   X(kAuthFailure, "auth_failure")                          \
   X(kRbacViolation, "rbac_violation")                      \

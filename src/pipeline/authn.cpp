@@ -110,12 +110,25 @@ Verdict AuthnStage::run(RequestContext& ctx) {
   const AuthFailure f = authenticate(ctx.request(), keys_, &ctx.key);
   if (f == AuthFailure::kNone) return Verdict::kContinue;
   Rejection r;
+  r.event = obs::SecurityEvent::kAuthFailure;
+  r.reason = authFailureReason(f);
+  if (f == AuthFailure::kTokenInQuery) {
+    // Not a wrong credential but a wrong place for one: say so (URLs end up
+    // in proxy logs and browser histories), whatever the header holds.
+    r.status = 400;
+    r.type = "credential-in-query";
+    r.title = "Credential in the query string";
+    r.detail =
+        "Credentials are refused in the URL (they end up in logs): remove it from the query "
+        "string, send Authorization: Bearer <token>, and replace that token, since it has been "
+        "exposed.";
+    return ctx.reject(r);
+  }
   r.status = 401;
   r.type = "unauthorized";
   r.title = "Unauthorized";
-  r.detail = "A valid bearer token is required.";  // the same for every failure
-  r.event = obs::SecurityEvent::kAuthFailure;
-  r.reason = authFailureReason(f);
+  // The same for every failure: which one it was is the attacker's question.
+  r.detail = "A valid bearer token is required: send Authorization: Bearer <token>.";
   r.www_authenticate = true;
   return ctx.reject(r);
 }

@@ -9,6 +9,7 @@
 #include <span>
 #include <string_view>
 
+#include "net/problem.h"
 #include "pipeline/validators.h"
 
 namespace phigate::pipeline {
@@ -19,10 +20,7 @@ namespace phigate::pipeline {
  * rejected value. Views into the validator's own storage (or static text),
  * valid until the next validate call.
  */
-struct FieldError {
-  std::string_view field;
-  std::string_view code;
-};
+using FieldError = net::ProblemFieldError;
 
 /** Outcome of a validate call: which answer the handler gives. */
 enum class BodyStatus : uint8_t {

@@ -11,14 +11,14 @@ Pipeline::Pipeline(const PolicyConfig& cfg, int64_t (*now_s)())
       ip_access_(cfg, blocks_),
       authn_(cfg.keys),
       replay_(cfg, now_s),
-      head_{&client_ip_, &ip_access_},
-      body_{&authn_, &key_ip_access_, &rbac_, &replay_, &validate_} {}
+      head_{&client_ip_, &ip_access_, &authn_, &key_ip_access_, &rbac_, &replay_, &content_type_},
+      body_{&signature_, &validate_} {}
 
-bool Pipeline::runHead(RequestContext& ctx) { return runStages(head_, ctx); }
+Verdict Pipeline::runHead(RequestContext& ctx) { return runStages(head_, ctx); }
 
-bool Pipeline::runBody(RequestContext& ctx) { return runStages(body_, ctx); }
+Verdict Pipeline::runBody(RequestContext& ctx) { return runStages(body_, ctx); }
 
-bool Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx) {
+Verdict Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx) {
   for (Stage* s : stages) {
     const Verdict v = s->run(ctx);
     // What the access/audit line says about the caller: the resolved client
@@ -26,20 +26,17 @@ bool Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx) {
     ctx.ex->client_ip = ctx.client_text;
     if (ctx.key != nullptr) ctx.ex->key_id = ctx.key->id;
     if (v == Verdict::kContinue) continue;
-    if (v == Verdict::kReject) {
-      // Containment counts it, per /64 for IPv6; never against a trusted
-      // proxy (a request that resolves to one, as one without a usable
-      // X-Forwarded-For does), which would lock out everyone behind it.
-      if (ctx.rejection.event == obs::SecurityEvent::kAuthFailure && hook_ != nullptr &&
-          !cfg_.trusted_proxies.contains(ctx.client.ip)) {
-        char subject[kSubjectTextCapacity];
-        hook_(hook_ctx_, formatSubject(ctx.client.ip, subject));
-      }
-      respond(ctx);
+    // Containment counts it, per /64 for IPv6; never against a trusted
+    // proxy (a request that resolves to one, as one without a usable
+    // X-Forwarded-For does), which would lock out everyone behind it.
+    if (v == Verdict::kReject && ctx.rejection.event == obs::SecurityEvent::kAuthFailure &&
+        hook_ != nullptr && !cfg_.trusted_proxies.contains(ctx.client.ip)) {
+      char subject[kSubjectTextCapacity];
+      hook_(hook_ctx_, formatSubject(ctx.client.ip, subject));
     }
-    return false;  // rejected, or suspended (the stage resumes the request itself)
+    return v;  // rejected (the caller answers), or suspended (the stage resumes itself)
   }
-  return true;
+  return Verdict::kContinue;
 }
 
 void Pipeline::respond(RequestContext& ctx) {
@@ -49,25 +46,11 @@ void Pipeline::respond(RequestContext& ctx) {
   ex.reason = r.reason;
   net::Buffer& body = ex.worker().scratch();
   body.clear();
-  net::writeProblem(body, net::Problem{r.status, r.type, r.title, r.detail}, ex.ensureRequestId());
-  if (!r.errors.empty()) {
-    // Re-open the object to add the errors list: {..., "errors":[{field, code}]}
-    body.truncate(body.size() - 1);  // drop the closing brace
-    body.append(",\"errors\":[");
-    for (size_t i = 0; i < r.errors.size(); ++i) {
-      if (i > 0) body.append(',');
-      body.append("{\"field\":");
-      net::appendJsonString(body, r.errors[i].field);
-      body.append(",\"code\":");
-      net::appendJsonString(body, r.errors[i].code);
-      body.append('}');
-    }
-    body.append("]}");
-  }
+  net::Problem p{r.status, r.type, r.title, r.detail, r.code, r.members, r.errors};
+  net::writeProblem(body, p, ex.ensureRequestId());
   static constexpr net::HeaderField kChallenge[] = {{"WWW-Authenticate", "Bearer realm=\"phigate\""}};
   ex.respond(r.status, net::kProblemType, body.view(),
-             r.www_authenticate ? std::span<const net::HeaderField>(kChallenge)
-                                : std::span<const net::HeaderField>());
+             r.www_authenticate ? std::span<const net::HeaderField>(kChallenge) : r.headers);
 }
 
 }  // namespace phigate::pipeline

@@ -22,15 +22,17 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   /**
-   * The stages that need only the head (client-ip, ip-access), run as soon as
-   * the head is complete, for every request but the probe: a blocked address
-   * learns nothing, not even which routes exist or what their limits are.
-   * True when the request may go on; false when it has been answered.
+   * Everything decidable from the head, run as soon as it is complete and
+   * before a byte of the body is buffered (for every request but the
+   * probe): client-ip, ip-access, authn, the key's allow_cidrs, rbac, the
+   * replay headers and the content type. A blocked address learns nothing,
+   * not even which routes exist; a client without a key cannot make a
+   * worker hold a body. kReject leaves ctx.rejection for respond().
    */
-  bool runHead(RequestContext& ctx);
+  Verdict runHead(RequestContext& ctx);
 
-  /** The rest (authn, key ip-access, rbac, replay, validate), once the body is in. */
-  bool runBody(RequestContext& ctx);
+  /** The rest (the signature over the body, then the schema), once the body is in. */
+  Verdict runBody(RequestContext& ctx);
 
   /** Sends ctx.rejection as problem+json (also used by handlers). */
   static void respond(RequestContext& ctx);
@@ -56,11 +58,13 @@ class Pipeline {
   KeyIpAccessStage key_ip_access_;
   RbacStage rbac_;
   ReplayStage replay_;
+  ContentTypeStage content_type_;
+  SignatureStage signature_;
   ValidateStage validate_;
-  bool runStages(std::span<Stage* const> stages, RequestContext& ctx);
+  Verdict runStages(std::span<Stage* const> stages, RequestContext& ctx);
 
-  std::array<Stage*, 2> head_;
-  std::array<Stage*, 5> body_;
+  std::array<Stage*, 7> head_;
+  std::array<Stage*, 2> body_;
 };
 
 }  // namespace phigate::pipeline

@@ -43,29 +43,77 @@ bool isValidNonce(std::string_view n) {
   return true;
 }
 
-ReplayFailure checkReplay(const net::HttpRequest& req, const ApiKey& key, int64_t now_s,
-                          uint32_t window_s, ReplayToken* out) {
-  const std::string_view ts_text = req.header("x-timestamp");
-  if (!parseUnixSeconds(ts_text, &out->timestamp)) return ReplayFailure::kMissingTimestamp;
+ReplayFailure checkReplayHeaders(const net::HttpRequest& req, const ApiKey& key, int64_t now_s,
+                                 uint32_t window_s, ReplayToken* out) {
+  out->timestamp_text = req.header("x-timestamp");
+  if (!parseUnixSeconds(out->timestamp_text, &out->timestamp)) return ReplayFailure::kMissingTimestamp;
   const int64_t skew = out->timestamp - now_s;
   if (skew > window_s || skew < -static_cast<int64_t>(window_s)) return ReplayFailure::kStaleTimestamp;
   out->nonce = req.header("x-nonce");
   if (!isValidNonce(out->nonce)) return ReplayFailure::kMissingNonce;
   if (key.signing_secret.empty()) return ReplayFailure::kNone;
+  if (!crypto::fromHex(req.header("x-signature"), out->signature)) return ReplayFailure::kMissingSignature;
+  return ReplayFailure::kNone;
+}
 
-  crypto::Sha256 presented;
-  if (!crypto::fromHex(req.header("x-signature"), presented)) return ReplayFailure::kMissingSignature;
+ReplayFailure checkSignature(const net::HttpRequest& req, const ApiKey& key, const ReplayToken& token) {
+  if (key.signing_secret.empty()) return ReplayFailure::kNone;
   const crypto::Sha256 body_hash = crypto::sha256(req.body);
   char body_hex[2 * crypto::kSha256Bytes];
   crypto::toHex(body_hash, body_hex);
   const crypto::Sha256 expected = crypto::hmacSha256(
-      key.signing_secret, {req.method_text, "\n", req.path, "\n", ts_text, "\n", out->nonce, "\n",
-                           std::string_view(body_hex, sizeof body_hex)});
-  if (!crypto::constantTimeEqual(expected.data(), presented.data(), presented.size())) {
+      key.signing_secret, {req.method_text, "\n", req.path, "\n", token.timestamp_text, "\n", token.nonce,
+                           "\n", std::string_view(body_hex, sizeof body_hex)});
+  if (!crypto::constantTimeEqual(expected.data(), token.signature.data(), token.signature.size())) {
     return ReplayFailure::kBadSignature;
   }
   return ReplayFailure::kNone;
 }
+
+ReplayFailure checkReplay(const net::HttpRequest& req, const ApiKey& key, int64_t now_s,
+                          uint32_t window_s, ReplayToken* out) {
+  const ReplayFailure f = checkReplayHeaders(req, key, now_s, window_s, out);
+  return f != ReplayFailure::kNone ? f : checkSignature(req, key, *out);
+}
+
+namespace {
+Rejection replayRejection(ReplayFailure f) {
+  Rejection r;
+  r.status = 401;
+  r.event = obs::SecurityEvent::kReplay;
+  r.reason = replayFailureReason(f);
+  r.code = r.reason;  // which header to fix; says nothing about the key
+  // Every 401 must carry a challenge (RFC 9110 §15.5.2); the problem type
+  // says which part of the request proof was wrong.
+  r.www_authenticate = true;
+  switch (f) {
+    case ReplayFailure::kStaleTimestamp:
+      r.type = "stale-timestamp";
+      r.title = "Stale timestamp";
+      break;
+    case ReplayFailure::kMissingSignature:
+      r.type = "invalid-signature";
+      r.title = "Invalid signature";
+      r.detail =
+          "This key signs its requests: send X-Signature, the hex HMAC-SHA256 of "
+          "METHOD\\nPATH\\nX-Timestamp\\nX-Nonce\\nhex(SHA256(body)) under its signing_secret.";
+      break;
+    case ReplayFailure::kBadSignature:
+      r.type = "invalid-signature";
+      r.title = "Invalid signature";
+      r.detail =
+          "X-Signature does not match: sign METHOD\\nPATH\\nX-Timestamp\\nX-Nonce\\nhex(SHA256(body)) "
+          "exactly as sent, with the key's signing_secret.";
+      break;
+    default:
+      r.type = "replay-headers-required";
+      r.title = "Replay protection headers required";
+      r.detail = "Send X-Timestamp (unix seconds) and X-Nonce (16-128 of [A-Za-z0-9_-]).";
+      break;
+  }
+  return r;
+}
+}  // namespace
 
 namespace {
 int64_t wallSeconds() { return static_cast<int64_t>(time(nullptr)); }
@@ -76,34 +124,28 @@ ReplayStage::ReplayStage(const PolicyConfig& cfg, int64_t (*now_s)())
 
 Verdict ReplayStage::run(RequestContext& ctx) {
   if (!ctx.policy->state_changing) return Verdict::kContinue;
-  const ReplayFailure f = checkReplay(ctx.request(), *ctx.key, now_s_(), cfg_.replay_window_s, &ctx.replay);
+  const int64_t now = now_s_();
+  const ReplayFailure f = checkReplayHeaders(ctx.request(), *ctx.key, now, cfg_.replay_window_s, &ctx.replay);
   if (f == ReplayFailure::kNone) return Verdict::kContinue;
-  Rejection r;
-  r.status = 401;
-  r.event = obs::SecurityEvent::kReplay;
-  r.reason = replayFailureReason(f);
-  // Every 401 must carry a challenge (RFC 9110 §15.5.2); the problem type
-  // says which part of the request proof was wrong.
-  r.www_authenticate = true;
-  switch (f) {
-    case ReplayFailure::kStaleTimestamp:
-      r.type = "stale-timestamp";
-      r.title = "Stale timestamp";
-      r.detail = "X-Timestamp is outside the accepted window.";
-      break;
-    case ReplayFailure::kMissingSignature:
-    case ReplayFailure::kBadSignature:
-      r.type = "invalid-signature";
-      r.title = "Invalid signature";
-      r.detail = "X-Signature does not match the request.";
-      break;
-    default:
-      r.type = "replay-headers-required";
-      r.title = "Replay protection headers required";
-      r.detail = "Send X-Timestamp (unix seconds) and X-Nonce (16-128 of [A-Za-z0-9_-]).";
-      break;
+  Rejection r = replayRejection(f);
+  if (f == ReplayFailure::kStaleTimestamp) {
+    // What to change: the window and our clock (public facts, not secrets).
+    net::DetailText d(ctx.detail_text, sizeof ctx.detail_text);
+    d << "X-Timestamp must be within " << int64_t{cfg_.replay_window_s}
+      << " s of the server's clock, which reads " << now << " (unix seconds).";
+    r.detail = d.view();
+    ctx.members[0] = net::ProblemMember::num("window_s", cfg_.replay_window_s);
+    ctx.members[1] = net::ProblemMember::num("server_time", now);
+    r.members = std::span<const net::ProblemMember>(ctx.members.data(), 2);
   }
   return ctx.reject(r);
+}
+
+Verdict SignatureStage::run(RequestContext& ctx) {
+  if (!ctx.policy->state_changing || ctx.key == nullptr) return Verdict::kContinue;
+  const ReplayFailure f = checkSignature(ctx.request(), *ctx.key, ctx.replay);
+  if (f == ReplayFailure::kNone) return Verdict::kContinue;
+  return ctx.reject(replayRejection(f));
 }
 
 }  // namespace phigate::pipeline

@@ -28,11 +28,26 @@ std::string_view replayFailureReason(ReplayFailure f);
 
 bool isValidNonce(std::string_view nonce);
 
-/** Checks headers (and the signature, when the key has a secret). */
+/**
+ * The head's part: X-Timestamp in the window, X-Nonce well formed and, when
+ * the key signs, an X-Signature of 64 hex characters (checked at head time,
+ * before any body byte is read).
+ */
+ReplayFailure checkReplayHeaders(const net::HttpRequest& req, const ApiKey& key, int64_t now_s,
+                                 uint32_t window_s, ReplayToken* out);
+
+/** The body's part: X-Signature matches (keys without a signing secret always pass). */
+ReplayFailure checkSignature(const net::HttpRequest& req, const ApiKey& key, const ReplayToken& token);
+
+/** Both parts, in order (headers, then the signature over the body). */
 ReplayFailure checkReplay(const net::HttpRequest& req, const ApiKey& key, int64_t now_s,
                           uint32_t window_s, ReplayToken* out);
 
-/** 401 for missing/stale replay headers or a bad signature (state-changing routes). */
+/**
+ * 401 for missing or stale replay headers, or a missing signature
+ * (state-changing routes; head time). A stale timestamp's answer says the
+ * window and the server's time.
+ */
 class ReplayStage : public Stage {
  public:
   explicit ReplayStage(const PolicyConfig& cfg, int64_t (*now_s)() = nullptr);
@@ -41,6 +56,12 @@ class ReplayStage : public Stage {
  private:
   const PolicyConfig& cfg_;
   int64_t (*now_s_)();
+};
+
+/** 401 when X-Signature does not match the body (body time; signing keys only). */
+class SignatureStage : public Stage {
+ public:
+  Verdict run(RequestContext& ctx) override;
 };
 
 }  // namespace phigate::pipeline

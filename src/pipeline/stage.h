@@ -2,15 +2,19 @@
 // context and returns kContinue, kReject (with the problem to answer), or
 // kSuspend (it issued async work and will resume the pipeline itself). Stages
 // run in a fixed order (DESIGN §2): client-ip, ip-access, authn, ip-access for
-// the key, rbac, replay, validate. They never log and never allocate on the
-// success path.
+// the key, rbac, replay headers, content type -- all at head time, before a
+// byte of the body is buffered -- then, once the body is in, the signature and
+// the schema. They never log and never allocate on the success path.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
 
+#include "crypto/hash.h"
 #include "net/exchange.h"
+#include "net/problem.h"
 #include "obs/security_event.h"
 #include "pipeline/body_schema.h"
 #include "pipeline/cidr.h"
@@ -22,7 +26,9 @@ namespace phigate::pipeline {
 /** The replay headers of an admitted request. */
 struct ReplayToken {
   int64_t timestamp = 0;
+  std::string_view timestamp_text;  // as sent: the signature covers these bytes
   std::string_view nonce;
+  crypto::Sha256 signature{};       // X-Signature, decoded (signing keys only)
 };
 
 /** Which body schema a route validates against. */
@@ -56,8 +62,11 @@ struct Rejection {
   std::string_view detail;
   obs::SecurityEvent event = obs::SecurityEvent::kNone;
   std::string_view reason;       // stable reason code for the audit line
+  std::string_view code;         // the reason as told to the client (empty: not told)
   bool www_authenticate = false;
   std::span<const FieldError> errors;  // validation errors, if any
+  std::span<const net::ProblemMember> members;  // extension members (what to change)
+  std::span<const net::HeaderField> headers;    // extra response headers (Retry-After)
 };
 
 /** A stage's decision. */
@@ -75,6 +84,12 @@ struct RequestContext {
   std::span<const SmsMessage> bulk;
   EmailMessage email;
   Rejection rejection;
+  // Storage for a rejection's dynamic parts (numbers phigate chose, never
+  // client bytes): its detail, extension members and header values.
+  char detail_text[192] = {};
+  std::array<net::ProblemMember, 3> members{};
+  std::array<net::HeaderField, 1> headers{};
+  char header_text[24] = {};
 
   const net::HttpRequest& request() const { return ex->request(); }
   Verdict reject(const Rejection& r);

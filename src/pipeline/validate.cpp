@@ -12,18 +12,22 @@ bool isJson(std::string_view ct) {
 }
 }  // namespace
 
+Verdict ContentTypeStage::run(RequestContext& ctx) {
+  if (ctx.policy->body == BodyKind::kNone || isJson(ctx.request().header("content-type"))) {
+    return Verdict::kContinue;
+  }
+  Rejection r;
+  r.status = 415;
+  r.type = "unsupported-media-type";
+  r.title = "Unsupported Media Type";
+  r.detail = "Send the body as application/json (Content-Type: application/json).";
+  r.event = obs::SecurityEvent::kValidationFailure;
+  r.reason = "content_type";
+  return ctx.reject(r);
+}
+
 Verdict ValidateStage::run(RequestContext& ctx) {
   const std::string_view body = ctx.request().body;
-  if (ctx.policy->body != BodyKind::kNone && !isJson(ctx.request().header("content-type"))) {
-    Rejection r;
-    r.status = 415;
-    r.type = "unsupported-media-type";
-    r.title = "Unsupported Media Type";
-    r.detail = "Send the body as application/json.";
-    r.event = obs::SecurityEvent::kValidationFailure;
-    r.reason = "content_type";
-    return ctx.reject(r);
-  }
   BodyStatus st = BodyStatus::kOk;
   switch (ctx.policy->body) {
     case BodyKind::kNone: return Verdict::kContinue;

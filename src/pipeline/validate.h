@@ -1,4 +1,5 @@
-// Body validation stage: the route's schema over the body, parsed in place by
+// Body validation: the content type (decided from the head, before the body
+// is read), then the route's schema over the body, parsed in place by
 // simdjson. 400 for bodies that are not well-formed JSON objects, 422 for
 // schema violations, with errors [{field, code}] and never a rejected value.
 #pragma once
@@ -7,6 +8,13 @@
 
 namespace phigate::pipeline {
 
+/** 415 unless a body route's request says Content-Type: application/json (head time). */
+class ContentTypeStage : public Stage {
+ public:
+  Verdict run(RequestContext& ctx) override;
+};
+
+/** The route's schema over the body (body time). */
 class ValidateStage : public Stage {
  public:
   Verdict run(RequestContext& ctx) override;

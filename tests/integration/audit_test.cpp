@@ -77,7 +77,7 @@ TEST_F(AuditTest, EverySecurityEventIsOneStructuredLine) {
   add("malformed-token", malformed, 401, authFailure("malformed_token"));
   add("unknown-token", sms(tokenFor("stranger")), 401, authFailure("unknown_token"));
   add("revoked-token", sms(tokenFor("gone")), 401, authFailure("revoked_token"));
-  add("query-token", post("/v1/sms?access_token=" + clinic, kSmsBody, clinic), 401,
+  add("query-token", post("/v1/sms?access_token=" + clinic, kSmsBody, clinic), 400,
       authFailure("token_in_query"));
 
   // RBAC: the permission that was missing, and whose key it was.
@@ -264,7 +264,7 @@ TEST(NoLeaks, MarkersNeverReachTheLogsOrAnyResponse) {
   ApiRequest basic = post("/v1/sms", sms_body, "");
   basic.extra_headers = "Authorization: Basic " + kTokAdmin + "\r\n";
   add("basic-auth", 401, basic);
-  add("query-token", 401, post("/v1/sms?access_token=" + kTokSms + "&to=" + kPhoneA, sms_body, kTokSms));
+  add("query-token", 400, post("/v1/sms?access_token=" + kTokSms + "&to=" + kPhoneA, sms_body, kTokSms));
   ApiRequest stale = post("/v1/sms", sms_body, kTokSms);
   stale.timestamp = std::to_string(unixNow() - 3600);
   add("stale", 401, stale);

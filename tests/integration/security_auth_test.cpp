@@ -118,8 +118,9 @@ TEST_F(SecurityTest, SecurityHeadersOnEveryApiAnswer) {
   answers.emplace_back("422", send(post("/v1/sms", R"({"to":"12","message":"x"})", sms)));
   answers.emplace_back("400", send(post("/v1/sms", "{", sms)));
   answers.emplace_back("404", callGet(port(), "/v1/messages/" + kRandomId, sms));
-  auto too_large = request(port(), "POST /v1/sms HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
-                                        sms + "\r\nContent-Length: 70000\r\n\r\n");
+  std::string big = post("/v1/sms", "", sms).raw();
+  big.replace(big.find("Content-Length: 0"), 17, "Content-Length: 70000");
+  auto too_large = request(port(), big);
   ASSERT_TRUE(too_large);
   answers.emplace_back("413", *too_large);
 
@@ -247,6 +248,14 @@ TEST_F(SecurityTest, UnknownAndRevokedTokensGetTheSameAnswerAsNoToken) {
   expectUnauthorized(callGet(port(), "/v1/messages/" + kRandomId, tokenFor("revoked")));
 }
 
+// Not the generic 401: a credential in the URL is the wrong place, not a
+// wrong credential, and the client must be told to move it (and replace it).
+void expectCredentialInQuery(const Response& r) {
+  expectProblem(r, 400, "credential-in-query");
+  EXPECT_EQ(r.count("www-authenticate"), 0u);
+  EXPECT_NE(jsonField(r.body, "detail").find("Authorization: Bearer"), std::string::npos);
+}
+
 TEST_F(SecurityTest, TokenInTheQueryStringIsRefusedEvenNextToAValidHeader) {
   const std::string valid = tokenFor("role-sms");
   const std::string names[] = {"access_token", "token",        "api_key",      "apikey",
@@ -256,16 +265,16 @@ TEST_F(SecurityTest, TokenInTheQueryStringIsRefusedEvenNextToAValidHeader) {
     SCOPED_TRACE(name);
     ApiRequest req = post("/v1/sms?lang=en&" + name + "=" + valid, kSmsBody, valid);
     req.request_id = uniqueRequestId("query-token");
-    expectUnauthorized(send(req));
+    expectCredentialInQuery(send(req));
     expectAuditLine(server(), req.request_id,
-                    {.route = "sms", .status = 401, .event = "auth_failure",
+                    {.route = "sms", .status = 400, .event = "auth_failure",
                      .reason = "token_in_query"});
   }
   const std::string rid = uniqueRequestId("query-token-get");
-  expectUnauthorized(callGet(port(), "/v1/messages/" + kRandomId + "?access_token=" + valid, valid,
-                             "X-Request-ID: " + rid + "\r\n"));
+  expectCredentialInQuery(callGet(port(), "/v1/messages/" + kRandomId + "?access_token=" + valid, valid,
+                                  "X-Request-ID: " + rid + "\r\n"));
   expectAuditLine(server(), rid,
-                  {.method = "GET", .route = "message_status", .status = 401,
+                  {.method = "GET", .route = "message_status", .status = 400,
                    .event = "auth_failure", .reason = "token_in_query"});
   // The control: an innocent query does not trip the check.
   EXPECT_EQ(send(post("/v1/sms?lang=en", kSmsBody, valid)).status, 202);
@@ -344,7 +353,9 @@ TEST_F(SecurityTest, EveryRoleAgainstEveryRoute) {
       }
       if (!ok) {
         expectProblem(r, 403, "forbidden");
-        EXPECT_EQ(jsonField(r.body, "detail"), "This key is not allowed to use this resource.");
+        // It names the missing permission, so the integrator knows which role to ask for.
+        EXPECT_EQ(jsonField(r.body, "missing_permission"), rc.permission);
+        EXPECT_NE(jsonField(r.body, "detail").find(rc.permission), std::string::npos);
       } else if (rc.method == "GET") {
         expectProblem(r, 404, "not-found");  // allowed to ask; the message is not theirs
       } else {
@@ -734,7 +745,7 @@ TEST(IpAccess, UntrustedPeerCannotSpoofItsAddress) {
     req.request_id = rid;
     const Response r = call(s.port(), req);
     expectProblem(r, 403, "forbidden");
-    EXPECT_EQ(jsonField(r.body, "detail"), "Access from this address is not allowed.");
+    EXPECT_EQ(jsonField(r.body, "code"), "not_in_allowlist");
     // Refused before authentication: no key id, the socket peer as client.
     expectAuditLine(s, rid,
                     {.route = "sms", .status = 403, .event = "ip_blocked",
@@ -876,7 +887,10 @@ TEST(IpAccess, PerKeyAllowCidrs) {
   req.omit_nonce = true;
   const Response r = call(s.port(), req);
   expectProblem(r, 403, "forbidden");
-  EXPECT_EQ(jsonField(r.body, "detail"), "Access from this address is not allowed.");
+  // The answer says which list refused (the key's own), never what is on it.
+  EXPECT_EQ(jsonField(r.body, "code"), "not_in_key_allowlist");
+  EXPECT_NE(jsonField(r.body, "detail").find("allow_cidrs"), std::string::npos);
+  EXPECT_EQ(r.body.find("10.20."), std::string::npos);
   // Reads too.
   expectProblem(callGet(s.port(), "/v1/messages/" + kRandomId, tokenFor("office")), 403, "forbidden");
 }

@@ -88,7 +88,9 @@ inline void expectUnauthorized(const Response& r) {
   expectProblem(r, 401, "unauthorized");
   EXPECT_EQ(r.count("www-authenticate"), 1u);
   EXPECT_EQ(r.header("www-authenticate"), "Bearer realm=\"phigate\"");
-  EXPECT_EQ(jsonField(r.body, "detail"), "A valid bearer token is required.");
+  EXPECT_EQ(jsonField(r.body, "detail"),
+            "A valid bearer token is required: send Authorization: Bearer <token>.");
+  EXPECT_EQ(jsonField(r.body, "code"), "") << "which failure it was is not told";
   EXPECT_EQ(jsonField(r.body, "title"), "Unauthorized");
 }
 

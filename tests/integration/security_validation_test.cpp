@@ -579,8 +579,12 @@ TEST_F(ValidationTest, PerRouteBodyLimitsAreExact) {
     const std::string rid = uniqueRequestId("too-large");
     const Response r = headOnly(port(), k.path, k.limit + 1, rid);
     expectProblem(r, 413, "payload-too-large");
+    // The answer states the limit, so the client knows what to send instead.
+    EXPECT_EQ(jsonField(r.body, "limit_bytes"), std::to_string(k.limit));
+    EXPECT_NE(jsonField(r.body, "detail").find(std::to_string(k.limit) + " bytes"), std::string::npos);
+    // The limit is decided after authentication: the line names the key.
     expectAuditLine(server(), rid,
-                    {.route = k.route, .status = 413, .event = "body_too_large"});
+                    {.route = k.route, .status = 413, .event = "body_too_large", .key_id = "writer"});
   }
   // A chunked body is cut off as soon as it passes the route's limit.
   ApiRequest req = post("/v1/sms", "", tokenFor("writer"));

@@ -554,7 +554,7 @@ TEST_P(StateTest, RepeatedAuthFailuresBlockTheAddressForAWhile) {
   if (r.status != 403) r = sendUntil(fromAttacker, 403, 1500);
   expectProblem(r, 403, "forbidden");
   const int64_t blocked_at = nowMs();
-  EXPECT_EQ(jsonField(r.body, "detail"), "Access from this address is not allowed.");
+  EXPECT_EQ(jsonField(r.body, "code"), "blocked") << "says which kind of block it is";
   expectAuditLine(server(), r.header("x-request-id"),
                   {.route = "sms", .status = 403, .event = "ip_blocked", .reason = "blocked",
                    .client_ip = attacker});

@@ -213,7 +213,8 @@ TEST_F(ConfigTest, KnownVariablesListsEveryName) {
                             "PHIGATE_MAX_OUTPUT_BYTES",
                             "PHIGATE_MAX_REQUESTS_PER_CONNECTION",
                             "PHIGATE_MAX_CONNECTIONS",
-                            "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_REPLAY_WINDOW_S",
+                            "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_MAX_BODY_BUFFER_BYTES",
+                            "PHIGATE_REPLAY_WINDOW_S",
                             "PHIGATE_RATE_LIMITS", "PHIGATE_DAILY_QUOTA", "PHIGATE_IDEMPOTENCY_TTL_S",
                             "PHIGATE_AUTH_FAILURE_LIMIT", "PHIGATE_AUTH_FAILURE_WINDOW_S",
                             "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS"};

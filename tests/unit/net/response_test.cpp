@@ -77,11 +77,34 @@ TEST(Response, ExtraHeadersAndHttp10KeepAlive) {
 
 TEST(Problem, BodyIsStableJsonWithoutClientBytes) {
   Buffer out;
-  writeProblem(out, problemForViolation(obs::SecurityEvent::kObsFold), "rid",
-               obs::securityEventName(obs::SecurityEvent::kObsFold));
+  writeProblem(out, problemForViolation(obs::SecurityEvent::kObsFold), "rid");
   EXPECT_EQ(out.view(),
             R"({"type":"https://phigate.dev/problems/bad-request","title":"Bad Request","status":400,)"
             R"("detail":"The request is not valid HTTP/1.1 framing.","code":"obs_fold","request_id":"rid"})");
+}
+
+// One writer for every layer: members, field errors and numbers in one
+// object, in a fixed order, closed once (no re-opened object).
+TEST(Problem, MembersAndErrorsInOneObject) {
+  Buffer out;
+  const ProblemMember members[] = {ProblemMember::num("limit_bytes", 65536),
+                                   ProblemMember::num("skew", -5),
+                                   ProblemMember::str("missing_permission", "sms:bulk")};
+  const ProblemFieldError errors[] = {{"to", "invalid_phone"}, {"messages[1].message", "too_long"}};
+  Problem p{422, "validation", "Validation failed", "d", "schema", members, errors};
+  writeProblem(out, p, "rid");
+  EXPECT_EQ(out.view(),
+            R"({"type":"https://phigate.dev/problems/validation","title":"Validation failed",)"
+            R"("status":422,"detail":"d","code":"schema","limit_bytes":65536,"skew":-5,)"
+            R"("missing_permission":"sms:bulk","errors":[{"field":"to","code":"invalid_phone"},)"
+            R"({"field":"messages[1].message","code":"too_long"}],"request_id":"rid"})");
+}
+
+TEST(Problem, DetailTextTruncatesAtItsBuffer) {
+  char buf[16];
+  DetailText d(buf, sizeof buf);
+  d << "limit " << int64_t{1048576} << " bytes and more";
+  EXPECT_EQ(d.view(), "limit 1048576 by");
 }
 
 TEST(Problem, EscapesStrings) {
