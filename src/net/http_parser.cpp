@@ -1,6 +1,7 @@
 #include "net/http_parser.h"
 
 #include <cstring>
+#include <iterator>
 
 namespace phigate::net {
 
@@ -43,7 +44,75 @@ bool startsWithLower(std::string_view s, std::string_view lower_prefix) {
          equalsLower(s.substr(0, lower_prefix.size()), lower_prefix);
 }
 
+// RFC 3986 reg-name: unreserved / pct-encoded / sub-delims.
+bool isRegNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~' || c == '!' || c == '$' || c == '&' || c == '\'' ||
+         c == '(' || c == ')' || c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
+}
+
+bool isHexDigit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool isRegName(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size() || !isHexDigit(s[i + 1]) || !isHexDigit(s[i + 2])) return false;
+      i += 2;
+    } else if (!isRegNameChar(s[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// An IPv6 literal's characters (inet_pton-level checks are not needed: the
+// value is never used to connect anywhere, only refused when it cannot be one).
+bool isIpv6Literal(std::string_view s) {
+  if (s.find(':') == std::string_view::npos) return false;
+  for (char c : s) {
+    if (!isHexDigit(c) && c != ':' && c != '.') return false;
+  }
+  return true;
+}
+
+// port = *DIGIT (RFC 3986); more than 65535 is no port at all.
+bool isPort(std::string_view s) {
+  if (s.size() > 5) return false;
+  uint32_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return n <= 65535;
+}
+
 }  // namespace
+
+// Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2). Empty is
+// allowed: it is what a request for an authority-less URI sends. Userinfo
+// ("user@host"), spaces, controls and non-ASCII bytes are not part of it.
+bool isValidHostHeader(std::string_view v) {
+  if (v.empty()) return true;
+  std::string_view host = v;
+  std::string_view rest;
+  if (v.front() == '[') {
+    const size_t close = v.find(']');
+    if (close == std::string_view::npos || !isIpv6Literal(v.substr(1, close - 1))) return false;
+    rest = v.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    host = {};
+  } else {
+    const size_t colon = v.find(':');
+    if (colon != std::string_view::npos) {
+      host = v.substr(0, colon);
+      rest = v.substr(colon);
+    }
+    if (host.empty() || !isRegName(host)) return false;
+  }
+  return rest.empty() || isPort(rest.substr(1));
+}
 
 int statusForViolation(SecurityEvent e) {
   switch (e) {
@@ -284,14 +353,46 @@ SecurityEvent HttpParser::classifyTarget() {
   return SecurityEvent::kNone;
 }
 
-// RFC 9112 §6 framing rules, stricter than llhttp's defaults.
+namespace {
+// Fields phigate interprets as one value: a second copy would leave it to
+// chance (first or last?) which one a check sees and which one a later
+// reader believes. List-valued fields (X-Forwarded-For, Connection) may repeat.
+constexpr std::string_view kSingletons[] = {"content-type", "authorization", "x-timestamp",
+                                            "x-nonce",      "x-signature",   "idempotency-key",
+                                            "x-request-id", "expect"};
+
+bool repeatsSingleton(std::string_view name, uint32_t* seen) {
+  for (size_t i = 0; i < std::size(kSingletons); ++i) {
+    if (!equalsLower(name, kSingletons[i])) continue;
+    const uint32_t bit = 1u << i;
+    if ((*seen & bit) != 0) return true;
+    *seen |= bit;
+    return false;
+  }
+  return false;
+}
+}  // namespace
+
+// request-line = method SP request-target SP HTTP-version, with exactly one
+// space each side of the target (RFC 9112 §3): llhttp skips extra spaces.
+bool HttpParser::requestLineIsExact() const {
+  const char* m = base_ + msg_start_;
+  const size_t start = url_.off, end = url_.off + url_.len;
+  if (start < 2 || m[start - 1] != ' ' || m[start - 2] == ' ') return false;
+  return m[end] == ' ' && m[end + 1] != ' ';
+}
+
+// RFC 9112 §3 and §6 framing rules, stricter than llhttp's defaults.
 SecurityEvent HttpParser::checkFraming() {
   if (request_.method == Method::kOther) return SecurityEvent::kMethodRefused;
+  if (!requestLineIsExact()) return SecurityEvent::kBadRequestLine;
   int hosts = 0, lengths = 0, encodings = 0;
+  uint32_t singletons = 0;
   for (const Header& h : headers_) {
     const std::string_view n = h.name;
+    if (repeatsSingleton(n, &singletons)) return SecurityEvent::kDuplicateHeader;
     if (equalsLower(n, "host")) {
-      ++hosts;
+      if (++hosts == 1 && !isValidHostHeader(h.value)) return SecurityEvent::kBadHost;
     } else if (equalsLower(n, "content-length")) {
       if (++lengths > 1) return SecurityEvent::kDuplicateContentLength;
       if (!parseContentLength(h.value, &request_.content_length)) {

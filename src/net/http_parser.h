@@ -25,6 +25,9 @@ namespace phigate::net {
 /** HTTP status a framing/limit violation is answered with. */
 int statusForViolation(obs::SecurityEvent e);
 
+/** True when `value` is a valid Host field value: uri-host [":" port], or empty. */
+bool isValidHostHeader(std::string_view value);
+
 class HttpParser {
  public:
   enum class Event { kNeedMore, kHeadersComplete, kMessageComplete, kError };
@@ -81,6 +84,7 @@ class HttpParser {
   int onHeadersComplete();
   int onBody(const char* at, size_t len);
   obs::SecurityEvent checkFraming();
+  bool requestLineIsExact() const;
   obs::SecurityEvent classifyTarget();
   void materializeHead();
   obs::SecurityEvent mapLlhttpError(llhttp_errno_t err) const;

@@ -45,6 +45,17 @@ Problem describeViolation(SecurityEvent e) {
     case SecurityEvent::kMissingHost:
     case SecurityEvent::kDuplicateHost:
       return {status, "bad-request", "Bad Request", "HTTP/1.1 requires exactly one Host header."};
+    case SecurityEvent::kBadHost:
+      return {status, "bad-request", "Bad Request",
+              "The Host header must be host[:port] (RFC 9112 section 3.2): no user info, spaces, "
+              "control or non-ASCII bytes, and a port of at most 65535."};
+    case SecurityEvent::kDuplicateHeader:
+      return {status, "bad-request", "Bad Request",
+              "A header phigate reads as one value (Content-Type, Authorization, X-Timestamp, "
+              "X-Nonce, X-Signature, Idempotency-Key, X-Request-ID, Expect) was sent twice."};
+    case SecurityEvent::kBadRequestLine:
+      return {status, "bad-request", "Bad Request",
+              "The request line must be exactly: METHOD SP target SP HTTP/1.1 (one space each)."};
     case SecurityEvent::kTooManyConnections:
     case SecurityEvent::kTooManyConnectionsPerIp:
       return {503, "too-many-connections", "Service Unavailable",

@@ -26,6 +26,8 @@ namespace phigate::obs {
   X(kBadTarget, "bad_target")                              \
   X(kMissingHost, "missing_host")                          \
   X(kDuplicateHost, "duplicate_host")                      \
+  X(kBadHost, "bad_host")                                  \
+  X(kDuplicateHeader, "duplicate_header")                  \
   X(kDuplicateContentLength, "duplicate_content_length")   \
   X(kBadContentLength, "bad_content_length")               \
   X(kContentLengthWithChunked, "content_length_with_transfer_encoding") \

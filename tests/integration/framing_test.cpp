@@ -35,6 +35,11 @@ std::string head(const std::string& lines, const std::string& version = "HTTP/1.
   return "GET /livez " + version + "\r\nHost: test\r\n" + lines + "\r\n";
 }
 
+// A request on /livez whose only Host header has this value.
+std::string withHost(const std::string& value) {
+  return "GET /livez HTTP/1.1\r\nHost: " + value + "\r\n\r\n";
+}
+
 std::string chunked(const std::string& body) {
   return head("Transfer-Encoding: chunked\r\n") + body;
 }
@@ -88,6 +93,34 @@ const FramingCase kCases[] = {
     // Host (RFC 9112 §3.2).
     {"MissingHost", "GET /livez HTTP/1.1\r\n\r\n", 400, "bad-request", "missing_host"},
     {"DuplicateHost", head("Host: other\r\n"), 400, "bad-request", "duplicate_host"},
+    {"HostWithSpace", withHost("te st"), 400, "bad-request", "bad_host"},
+    {"HostWithUserinfo", withHost("user@test"), 400, "bad-request", "bad_host"},
+    {"HostPortTooLarge", withHost("test:65536"), 400, "bad-request", "bad_host"},
+    {"HostPortNotNumeric", withHost("test:8a"), 400, "bad-request", "bad_host"},
+    {"HostTwoPorts", withHost("test:80:80"), 400, "bad-request", "bad_host"},
+    {"HostNonAscii", withHost("t\xc3\xa9st"), 400, "bad-request", "bad_host"},
+    {"HostOpenBracket", withHost("[::1"), 400, "bad-request", "bad_host"},
+    {"HostOnlyPort", withHost(":80"), 400, "bad-request", "bad_host"},
+    // The request line is exactly method SP target SP version (RFC 9112 §3).
+    {"TwoSpacesBeforeTarget", "GET  /livez HTTP/1.1\r\nHost: test\r\n\r\n", 400, "bad-request",
+     "bad_request_line"},
+    {"TwoSpacesBeforeVersion", "GET /livez  HTTP/1.1\r\nHost: test\r\n\r\n", 400, "bad-request",
+     "bad_request_line"},
+    // Repeated fields phigate reads as one value.
+    {"TwoContentTypes", head("Content-Type: application/json\r\nContent-Type: text/plain\r\n"), 400,
+     "bad-request", "duplicate_header"},
+    {"TwoAuthorizations", head("Authorization: Bearer a\r\nAuthorization: Bearer b\r\n"), 400,
+     "bad-request", "duplicate_header"},
+    {"TwoNonces", head("X-Nonce: aaaaaaaaaaaaaaaa\r\nx-nonce: bbbbbbbbbbbbbbbb\r\n"), 400, "bad-request",
+     "duplicate_header"},
+    {"TwoTimestamps", head("X-Timestamp: 1\r\nX-Timestamp: 2\r\n"), 400, "bad-request",
+     "duplicate_header"},
+    {"TwoIdempotencyKeys", head("Idempotency-Key: a\r\nIdempotency-Key: b\r\n"), 400, "bad-request",
+     "duplicate_header"},
+    {"TwoRequestIds", head("X-Request-ID: a\r\nX-Request-ID: b\r\n"), 400, "bad-request",
+     "duplicate_header"},
+    {"TwoSignatures", head("X-Signature: a\r\nX-Signature: b\r\n"), 400, "bad-request",
+     "duplicate_header"},
     // Versions.
     {"VersionLetter", head("", "HTTP/1.x"), 400, "bad-request", "bad_version"},
     {"VersionNoDot", head("", "HTTP/11"), 400, "bad-request", "bad_version"},

@@ -508,8 +508,6 @@ TEST_P(StateTest, InvalidIdempotencyKeyIs400) {
       {"tab", idempotencyKey("order\t0004")},
       {"non-ASCII", idempotencyKey("order-\xc3\xa9")},
       {"empty", "Idempotency-Key: \r\n"},
-      {"two headers", idempotencyKey("order-0004") + idempotencyKey("order-0004")},
-      {"two different headers", idempotencyKey("order-0004") + idempotencyKey("order-0005")},
   };
   for (size_t i = 0; i < bad.size(); ++i) {
     SCOPED_TRACE(bad[i].first);
@@ -523,6 +521,16 @@ TEST_P(StateTest, InvalidIdempotencyKeyIs400) {
     const Response fixed = send(req);
     EXPECT_EQ(fixed.status, 202) << fixed.body;
     EXPECT_FALSE(fixed.has("idempotent-replayed"));
+  }
+  // Two keys: which would count? Neither; the HTTP parser refuses the head.
+  for (const std::string& twice : {idempotencyKey("order-0004") + idempotencyKey("order-0004"),
+                                   idempotencyKey("order-0004") + idempotencyKey("order-0005")}) {
+    ApiRequest req = post("/v1/sms", kSmsBody, kClinic);
+    req.extra_headers = twice;
+    const Response r = send(req);
+    expectProblem(r, 400, "bad-request");
+    EXPECT_EQ(jsonField(r.body, "code"), "duplicate_header");
+    EXPECT_EQ(r.body.find("order"), std::string::npos) << "the value is never echoed";
   }
   // Other control characters (and DEL) never get past the HTTP parser: a 400 all the same.
   for (const char* value : {"order\x01" "0006", "order\x7f" "0006"}) {

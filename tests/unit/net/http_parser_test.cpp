@@ -165,6 +165,39 @@ TEST(HttpParser, FramingViolations) {
   EXPECT_EQ(errorOf("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n"), SecurityEvent::kBadTarget);
 }
 
+TEST(HttpParser, HostMustBeUriHostAndPort) {
+  for (const char* ok : {"", "a", "example.org", "example.org:8080", "127.0.0.1:80", "[::1]",
+                         "[2001:db8::1]:443", "xn--bcher-kva.example", "a%41b", "h:"}) {
+    EXPECT_TRUE(isValidHostHeader(ok)) << ok;
+  }
+  for (const char* bad : {"a b", "user@h", "user:pw@h", "h:65536", "h:123456", "h:8a", "h:80:80",
+                          "[::1", "[::1]x", "[zz]", ":80", "h\xc3\xa9", "a%4", "a%zz", "h/p",
+                          "h?q", "[::1]:-1"}) {
+    EXPECT_FALSE(isValidHostHeader(bad)) << bad;
+  }
+  EXPECT_EQ(errorOf("GET / HTTP/1.1\r\nHost: u@h\r\n\r\n"), SecurityEvent::kBadHost);
+}
+
+TEST(HttpParser, RequestLineHasExactlyOneSpaceEachSide) {
+  EXPECT_EQ(errorOf("GET  / HTTP/1.1\r\nHost: a\r\n\r\n"), SecurityEvent::kBadRequestLine);
+  EXPECT_EQ(errorOf("GET /  HTTP/1.1\r\nHost: a\r\n\r\n"), SecurityEvent::kBadRequestLine);
+  ParserHarness exact("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(exact.run(), Event::kMessageComplete);
+}
+
+TEST(HttpParser, RepeatedSingletonHeadersAreRefused) {
+  for (const char* name : {"Content-Type", "Authorization", "X-Timestamp", "X-Nonce", "X-Signature",
+                           "Idempotency-Key", "X-Request-ID", "Expect"}) {
+    const std::string head = std::string("GET / HTTP/1.1\r\nHost: a\r\n") + name + ": 100-continue\r\n" + name +
+                             ": 100-continue\r\n\r\n";
+    EXPECT_EQ(errorOf(head), SecurityEvent::kDuplicateHeader) << name;
+  }
+  // List-valued fields may repeat (a proxy chain appends X-Forwarded-For lines).
+  ParserHarness list("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n"
+                     "X-Forwarded-For: 5.6.7.8\r\n\r\n");
+  EXPECT_EQ(list.run(), Event::kMessageComplete);
+}
+
 TEST(HttpParser, TransferEncodingInHttp10IsRefused) {
   EXPECT_EQ(errorOf("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
             SecurityEvent::kBadTransferEncoding);
