@@ -185,7 +185,11 @@ int keygen(int argc, char** argv) {
 // resolved here, once, so no worker ever resolves a name on its loop), else
 // the embedded in-process store. Each worker connects after the fork.
 std::unique_ptr<phigate::state::StateStore> makeStore(const phigate::config::Config& cfg) {
-  if (cfg.ratelimit_storage_uri.empty()) return std::make_unique<phigate::state::MemoryStore>();
+  if (cfg.ratelimit_storage_uri.empty()) {
+    phigate::state::MemoryStoreLimits limits;
+    limits.max_messages = cfg.state.memory_max_messages;
+    return std::make_unique<phigate::state::MemoryStore>(limits);
+  }
   phigate::state::RedisOptions opts;
   std::string error;
   if (!phigate::state::parseRedisUri(cfg.ratelimit_storage_uri, &opts.endpoint, &error) ||

@@ -88,8 +88,17 @@ void respondReplayedResponse(CallState& st, const state::AdmitResult& r) {
   std::string ad, body;
   idempotencyAd(st, st.ctx.request().header("idempotency-key"), &ad);
   if (!st.services->key_ring.open(r.stored_response, ad, &body)) {
-    // A record we cannot open (rotated away, tampered): never guess.
-    respondStoreUnavailable(*st.ctx.ex);
+    // A record we cannot open (its key left the ring: retired, or an
+    // ephemeral development key lost in a restart; or tampered): never
+    // guess, and never call it transient -- retrying gives the same answer.
+    net::Exchange& ex = *st.ctx.ex;
+    ex.event = obs::SecurityEvent::kIdempotencyUnreadable;
+    ex.reason = "key_not_in_ring";
+    respondProblem(ex, 409, "idempotency-record-unreadable", "Idempotency record unreadable",
+                   "A request with this Idempotency-Key was accepted before, but its stored answer "
+                   "can no longer be decrypted (the ENCRYPTION_KEY that sealed it is not in "
+                   "ENCRYPTION_KEY or ENCRYPTION_KEYS_OLD any more). Nothing was queued again. "
+                   "Send with a new Idempotency-Key only if the message must go again.");
     return;
   }
   st.addHeader("Idempotent-Replayed", "true");
@@ -120,7 +129,16 @@ void onAdmit(void* p, const state::AdmitResult& r) {
       if (st.on_unavailable != nullptr) return st.on_unavailable(st, r);
       respondStoreUnavailable(ex);
       return;
-    case state::AdmitStatus::kFull: respondStoreUnavailable(ex); return;
+    case state::AdmitStatus::kFull:
+      // Not "retry soon" (503): the embedded store clears only as its
+      // entries expire or are delivered.
+      ex.event = obs::SecurityEvent::kStoreFull;
+      ex.reason = "memory_store_full";
+      respondProblem(ex, 507, "store-full", "Store full",
+                     "The embedded in-process store is at capacity and is not taking new requests "
+                     "until entries expire or are delivered; this does not clear by retrying soon. "
+                     "The operator should configure RATELIMIT_STORAGE_URI (Redis).");
+      return;
   }
 }
 

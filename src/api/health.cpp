@@ -11,15 +11,20 @@ void handleLivez(Call& call) {
 
 namespace {
 
+// The store is "ok", "down" (cannot answer), or "full" (answers, but refuses
+// new messages: the embedded store at capacity).
 void writeHealth(net::Buffer& body, bool draining, const state::StateStore& store, bool store_ok) {
+  const bool full = store_ok && store.full();
   body.clear();
-  body.append(draining ? R"({"status":"draining")" : store_ok ? R"({"status":"ok")" : R"({"status":"unavailable")");
+  body.append(draining              ? R"({"status":"draining")"
+              : store_ok && !full ? R"({"status":"ok")"
+                                  : R"({"status":"unavailable")");
   body.append(R"(,"checks":{"accepting":")");
   body.append(draining ? "draining" : "ok");
   body.append(R"(","store":{"backend":")");
   body.append(store.backend());
   body.append(R"(","status":")");
-  body.append(store_ok ? "ok" : "down");
+  body.append(!store_ok ? "down" : full ? "full" : "ok");
   body.append("\"}}}");
 }
 
@@ -29,7 +34,8 @@ void answer(CallState& st, bool store_ok) {
   const bool draining = ex.worker().draining();
   net::Buffer& body = ex.worker().scratch();
   writeHealth(body, draining, st.services->store, store_ok);
-  ex.respond(store_ok && !draining ? 200 : 503, net::kJsonType, body.view(), st.headers());
+  const bool ready = store_ok && !draining && !st.services->store.full();
+  ex.respond(ready ? 200 : 503, net::kJsonType, body.view(), st.headers());
 }
 
 void healthy(CallState& st, const state::AdmitResult&) { answer(st, true); }

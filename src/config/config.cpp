@@ -186,7 +186,8 @@ class Loader {
 
   LoadResult load(std::optional<int> cli_workers, int cpu_count) {
     readStrings();
-    bool ok = rejectUnknownNames() && readAppEnv() && readDebug() && readScheme() &&
+    bool ok = rejectUnknownNames() && readAppEnv() && readDebug() &&
+              readBool("PHIGATE_ACCEPT_MESSAGE_LOSS", &config_.accept_message_loss) && readScheme() &&
               readListen() && readLimits() && resolveWorkers(cli_workers, cpu_count);
     if (ok) ok = config_.production() ? checkProduction() : prepareDevelopment();
     if (ok) result_.config = std::move(config_);
@@ -264,6 +265,20 @@ class Loader {
     return true;
   }
 
+  bool readBool(std::string_view name, bool* field) {
+    auto value = get(name);
+    if (!value) return true;
+    std::string v = lowerCopy(*value);
+    if (v == "true" || v == "1" || v == "yes") {
+      *field = true;
+    } else if (v == "false" || v == "0" || v == "no") {
+      *field = false;
+    } else {
+      return fail(std::string(name) + " must be one of true, false, 1, 0, yes, no");
+    }
+    return true;
+  }
+
   bool readScheme() {
     auto value = get("PREFERRED_URL_SCHEME");
     if (!value) return true;
@@ -321,6 +336,7 @@ class Loader {
            readNumber("PHIGATE_AUTH_FAILURE_WINDOW_S", 1, 86'400, &p.auth_failure_window_s) &&
            readNumber("PHIGATE_AUTO_BLOCK_S", 1, 30 * 86'400, &p.auto_block_s) &&
            readNumber("PHIGATE_STORE_TIMEOUT_MS", 1, 60'000, &p.store_timeout_ms) &&
+           readNumber("PHIGATE_MEMORY_MAX_MESSAGES", 1, 10'000'000, &p.memory_max_messages) &&
            readRateLimits();
   }
 
@@ -391,14 +407,42 @@ class Loader {
           "RATELIMIT_STORAGE_URI is required in production with more than one worker (replay "
           "nonces and rate limits must be shared between workers)");
     }
+    // A 202 promises the message survives a restart; the in-process store
+    // cannot keep that promise.
+    if (config_.ratelimit_storage_uri.empty() && !config_.accept_message_loss) {
+      return fail(
+          "RATELIMIT_STORAGE_URI is required in production: without it accepted messages live only "
+          "in this process's memory and are lost on a restart (set PHIGATE_ACCEPT_MESSAGE_LOSS=true "
+          "to run so anyway)");
+    }
+    if (config_.ratelimit_storage_uri.empty()) {
+      warn("WARNING: production without RATELIMIT_STORAGE_URI (PHIGATE_ACCEPT_MESSAGE_LOSS=true): "
+           "queued messages are lost on every restart.");
+    }
     return true;
   }
 
+  // Says which rule failed (length, alphabet, variety), never the value.
   bool checkHexSecret(std::string_view name, const std::string& value) {
-    if (isStrongHexSecret(value)) return true;
-    return fail(std::string(name) + " must be " + std::to_string(kSecretHexChars) +
-                " hex characters (" + std::to_string(kSecretBytes) +
-                " random bytes) in production; generate one with: openssl rand -hex 32");
+    const std::string n(name);
+    const std::string rule = n + " must be " + std::to_string(kSecretHexChars) + " hex characters (" +
+                             std::to_string(kSecretBytes) + " random bytes) in production";
+    const std::string hint = "; generate one with: openssl rand -hex 32";
+    if (value.empty()) return fail(rule + ": it is not set" + hint);
+    if (isDevDefault(value)) {
+      return fail(rule + ": it is a development default from the hardening guide's example" + hint);
+    }
+    if (value.size() != kSecretHexChars) {
+      return fail(rule + ": it has " + std::to_string(value.size()) + " characters" + hint);
+    }
+    if (!std::all_of(value.begin(), value.end(), isHexDigit)) {
+      return fail(rule + ": it contains a character other than 0-9 and a-f" + hint);
+    }
+    if (distinctChars(value) < kMinDistinctChars) {
+      return fail(rule + ": it has fewer than " + std::to_string(kMinDistinctChars) +
+                  " distinct characters (a pattern, not random bytes)" + hint);
+    }
+    return true;
   }
 
   // The env-var keys are optional when a keys file supplies the keys; when
@@ -410,7 +454,8 @@ class Loader {
       return fail(n + " is required in production unless API_KEYS_FILE is set");
     }
     if (isDevDefault(value)) {
-      return fail(n + " is a development default; not allowed in production");
+      return fail(n + " is a development default from the hardening guide's example; not allowed in "
+                      "production");
     }
     if (value.size() < kMinApiKeyChars) {
       return fail(n + " must be at least " + std::to_string(kMinApiKeyChars) +
@@ -420,7 +465,8 @@ class Loader {
       return fail(n + " must contain only printable ASCII characters without spaces");
     }
     if (distinctChars(value) < kMinDistinctChars) {
-      return fail(n + " is too weak (too few distinct characters) in production");
+      return fail(n + " has fewer than " + std::to_string(kMinDistinctChars) +
+                  " distinct characters (a pattern, not a random token); not allowed in production");
     }
     return true;
   }
@@ -503,7 +549,8 @@ const std::vector<std::string_view>& knownVariables() {
       "PHIGATE_MAX_REQUESTS_PER_CONNECTION", "PHIGATE_MAX_CONNECTIONS",
       "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_MAX_BODY_BUFFER_BYTES", "PHIGATE_REPLAY_WINDOW_S", "PHIGATE_RATE_LIMITS",
       "PHIGATE_DAILY_QUOTA", "PHIGATE_IDEMPOTENCY_TTL_S", "PHIGATE_AUTH_FAILURE_LIMIT",
-      "PHIGATE_AUTH_FAILURE_WINDOW_S", "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS"};
+      "PHIGATE_AUTH_FAILURE_WINDOW_S", "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS",
+      "PHIGATE_MEMORY_MAX_MESSAGES", "PHIGATE_ACCEPT_MESSAGE_LOSS"};
   return kKnown;
 }
 

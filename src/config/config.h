@@ -66,6 +66,7 @@ struct StatePolicy {
   uint32_t auth_failure_window_s = 60;  // PHIGATE_AUTH_FAILURE_WINDOW_S
   uint32_t auto_block_s = 900;          // PHIGATE_AUTO_BLOCK_S
   uint32_t store_timeout_ms = 50;       // PHIGATE_STORE_TIMEOUT_MS (per Redis command)
+  uint32_t memory_max_messages = 200'000;  // PHIGATE_MEMORY_MAX_MESSAGES (embedded store) -> 507
 
   /** The rule of a route class ("sms", "bulk", ...), nullptr if unknown. */
   const RateRule* rule(std::string_view route_class) const;
@@ -89,6 +90,9 @@ struct Config {
   std::string trusted_proxies;               // TRUSTED_PROXIES (parsed by the pipeline)
   std::string ip_allowlist;                  // IP_ALLOWLIST
   std::string ip_denylist;                   // IP_DENYLIST
+  // PHIGATE_ACCEPT_MESSAGE_LOSS: production may run on the in-process store
+  // (accepted messages lost on a restart) only when the operator says so.
+  bool accept_message_loss = false;
   uint32_t replay_window_s = 300;            // PHIGATE_REPLAY_WINDOW_S: X-Timestamp ± window
   ListenAddress listen;                      // PHIGATE_LISTEN
   int workers = 1;                           // PHIGATE_WORKERS / --workers (resolved, >= 1)

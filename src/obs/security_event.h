@@ -56,7 +56,10 @@ namespace phigate::obs {
   X(kReplay, "replay")                                     \
   X(kRateLimited, "rate_limited")                          \
   X(kValidationFailure, "validation_failure")              \
-  X(kIpBlocked, "ip_blocked")
+  X(kIpBlocked, "ip_blocked")                              \
+  /* state the client cannot fix by retrying soon */      \
+  X(kStoreFull, "store_full")                              \
+  X(kIdempotencyUnreadable, "idempotency_record_unreadable")
 
 enum class SecurityEvent : uint8_t {
 #define PHIGATE_X(id, name) id,

@@ -1,6 +1,7 @@
 #include "state/memory_store.h"
 
 #include <chrono>
+#include <cstdio>
 #include <vector>
 
 namespace phigate::state {
@@ -166,17 +167,15 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     done(ctx, r);
     return;
   }
+  // A full table is not a transient failure (503): it clears only as
+  // entries expire or are delivered, so it has its own answer.
   if ((!nonce_key.empty() && nonces_.size() >= limits_.max_nonces) ||
-      (!idem_key.empty() && idempotency_.size() >= limits_.max_idempotency_records)) {
-    r.status = AdmitStatus::kUnavailable;
-    done(ctx, r);
+      (!idem_key.empty() && idempotency_.size() >= limits_.max_idempotency_records) ||
+      messages_.size() + req.entries.size() > limits_.max_messages) {
+    refuseFull(ctx, done, r);
     return;
   }
-  if (messages_.size() + req.entries.size() > limits_.max_messages) {
-    r.status = AdmitStatus::kFull;
-    done(ctx, r);
-    return;
-  }
+  reported_full_ = false;
 
   charge(window_key, req.rate, now, &r);
   if (req.rate.daily_quota != 0) daily_[window_key] += cost;
@@ -247,6 +246,22 @@ void MemoryStore::listBlocks(void* ctx, BlocksDone done) {
     }
   }
   done(ctx, true, ips);
+}
+
+void MemoryStore::refuseFull(void* ctx, AdmitDone done, AdmitResult& r) {
+  if (!reported_full_) {
+    reported_full_ = true;
+    fprintf(stderr, "{\"event\":\"store_full\",\"backend\":\"memory\",\"messages\":%zu,\"nonces\":%zu,"
+                    "\"idempotency_records\":%zu}\n",
+            messages_.size(), nonces_.size(), idempotency_.size());
+  }
+  r.status = AdmitStatus::kFull;
+  done(ctx, r);
+}
+
+bool MemoryStore::full() const {
+  return messages_.size() >= limits_.max_messages || nonces_.size() >= limits_.max_nonces ||
+         idempotency_.size() >= limits_.max_idempotency_records;
 }
 
 const std::string* MemoryStore::sealedPayload(std::string_view message_id) const {

@@ -33,6 +33,7 @@ class MemoryStore : public StateStore {
   void listBlocks(void* ctx, BlocksDone done) override;
   std::string_view backend() const override { return "memory"; }
   bool healthy() const override { return true; }
+  bool full() const override;
 
   size_t nonceCount() const { return nonces_.size(); }
   size_t messageCount() const { return messages_.size(); }
@@ -52,6 +53,9 @@ class MemoryStore : public StateStore {
     std::string response;
     int64_t expires_ms;
   };
+  /** Answers kFull, saying so on stderr when the store becomes full. */
+  void refuseFull(void* ctx, AdmitDone done, AdmitResult& r);
+  bool reported_full_ = false;
   /** Entries that expire in insertion order (one TTL per kind). */
   template <typename Map>
   static void expire(Map& map, std::deque<std::pair<int64_t, std::string>>& order, int64_t now);

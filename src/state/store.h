@@ -66,8 +66,8 @@ enum class AdmitStatus : uint8_t {
   kIdempotentReplay,      // same key + payload seen: `stored_response` is the answer
   kIdempotencyMismatch,   // same key, other payload (422)
   kIdempotencyInFlight,   // same key, the first request not finished (409)
-  kUnavailable,           // the store cannot decide (503, fail closed)
-  kFull,                  // the outbox is at capacity (503)
+  kUnavailable,           // the store cannot decide (503, fail closed): transient
+  kFull,                  // a bounded table is at capacity (507): not transient
 };
 
 /** What GET /v1/messages/{id} may show. */
@@ -123,6 +123,8 @@ class StateStore {
   virtual std::string_view backend() const = 0;
   /** False while the backend cannot answer (for /health). */
   virtual bool healthy() const = 0;
+  /** True while a bounded table refuses new entries (for /health; memory backend). */
+  virtual bool full() const { return false; }
   /** Starts background work (connections, timers) on the worker's loop. */
   virtual void start(struct uv_loop_s* loop) { (void)loop; }
   /** Stops it for a drain; pending calls fail with kUnavailable. */

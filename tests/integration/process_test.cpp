@@ -345,10 +345,23 @@ TEST(Process, ValidProductionConfigurationStarts) {
   Server s({.env = productionEnv()});
   ASSERT_TRUE(s.ready()) << s.logText();
   for (const auto& [k, v] : productionEnv()) {
-    if (k != "APP_ENV") {
+    if (k != "APP_ENV" && k != "PHIGATE_ACCEPT_MESSAGE_LOSS") {
       EXPECT_EQ(s.logText().find(v), std::string::npos) << k;
     }
   }
+  EXPECT_NE(s.logText().find("queued messages are lost on every restart"), std::string::npos);
+}
+
+// A 202 must survive a restart: production refuses to keep accepted messages
+// only in memory unless the operator says, in so many words, that it may.
+TEST(Process, ProductionRefusesTheInProcessStoreWithoutConsent) {
+  Server s({.env = productionEnv(), .unset = {"PHIGATE_ACCEPT_MESSAGE_LOSS"}, .wait_ready = false});
+  const auto status = s.waitExit(5000);
+  ASSERT_TRUE(status) << "started without a durable store";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
+  EXPECT_NE(s.logText().find("RATELIMIT_STORAGE_URI is required in production"), std::string::npos)
+      << s.logText();
+  EXPECT_NE(s.logText().find("PHIGATE_ACCEPT_MESSAGE_LOSS"), std::string::npos);
 }
 
 }  // namespace

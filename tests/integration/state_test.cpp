@@ -672,6 +672,81 @@ TEST_P(StateTest, UnreachableStoreFailsClosed) {
   EXPECT_EQ(sendUntil(again, 202, 5000).status, 202);
 }
 
+// ---- answers that are not "try again soon" -----------------------------------------
+
+// A full in-process store is not transient: its own problem type and status
+// (507, no Retry-After), an event in the log, and /health says so.
+TEST(StoreFull, FullMemoryStoreIsItsOwnAnswerAndHealthSaysSo) {
+  Server s({.env = {{"SMS_API_KEY", kClinic}, {"PHIGATE_MEMORY_MAX_MESSAGES", "2"}}});
+  ASSERT_TRUE(s.ready()) << s.logText();
+  auto health = [&] {
+    auto r = request(s.port(), get("/health"));
+    return r ? *r : Response{};
+  };
+  EXPECT_EQ(health().status, 200);
+  std::string id;
+  for (int i = 0; i < 2; ++i) {
+    const Response ok = call(s.port(), post("/v1/sms", kSmsBody, kClinic));
+    EXPECT_EQ(ok.status, 202);
+    id = messageId(ok);
+  }
+  ApiRequest third = post("/v1/sms", kSmsBody, kClinic);
+  third.request_id = uniqueRequestId("full");
+  const Response r = call(s.port(), third);
+  expectProblem(r, 507, "store-full");
+  EXPECT_FALSE(r.has("retry-after")) << "retrying soon does not help";
+  EXPECT_NE(jsonField(r.body, "detail").find("RATELIMIT_STORAGE_URI"), std::string::npos);
+  expectAuditLine(s, third.request_id,
+                  {.route = "sms", .status = 507, .event = "store_full", .reason = "memory_store_full",
+                   .key_id = "env-sms"});
+  EXPECT_TRUE(s.waitForLine({"\"event\":\"store_full\"", "\"backend\":\"memory\""}));
+  const Response h = health();
+  EXPECT_EQ(h.status, 503);
+  EXPECT_NE(h.body.find(R"("store":{"backend":"memory","status":"full"})"), std::string::npos) << h.body;
+  // Reads still work: the store answers, it only refuses new messages.
+  EXPECT_EQ(callGet(s.port(), "/v1/messages/" + id, kClinic).status, 200);
+  EXPECT_EQ(call(s.port(), post("/v1/sms", kSmsBody, kClinic)).status, 507);
+}
+
+// An idempotency record sealed under a key that is no longer in the ring (an
+// ENCRYPTION_KEY rotated without ENCRYPTION_KEYS_OLD) cannot be replayed, and
+// never will be: its own 409, logged as an event, and nothing queued again.
+TEST(IdempotencyRecord, UnreadableRecordIsNotAServiceOutage) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ready()) << redis.error();
+  const std::string secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  auto start = [&](const std::string& encryption_key) {
+    return std::make_unique<Server>(ServerOptions{
+        .env = {{"SMS_API_KEY", kClinic}, {"RATELIMIT_STORAGE_URI", redis.uri()}, {"SECRET_KEY", secret},
+                {"ENCRYPTION_KEY", encryption_key}, {"PHIGATE_STORE_TIMEOUT_MS", "2000"}}});
+  };
+  const std::string order = idempotencyKey("order-unreadable-1");
+  {
+    auto s = start("1111111111111111222222222222222233333333333333334444444444444444");
+    ASSERT_TRUE(s->ready()) << s->logText();
+    ASSERT_TRUE(s->waitForLine({"\"event\":\"store_ready\""}, 10000));
+    ApiRequest req = post("/v1/sms", kSmsBody, kClinic);
+    req.extra_headers = order;
+    ASSERT_EQ(call(s->port(), req).status, 202);
+  }
+  auto s = start("5555555555555555666666666666666677777777777777778888888888888888");
+  ASSERT_TRUE(s->ready()) << s->logText();
+  ASSERT_TRUE(s->waitForLine({"\"event\":\"store_ready\""}, 10000));
+  ApiRequest again = post("/v1/sms", kSmsBody, kClinic);
+  again.extra_headers = order;
+  again.request_id = uniqueRequestId("unreadable");
+  const Response r = call(s->port(), again);
+  expectProblem(r, 409, "idempotency-record-unreadable");
+  EXPECT_FALSE(r.has("retry-after"));
+  expectAuditLine(*s, again.request_id,
+                  {.route = "sms", .status = 409, .event = "idempotency_record_unreadable",
+                   .reason = "key_not_in_ring", .key_id = "env-sms"});
+  // The same answer every time: it is not transient.
+  ApiRequest third = post("/v1/sms", kSmsBody, kClinic);
+  third.extra_headers = order;
+  expectProblem(call(s->port(), third), 409, "idempotency-record-unreadable");
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StateTest, ::testing::Values(Backend::kMemory, Backend::kRedis),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return backendName(info.param);

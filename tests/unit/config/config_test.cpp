@@ -26,7 +26,9 @@ class ConfigTest : public ::testing::Test {
             {"SECRET_KEY", kSecret},
             {"ENCRYPTION_KEY", kEncryption},
             {"SMS_API_KEY", kSmsKey},
-            {"ADMIN_API_KEY", kAdminKey}};
+            {"ADMIN_API_KEY", kAdminKey},
+            // The store is not what these tests are about (see ProductionNeedsADurableStore).
+            {"PHIGATE_ACCEPT_MESSAGE_LOSS", "true"}};
   }
 
   static LoadResult load(const EnvMap& env, const EnvMap& dotenv = {},
@@ -217,7 +219,8 @@ TEST_F(ConfigTest, KnownVariablesListsEveryName) {
                             "PHIGATE_REPLAY_WINDOW_S",
                             "PHIGATE_RATE_LIMITS", "PHIGATE_DAILY_QUOTA", "PHIGATE_IDEMPOTENCY_TTL_S",
                             "PHIGATE_AUTH_FAILURE_LIMIT", "PHIGATE_AUTH_FAILURE_WINDOW_S",
-                            "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS"};
+                            "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS",
+                            "PHIGATE_MEMORY_MAX_MESSAGES", "PHIGATE_ACCEPT_MESSAGE_LOSS"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }
@@ -485,7 +488,9 @@ TEST_F(ConfigTest, DevelopmentSingleWorkerDoesNotWarnAboutStore) {
 // ---------------------------------------------------------------- production
 
 TEST_F(ConfigTest, ValidProductionLoadsQuietly) {
-  LoadResult r = load(productionEnv());
+  LoadResult r = load(with(without(productionEnv(), "PHIGATE_ACCEPT_MESSAGE_LOSS"),
+                           "RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379"),
+                      {}, 1);
   ASSERT_TRUE(r.config.has_value()) << r.error;
   EXPECT_TRUE(r.config->production());
   EXPECT_TRUE(r.config->generated_secrets.empty());
@@ -522,31 +527,55 @@ TEST_F(ConfigTest, ProductionRequiresHexSecrets) {
   }
 }
 
+// Each refusal names the rule that failed, so the operator knows what to fix.
 TEST_F(ConfigTest, ProductionRejectsMalformedOrWeakHexSecrets) {
-  const std::string bad[] = {
-      kSecret.substr(0, 63),                   // too short
-      kSecret + "0",                           // too long
-      kSecret.substr(0, 63) + "g",             // not hex
-      std::string(64, '0'),                    // one distinct character
-      [] {
-        std::string s;
-        for (int i = 0; i < 32; ++i) s += "ab";
-        return s;
-      }(),                                     // two distinct characters
-      [] {
-        std::string s;
-        while (s.size() < 64) s += "0123456";
-        return s.substr(0, 64);
-      }(),                                     // seven distinct characters
-      "dev-secret-key-not-for-production",     // the guide's development value
-      "dev-encryption-key",
+  const std::pair<std::string, std::string> bad[] = {
+      {kSecret.substr(0, 63), "it has 63 characters"},
+      {kSecret + "0", "it has 65 characters"},
+      {kSecret.substr(0, 63) + "g", "a character other than 0-9 and a-f"},
+      {std::string(64, '0'), "fewer than 8 distinct characters"},
+      {[] {
+         std::string s;
+         for (int i = 0; i < 32; ++i) s += "ab";
+         return s;
+       }(),
+       "fewer than 8 distinct characters"},
+      {[] {
+         std::string s;
+         while (s.size() < 64) s += "0123456";
+         return s.substr(0, 64);
+       }(),
+       "fewer than 8 distinct characters"},
+      {"dev-secret-key-not-for-production", "a development default"},
+      {"dev-encryption-key", "a development default"},
   };
   for (const char* name : {"SECRET_KEY", "ENCRYPTION_KEY"}) {
-    for (const auto& v : bad) {
+    for (const auto& [v, rule] : bad) {
       std::string error = loadError(with(productionEnv(), name, v));
       EXPECT_TRUE(contains(error, std::string(name) + " must be 64 hex")) << name << ": " << error;
+      EXPECT_TRUE(contains(error, rule)) << name << ": " << error;
+      EXPECT_FALSE(contains(error, v)) << "the value is never echoed";
     }
   }
+}
+
+// A 202 must survive a restart: production refuses the in-process store
+// unless the operator accepts losing queued messages, in so many words.
+TEST_F(ConfigTest, ProductionNeedsADurableStore) {
+  EnvMap env = without(productionEnv(), "PHIGATE_ACCEPT_MESSAGE_LOSS");
+  const std::string error = loadError(env);
+  EXPECT_TRUE(contains(error, "RATELIMIT_STORAGE_URI is required in production")) << error;
+  EXPECT_TRUE(contains(error, "PHIGATE_ACCEPT_MESSAGE_LOSS")) << error;
+  EXPECT_EQ(loadError(with(env, "PHIGATE_ACCEPT_MESSAGE_LOSS", "false")), error);
+  EXPECT_TRUE(contains(loadError(with(env, "PHIGATE_ACCEPT_MESSAGE_LOSS", "maybe")),
+                       "PHIGATE_ACCEPT_MESSAGE_LOSS must be one of"));
+  const LoadResult opted_in = load(with(env, "PHIGATE_ACCEPT_MESSAGE_LOSS", "true"));
+  ASSERT_TRUE(opted_in.config.has_value()) << opted_in.error;
+  EXPECT_TRUE(std::any_of(opted_in.warnings.begin(), opted_in.warnings.end(),
+                          [](const std::string& w) { return contains(w, "lost on every restart"); }));
+  EXPECT_TRUE(load(with(env, "RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379")).config.has_value());
+  // Development needs no such word.
+  EXPECT_TRUE(load({{"APP_ENV", "development"}}).config.has_value());
 }
 
 TEST_F(ConfigTest, ProductionAcceptsEightDistinctCharacters) {

@@ -1012,11 +1012,15 @@ TEST_F(MemoryStoreTest, RequestsWithoutEntriesAreNeverFull) {
   EXPECT_EQ(status({.entries = {{.id = msgId(1)}}}), Status::kFull);
 }
 
-TEST_F(MemoryStoreTest, TooManyNoncesIsUnavailable) {
+// A full table is not "try again soon" (kUnavailable, a 503): it is kFull,
+// its own answer, and the store says it is full until there is room again.
+TEST_F(MemoryStoreTest, TooManyNoncesIsFull) {
   MemoryStore& store = make({.max_nonces = 2});
   ASSERT_EQ(status({.nonce = nonce("cap-1")}), Status::kAdmitted);
+  EXPECT_FALSE(store.full());
   ASSERT_EQ(status({.nonce = nonce("cap-2")}), Status::kAdmitted);
-  EXPECT_EQ(status({.nonce = nonce("cap-3"), .entries = {{.id = msgId(1)}}}), Status::kUnavailable);
+  EXPECT_EQ(status({.nonce = nonce("cap-3"), .entries = {{.id = msgId(1)}}}), Status::kFull);
+  EXPECT_TRUE(store.full());
   EXPECT_EQ(store.nonceCount(), 2u);
   EXPECT_EQ(store.messageCount(), 0u);
   // A replay is still recognised as such at capacity.
@@ -1028,13 +1032,15 @@ TEST_F(MemoryStoreTest, TooManyNoncesIsUnavailable) {
   elapse(600'000);
   EXPECT_EQ(status({.nonce = nonce("cap-3"), .entries = {{.id = msgId(1)}}}), Status::kAdmitted);
   EXPECT_EQ(store.nonceCount(), 1u);
+  EXPECT_FALSE(store.full());
 }
 
-TEST_F(MemoryStoreTest, TooManyIdempotencyRecordsIsUnavailable) {
-  make({.max_idempotency_records = 1});
+TEST_F(MemoryStoreTest, TooManyIdempotencyRecordsIsFull) {
+  MemoryStore& store = make({.max_idempotency_records = 1});
   ASSERT_EQ(status({.idem_key = "k1", .fingerprint = fingerprint('a'), .response = "R"}), Status::kAdmitted);
   EXPECT_EQ(status({.idem_key = "k2", .fingerprint = fingerprint('a'), .response = "R"}),
-            Status::kUnavailable);
+            Status::kFull);
+  EXPECT_TRUE(store.full());
   EXPECT_EQ(status({.idem_key = "k1", .fingerprint = fingerprint('a')}), Status::kIdempotentReplay);
   EXPECT_EQ(status({}), Status::kAdmitted);
 }
@@ -1111,7 +1117,7 @@ TEST_F(MemoryStoreTest, DefaultClockIsWallTime) {
 TEST_F(MemoryStoreTest, BoundedOutcomesCallBackExactlyOnce) {
   make({.max_nonces = 1, .max_messages = 0});
   EXPECT_EQ(status({.nonce = nonce("1")}), Status::kAdmitted);
-  EXPECT_EQ(status({.nonce = nonce("2")}), Status::kUnavailable);
+  EXPECT_EQ(status({.nonce = nonce("2")}), Status::kFull);
   EXPECT_EQ(status({.entries = {{.id = msgId(1)}}}), Status::kFull);
 }
 
