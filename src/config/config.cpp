@@ -485,7 +485,12 @@ class Loader {
         config_.api_keys_file.empty()) {
       warn(
           "WARNING: no API keys configured (SMS_API_KEY, ADMIN_API_KEY, API_KEYS_FILE); every "
-          "authenticated request will be refused.");
+          "authenticated request will be refused.\n"
+          "Next step: for a quick try, restart with a token of your own:\n"
+          "    SMS_API_KEY=$(openssl rand -hex 32) make run\n"
+          "  or create a key (the token is printed once, only its hash is stored):\n"
+          "    build/phigate keygen --id my-app --roles sms\n"
+          "  put the printed entry in a file {\"keys\": [ <entry> ]} and set API_KEYS_FILE to it.");
     }
     return true;
   }

@@ -397,3 +397,22 @@ TEST(Process, DotenvFileIsReadAndTheEnvironmentWins) {
 
 }  // namespace
 }  // namespace phigate::test
+
+namespace phigate::test {
+namespace {
+
+// A new user's `make run` has no key: the start-up notice says how to make one.
+TEST(Process, WithoutAnyKeyTheNoticeSaysHowToCreateOne) {
+  Server s;
+  ASSERT_TRUE(s.ready()) << s.logText();
+  EXPECT_TRUE(s.waitForLog("no API keys configured"));
+  EXPECT_NE(s.logText().find("phigate keygen --id"), std::string::npos) << s.logText();
+  EXPECT_NE(s.logText().find("SMS_API_KEY=$(openssl rand -hex 32)"), std::string::npos);
+  // With a key there is nothing to explain.
+  Server keyed({.env = {{"SMS_API_KEY", "test-token-next-step-000000000000000"}}});
+  ASSERT_TRUE(keyed.ready());
+  EXPECT_EQ(keyed.logText().find("no API keys configured"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace phigate::test
