@@ -141,7 +141,7 @@ int keygen(int argc, char** argv) {
     }
   }
   if ((argc - 2) % 2 != 0 || !phigate::config::isValidKeyId(id)) {
-    fputs("phigate keygen: --id must be 1-64 of [A-Za-z0-9._-]\n", stderr);
+    fprintf(stderr, "phigate keygen: --id must be 1-%zu of [A-Za-z0-9._-]\n", phigate::config::kMaxKeyIdLength);
     return 2;
   }
   if (mode != "live" && mode != "test") {

@@ -21,22 +21,41 @@ constexpr uint64_t kKiB = 1024;
 constexpr RoutePolicy kProbe{.bypass = true};
 constexpr RoutePolicy kPublic{};
 constexpr RoutePolicy kHealth{.rate_class = "health", .rate_per_ip = true};
-constexpr RoutePolicy kSendSms{Permission::kSmsSend, true, true, BodyKind::kSms, false, "sms"};
-constexpr RoutePolicy kSendBulk{Permission::kSmsBulk, true, true, BodyKind::kBulk, false, "bulk"};
-constexpr RoutePolicy kSendEmail{Permission::kEmailSend, true, true, BodyKind::kEmail, false, "email"};
-constexpr RoutePolicy kReadMessages{Permission::kMessagesRead, true, false, BodyKind::kNone, false,
-                                    "messages"};
+constexpr RoutePolicy kSendSms{.permission = Permission::kSmsSend,
+                               .authenticated = true,
+                               .state_changing = true,
+                               .body = BodyKind::kSms,
+                               .rate_class = "sms"};
+constexpr RoutePolicy kSendBulk{.permission = Permission::kSmsBulk,
+                                .authenticated = true,
+                                .state_changing = true,
+                                .body = BodyKind::kBulk,
+                                .rate_class = "bulk"};
+constexpr RoutePolicy kSendEmail{.permission = Permission::kEmailSend,
+                                 .authenticated = true,
+                                 .state_changing = true,
+                                 .body = BodyKind::kEmail,
+                                 .rate_class = "email"};
+constexpr RoutePolicy kReadMessages{.permission = Permission::kMessagesRead,
+                                    .authenticated = true,
+                                    .rate_class = "messages"};
 
 // Per-route body limits: far below MAX_CONTENT_LENGTH (the ceiling). An email
 // may carry 10,000 characters of text and of html, each up to 6 bytes once
 // JSON-escaped; a single SMS is at most 500 characters.
 constexpr Route kRoutes[] = {
-    {kGet, "/livez", "livez", handleLivez, 0, kProbe},
-    {kGet, "/health", "health", handleHealth, 0, kHealth},
-    {kPost, "/v1/sms", "sms", handleSms, 64 * kKiB, kSendSms},
-    {kPost, "/v1/sms/bulk", "sms_bulk", handleSmsBulk, 1024 * kKiB, kSendBulk},
-    {kPost, "/v1/email", "email", handleEmail, 256 * kKiB, kSendEmail},
-    {kGet, "/v1/messages/{id}", "message_status", handleMessageStatus, 0, kReadMessages},
+    {.methods = kGet, .pattern = "/livez", .name = "livez", .handler = handleLivez, .max_body = 0,
+     .policy = kProbe},
+    {.methods = kGet, .pattern = "/health", .name = "health", .handler = handleHealth, .max_body = 0,
+     .policy = kHealth},
+    {.methods = kPost, .pattern = "/v1/sms", .name = "sms", .handler = handleSms,
+     .max_body = 64 * kKiB, .policy = kSendSms},
+    {.methods = kPost, .pattern = "/v1/sms/bulk", .name = "sms_bulk", .handler = handleSmsBulk,
+     .max_body = 1024 * kKiB, .policy = kSendBulk},
+    {.methods = kPost, .pattern = "/v1/email", .name = "email", .handler = handleEmail,
+     .max_body = 256 * kKiB, .policy = kSendEmail},
+    {.methods = kGet, .pattern = "/v1/messages/{id}", .name = "message_status",
+     .handler = handleMessageStatus, .max_body = 0, .policy = kReadMessages},
 };
 
 }  // namespace

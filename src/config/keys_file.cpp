@@ -37,7 +37,9 @@ class KeyParser {
       element v = field.value;
       bool ok;
       if (name == "id") {
-        ok = string(v, &k->id) && (isValidKeyId(k->id) || fail("id must be 1-64 of [A-Za-z0-9._-]"));
+        ok = string(v, &k->id) && (isValidKeyId(k->id) ||
+                                             fail("id must be 1-" + std::to_string(kMaxKeyIdLength) +
+                                                  " of [A-Za-z0-9._-]"));
       } else if (name == "token_sha256") {
         ok = string(v, &k->token_sha256) &&
              ((k->token_sha256.size() == 64 && isLowerHex(k->token_sha256)) ||
@@ -69,8 +71,8 @@ class KeyParser {
   }
 
  private:
-  bool fail(const char* why) {
-    *error_ = "API_KEYS_FILE: key " + std::to_string(index_ + 1) + ": " + why;
+  bool fail(std::string_view why) {
+    *error_ = "API_KEYS_FILE: key " + std::to_string(index_ + 1) + ": " + std::string(why);
     return false;
   }
   bool string(element v, std::string* out) {
@@ -128,7 +130,7 @@ class KeyParser {
 }  // namespace
 
 bool isValidKeyId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
+  if (id.empty() || id.size() > kMaxKeyIdLength) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '.' || c == '_' || c == '-';

@@ -23,9 +23,16 @@ inline constexpr std::string_view kLimitClasses[] = {"sms", "bulk", "email", "me
 inline constexpr std::string_view kRoles[] = {"sms", "bulk", "email", "ehospital",
                                                "ehospital-write", "metrics", "admin"};
 
+/**
+ * The longest key id. An id is logged (key_id on every access line), names
+ * the key's Redis hash tag (phigate:{<id>}:...) and sizes what holds them, so
+ * this is the one place that says how long it may be.
+ */
+inline constexpr size_t kMaxKeyIdLength = 64;
+
 /** One key as written in the file (plain data; compiled by the pipeline). */
 struct KeySpec {
-  std::string id;                   // 1-64 of [A-Za-z0-9._-]: safe to log
+  std::string id;                   // 1-kMaxKeyIdLength of [A-Za-z0-9._-]: safe to log
   std::string token_sha256;         // 64 lower-case hex
   std::vector<std::string> roles;
   std::vector<std::string> allow_cidrs;
@@ -35,7 +42,7 @@ struct KeySpec {
   bool revoked = false;
 };
 
-/** True for 1-64 characters of [A-Za-z0-9._-]. */
+/** True for 1-kMaxKeyIdLength characters of [A-Za-z0-9._-]. */
 bool isValidKeyId(std::string_view id);
 
 /**

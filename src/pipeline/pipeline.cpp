@@ -34,7 +34,7 @@ Verdict Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx)
       char subject[kSubjectTextCapacity];
       hook_(hook_ctx_, formatSubject(ctx.client.ip, subject));
     }
-    return v;  // rejected (the caller answers), or suspended (the stage resumes itself)
+    return v;  // rejected: the caller answers
   }
   return Verdict::kContinue;
 }

@@ -1,6 +1,8 @@
 // The security pipeline's one small interface. A stage looks at the request
-// context and returns kContinue, kReject (with the problem to answer), or
-// kSuspend (it issued async work and will resume the pipeline itself). Stages
+// context and returns kContinue or kReject (with the problem to answer).
+// Every stage decides synchronously from the request and the worker's
+// immutable policy; the one asynchronous step, the state store's admit, is
+// the handler's, after the pipeline (so it sees the whole request). Stages
 // run in a fixed order (DESIGN §2): client-ip, ip-access, authn, ip-access for
 // the key, rbac, replay headers, content type -- all at head time, before a
 // byte of the body is buffered -- then, once the body is in, the signature and
@@ -70,7 +72,7 @@ struct Rejection {
 };
 
 /** A stage's decision. */
-enum class Verdict : uint8_t { kContinue, kReject, kSuspend };
+enum class Verdict : uint8_t { kContinue, kReject };
 
 /** Everything the stages learn about one request. */
 struct RequestContext {
