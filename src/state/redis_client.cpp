@@ -1,6 +1,4 @@
 #include "state/redis_client.h"
-#include "net/http_request.h"  // equalsLower
-
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,6 +13,8 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "state/redis_resp.h"
+
 namespace phigate::state {
 
 namespace {
@@ -25,62 +25,6 @@ constexpr int kStepSelect = -2;
 constexpr int kStepPing = -3;
 // A Pending keeps its EVALSHA encoding for reuse; a huge one is not kept.
 constexpr size_t kMaxKeptResp = 64 * 1024;
-constexpr size_t kSha1Hex = 40;
-
-// RESP encoding, length-prefixed: user bytes never meet a format string.
-void appendCount(std::string* out, char type, size_t n) {
-  char num[24];
-  const auto r = std::to_chars(num, num + sizeof num, n);
-  out->push_back(type);
-  out->append(num, r.ptr);
-  out->append("\r\n");
-}
-
-void appendBulk(std::string* out, std::string_view s) {
-  appendCount(out, '$', s.size());
-  out->append(s);
-  out->append("\r\n");
-}
-
-void encode(std::string* out, std::span<const std::string_view> argv) {
-  out->clear();
-  appendCount(out, '*', argv.size());
-  for (std::string_view a : argv) appendBulk(out, a);
-}
-
-
-// One connection is shared by every caller, its commands interleaved, so a
-// command may not change what the connection means for the others: no
-// transactions (other callers' commands would land inside them: use a
-// script), no AUTH / SELECT / RESET / QUIT. And hiredis 0.14 keeps one
-// callback per command except for (un)subscribe and monitor, whose callbacks
-// live on (and it asserts on the unsolicited replies of the sharded variants
-// it does not know); CLIENT REPLY makes the server skip replies; HELLO 3
-// switches to RESP3, which 0.14 cannot parse.
-bool refused(std::span<const std::string_view> argv) {
-  static constexpr std::string_view kRefused[] = {
-      "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
-      "monitor", "hello", "reset", "auth", "select", "quit", "multi", "exec", "discard",
-      "watch", "unwatch"};
-  if (argv.empty()) return true;
-  for (std::string_view r : kRefused) {
-    if (net::equalsLower(argv[0], r)) return true;
-  }
-  return argv.size() > 1 && net::equalsLower(argv[0], "client") && net::equalsLower(argv[1], "reply");
-}
-
-bool isNoScript(const redisReply* r) {
-  return r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
-}
-
-// The error's code ("WRONGPASS", "NOAUTH", "ERR"): the rest of an error
-// message can quote what was sent.
-std::string_view errorCode(const redisReply* r) {
-  std::string_view s(r->str, r->len);
-  size_t n = 0;
-  while (n < s.size() && n < 24 && s[n] >= 'A' && s[n] <= 'Z') ++n;
-  return n == 0 ? std::string_view("error") : s.substr(0, n);
-}
 
 const char* stepName(int step) {
   switch (step) {
@@ -105,25 +49,28 @@ void setKeepAlive(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
+uv_handle_t* asHandle(auto* h) { return reinterpret_cast<uv_handle_t*>(h); }
+
 }  // namespace
 
 /** The handles libuv may still use after the client is gone. */
 struct RedisClient::Handles {
-  uv_timer_t timer;
+  uv_timer_t timer;  // connect deadline, oldest command's deadline, or backoff
   uv_check_t flush;  // writes the turn's commands once the turn's callbacks are done
   uv_idle_t nudge;   // keeps the next poll from blocking while a flush is due
   RedisClient* owner = nullptr;
-  int open = 0;  // the timer, the check + watchers not yet closed
+  int open = 0;  // the timer, the check, the idle + adapters not yet closed
   bool timer_closing = false;
 
-  static void onTimerClosed(uv_handle_t* h) { static_cast<Handles*>(h->data)->closedOne(); }
+  static void onClosed(uv_handle_t* h) { static_cast<Handles*>(h->data)->closedOne(); }
+  static void onAdapterClosed(void* ctx) { static_cast<Handles*>(ctx)->closedOne(); }
 
   void closeOwnHandles() {
     if (timer_closing) return;
     timer_closing = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer), onTimerClosed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&flush), onTimerClosed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&nudge), onTimerClosed);
+    uv_close(asHandle(&timer), onClosed);
+    uv_close(asHandle(&flush), onClosed);
+    uv_close(asHandle(&nudge), onClosed);
   }
 
   void closedOne() {
@@ -135,29 +82,6 @@ struct RedisClient::Handles {
       owner->closed_fn_ = nullptr;
       fn(owner->closed_ctx_);
     }
-  }
-};
-
-/** hiredis's event hooks drive this poll watcher; hiredis's cleanup hook closes it. */
-struct RedisClient::Watcher {
-  uv_poll_t poll;
-  redisAsyncContext* ac = nullptr;  // nullptr once hiredis has let go of it
-  RedisClient* client = nullptr;
-  Handles* handles = nullptr;
-  int events = 0;
-
-  static void onClosed(uv_handle_t* h) {
-    auto* w = static_cast<Watcher*>(h->data);
-    Handles* handles = w->handles;
-    delete w;
-    handles->closedOne();
-  }
-
-  void update(int want) {
-    if (ac == nullptr || want == events) return;
-    events = want;
-    const int rc = want == 0 ? uv_poll_stop(&poll) : uv_poll_start(&poll, want, onPoll);
-    if (rc != 0 && client != nullptr) client->drop("cannot poll the socket");
   }
 };
 
@@ -175,13 +99,14 @@ RedisClient::RedisClient(uv_loop_t* loop, RedisOptions opts)
   if (rng_ == 0) rng_ = 0x9e3779b97f4a7c15ull;
 }
 
+// A stop() whose listener and on_closed are never called: busy_ is 0, so the
+// pending callbacks get nullptr now, inside stop().
 RedisClient::~RedisClient() {
   assert(busy_ == 0 && "RedisClient destroyed from inside its own callback");
-  destroying_ = true;
-  stopping_ = true;
-  drop(nullptr);  // pending callbacks get nullptr
-  state_ = State::kStopped;
-  closed_fn_ = nullptr;
+  state_fn_ = nullptr;
+  closed_fn_ = nullptr;  // also that of an earlier stop() still closing
+  stop();
+  assert(state_ == State::kStopped);
   handles_->closeOwnHandles();
   handles_->owner = nullptr;
   if (handles_->open == 0) delete handles_;
@@ -190,7 +115,7 @@ RedisClient::~RedisClient() {
 // ---- public API -------------------------------------------------------------
 
 void RedisClient::start() {
-  if (state_ != State::kIdle || stopping_) return;
+  if (state_ != State::kNew) return;
   if (!opts_.endpoint.unix_socket && !isIpLiteral(opts_.endpoint.host)) {
     // redisAsyncConnect would resolve the name with a blocking getaddrinfo.
     report("redis_unavailable", "the host is not an IP address (resolve it at start-up)");
@@ -200,23 +125,28 @@ void RedisClient::start() {
 }
 
 void RedisClient::stop(void* ctx, ClosedFn on_closed) {
-  if (stopping_) return;
-  stopping_ = true;
+  if (state_ == State::kStopping || state_ == State::kStopped) return;
   closed_ctx_ = ctx;
   closed_fn_ = on_closed;
-  if (ac_ != nullptr) {
-    drop(nullptr);  // disconnected() finishes the stop, now or after the hiredis call
-  } else {
-    finishStop();
+  switch (state_) {
+    case State::kConnecting:
+    case State::kReady:
+    case State::kDropping:
+      enter(State::kStopping);
+      drop(nullptr);  // disconnected() finishes the stop, now or after the hiredis call
+      return;
+    default:
+      finishStop();  // no connection to take down
+      return;
   }
 }
 
 void RedisClient::command(std::span<const std::string_view> argv, void* ctx, Callback cb) {
-  if (refused(argv) || !connected() || dying_ || stopping_ || drop_requested_) {
+  if (resp::refusedOnSharedConnection(argv) || state_ != State::kReady) {
     cb(ctx, nullptr);
     return;
   }
-  encode(&scratch_, argv);
+  resp::encodeCommand(&scratch_, argv);
   Pending* p = acquire();
   p->kind = Kind::kUser;
   p->ctx = ctx;
@@ -230,15 +160,14 @@ void RedisClient::command(std::span<const std::string_view> argv, void* ctx, Cal
 }
 
 int RedisClient::registerScript(std::string lua) {
-  if (state_ != State::kIdle) return -1;
+  if (state_ != State::kNew) return -1;
   scripts_.push_back(Script{std::move(lua), {}});
   return static_cast<int>(scripts_.size() - 1);
 }
 
 void RedisClient::evalsha(int script, std::span<const std::string_view> keys,
                           std::span<const std::string_view> args, void* ctx, Callback cb) {
-  if (script < 0 || static_cast<size_t>(script) >= scripts_.size() || !connected() || dying_ ||
-      stopping_ || drop_requested_) {
+  if (script < 0 || static_cast<size_t>(script) >= scripts_.size() || state_ != State::kReady) {
     cb(ctx, nullptr);
     return;
   }
@@ -248,15 +177,7 @@ void RedisClient::evalsha(int script, std::span<const std::string_view> keys,
   p->ctx = ctx;
   p->cb = cb;
   p->deadline = uv_now(loop_) + opts_.command_timeout_ms;
-  char num[24];
-  const auto nk = std::to_chars(num, num + sizeof num, keys.size());
-  p->resp.clear();
-  appendCount(&p->resp, '*', 3 + keys.size() + args.size());
-  appendBulk(&p->resp, "EVALSHA");
-  appendBulk(&p->resp, scripts_[static_cast<size_t>(script)].sha);
-  appendBulk(&p->resp, std::string_view(num, static_cast<size_t>(nk.ptr - num)));
-  for (std::string_view k : keys) appendBulk(&p->resp, k);
-  for (std::string_view a : args) appendBulk(&p->resp, a);
+  resp::encodeEvalsha(&p->resp, scripts_[static_cast<size_t>(script)].sha, keys, args);
   if (!send(p, p->resp)) {
     release(p);
     cb(ctx, nullptr);
@@ -264,10 +185,21 @@ void RedisClient::evalsha(int script, std::span<const std::string_view> keys,
   settle();
 }
 
+uint64_t RedisClient::msUntilOldestDeadline() const {
+  if (head_ == nullptr) return opts_.command_timeout_ms;
+  const uint64_t now = uv_now(loop_);
+  return head_->deadline > now ? head_->deadline - now : 0;
+}
+
 // ---- connection life --------------------------------------------------------
 
+void RedisClient::enter(State next) {
+  assert(transitionAllowed(state_, next) && "a RedisClient state transition not in the table");
+  state_ = next;
+}
+
 void RedisClient::connect() {
-  state_ = State::kConnecting;
+  enter(State::kConnecting);
   last_error_[0] = '\0';
   const RedisEndpoint& ep = opts_.endpoint;
   // Nonblocking: an IP literal needs no lookup, a unix socket connects at once.
@@ -294,30 +226,13 @@ void RedisClient::connect() {
   settle();
 }
 
-// Our adapter, in place of adapters/libuv.h: one uv_poll_t per connection,
-// its own heap block so it can outlive the context (uv_close is asynchronous).
 bool RedisClient::attach(redisAsyncContext* ac) {
-  auto* w = new Watcher;
-  if (uv_poll_init(loop_, &w->poll, ac->c.fd) != 0) {
-    delete w;  // uv_poll_init registers nothing when it fails
-    return false;
-  }
+  if (!RedisUvAdapter::attach(loop_, ac, this, handles_, Handles::onAdapterClosed)) return false;
+  ++handles_->open;
   // hiredis 0.14 opens its sockets without close-on-exec.
   fcntl(ac->c.fd, F_SETFD, fcntl(ac->c.fd, F_GETFD) | FD_CLOEXEC);
   if (!opts_.endpoint.unix_socket) setKeepAlive(ac->c.fd);
-  w->poll.data = w;
-  w->ac = ac;
-  w->client = this;
-  w->handles = handles_;
-  ++handles_->open;
-  watcher_ = w;
   ac->data = this;
-  ac->ev.data = w;
-  ac->ev.addRead = evAddRead;
-  ac->ev.delRead = evDelRead;
-  ac->ev.addWrite = evAddWrite;
-  ac->ev.delWrite = evDelWrite;
-  ac->ev.cleanup = evCleanup;
   return true;
 }
 
@@ -327,7 +242,7 @@ bool RedisClient::attach(redisAsyncContext* ac) {
 bool RedisClient::sendHandshake() {
   handshake_left_ = 0;
   auto queue = [this](int step, std::initializer_list<std::string_view> argv) {
-    encode(&scratch_, std::span<const std::string_view>(argv.begin(), argv.size()));
+    resp::encodeCommand(&scratch_, std::span<const std::string_view>(argv.begin(), argv.size()));
     Pending* p = acquire();
     p->kind = Kind::kHandshake;
     p->script = step;
@@ -360,65 +275,69 @@ bool RedisClient::sendHandshake() {
 }
 
 void RedisClient::becomeReady() {
-  state_ = State::kReady;
+  enter(State::kReady);
   attempts_ = 0;
   uv_timer_stop(&handles_->timer);
-  timer_armed_ = false;
-  down_reported_ = false;
+  announced_ = Announced::kUp;
   report("redis_connected", nullptr);
   if (state_fn_ != nullptr) state_fn_(state_ctx_, true);
+}
+
+// hiredis is running the pending callbacks with NULL: we are freeing the
+// context, or it is (EOF, a read error) from inside one of its calls.
+void RedisClient::contextDying() {
+  if (!tearingDown()) enter(State::kDropping);
 }
 
 // Drops the connection: every pending callback gets nullptr (hiredis runs
 // them, in order, from redisAsyncFree), then backoff or stop. From inside a
 // hiredis call this only takes note; settle() does it once the call returns.
+// The first reason stands.
 void RedisClient::drop(const char* reason) {
   if (ac_ == nullptr) return;
-  if (busy_ > 0) {
-    if (!drop_requested_) drop_reason_ = reason;
-    drop_requested_ = true;
-    return;
+  if (!tearingDown()) {
+    drop_reason_ = reason;
+    enter(State::kDropping);
   }
-  dying_ = true;
-  ++busy_;
-  redisAsyncFree(ac_);  // runs evCleanup, which clears ac_
-  --busy_;
-  disconnected(reason);
+  settle();
+}
+
+// After a hiredis call returns (and from drop()): once no hiredis call is on
+// the stack, carry out a teardown asked for inside one.
+void RedisClient::settle() {
+  if (busy_ > 0 || !tearingDown()) return;
+  if (ac_ != nullptr) {
+    ++busy_;
+    redisAsyncFree(ac_);  // fails the pending callbacks, then onDetached() clears ac_
+    --busy_;
+  }
+  disconnected(drop_reason_);
 }
 
 // The context is gone (we freed it, hiredis freed it, or it never was).
 void RedisClient::disconnected(const char* reason) {
   assert(head_ == nullptr);
-  const bool was_ready = state_ == State::kReady;
   ac_ = nullptr;
-  watcher_ = nullptr;
-  dying_ = gone_ = drop_requested_ = false;
   drop_reason_ = nullptr;
-  if (timer_armed_) {
-    uv_timer_stop(&handles_->timer);
-    timer_armed_ = false;
-  }
-  if (destroying_) {
-    state_ = State::kStopped;
-    return;
-  }
-  if (stopping_) {
+  uv_timer_stop(&handles_->timer);
+  const Announced before = announced_;
+  if (state_ == State::kStopping) {
+    announced_ = Announced::kNothing;  // a stop is not an outage
     finishStop();
   } else {
     if (reason == nullptr) reason = last_error_[0] != '\0' ? last_error_ : "connection closed";
     // Once per outage, not once per attempt.
-    if (was_ready || !down_reported_) report("redis_unavailable", reason);
-    down_reported_ = true;
-    state_ = State::kBackoff;
+    if (before != Announced::kDown) report("redis_unavailable", reason);
+    announced_ = Announced::kDown;
+    enter(State::kBackoff);
     armTimer(backoffDelay());
     ++attempts_;
   }
-  if (was_ready && state_fn_ != nullptr) state_fn_(state_ctx_, false);
+  if (before == Announced::kUp && state_fn_ != nullptr) state_fn_(state_ctx_, false);
 }
 
 void RedisClient::finishStop() {
-  state_ = State::kStopped;
-  timer_armed_ = false;
+  enter(State::kStopped);
   handles_->closeOwnHandles();
 }
 
@@ -434,15 +353,12 @@ uint64_t RedisClient::backoffDelay() {
   return step / 2 + rng_ % (step - step / 2 + 1);
 }
 
-void RedisClient::armTimer(uint64_t delay_ms) {
-  timer_armed_ = true;
-  uv_timer_start(&handles_->timer, onTimer, delay_ms, 0);
-}
+// A one-shot timer is inactive again once it has fired or been stopped (and
+// once it is closing), so libuv's own flag is the "armed" flag.
+bool RedisClient::timerArmed() const { return uv_is_active(asHandle(&handles_->timer)) != 0; }
 
-uint64_t RedisClient::msUntilOldestDeadline() const {
-  if (head_ == nullptr) return opts_.command_timeout_ms;
-  const uint64_t now = uv_now(loop_);
-  return head_->deadline > now ? head_->deadline - now : 0;
+void RedisClient::armTimer(uint64_t delay_ms) {
+  uv_timer_start(&handles_->timer, onTimer, delay_ms, 0);
 }
 
 void RedisClient::onTimer(uv_timer_t* t) {
@@ -455,7 +371,6 @@ void RedisClient::onTimer(uv_timer_t* t) {
 // the head of the queue can be the first to expire; later commands have later
 // deadlines (they were issued later, with the same timeout).
 void RedisClient::timerFired() {
-  timer_armed_ = false;
   const uint64_t now = uv_now(loop_);
   switch (state_) {
     case State::kBackoff:
@@ -492,19 +407,7 @@ void RedisClient::timerFired() {
   }
 }
 
-// After a hiredis call returns: carry out what was requested inside it.
-void RedisClient::settle() {
-  if (busy_ > 0) return;
-  if (gone_) {
-    disconnected(drop_reason_);
-  } else if (drop_requested_) {
-    drop_requested_ = false;
-    drop(drop_reason_);
-  }
-}
-
 void RedisClient::report(const char* event, const char* reason) {
-  if (destroying_) return;
   if (reason == nullptr) {
     fprintf(stderr, "{\"event\":\"%s\"}\n", event);
     return;
@@ -520,10 +423,68 @@ void RedisClient::report(const char* event, const char* reason) {
   fprintf(stderr, "{\"event\":\"%s\",\"reason\":\"%s\"}\n", event, clean);
 }
 
+// ---- the socket, through RedisUvAdapter -------------------------------------
+
+void RedisClient::onSocketReady(int events) {
+  ++busy_;
+  if (events & UV_READABLE) redisAsyncHandleRead(ac_);
+  // Writes what every command of this loop turn appended: one write().
+  if ((events & UV_WRITABLE) && ac_ != nullptr && !tearingDown()) redisAsyncHandleWrite(ac_);
+  --busy_;
+  settle();
+}
+
+void RedisClient::onSocketError(const char* reason) {
+  if (tearingDown()) return;  // the first reason stands
+  snprintf(last_error_, sizeof last_error_, "%s", reason);
+  drop(last_error_);
+}
+
+// The commands of a turn are written at its end, by the check handle, in one
+// write(). Inside that write a new request means the socket buffer is full:
+// then writability must be polled.
+bool RedisClient::deferWrite() {
+  if (flushing_) return false;
+  uv_check_t* check = &handles_->flush;
+  if (!uv_is_active(asHandle(check)) && !handles_->timer_closing) {
+    uv_check_start(check, onFlush);
+    // A command issued after this turn's check phase ran (from a later
+    // check or a close callback) is written in the next turn's: the idle
+    // handle makes that turn's poll return at once instead of waiting.
+    uv_idle_start(&handles_->nudge, [](uv_idle_t*) {});
+  }
+  return uv_is_active(asHandle(check)) != 0;
+}
+
+void RedisClient::onDetached(const char* error) {
+  if (error != nullptr && last_error_[0] == '\0') {
+    snprintf(last_error_, sizeof last_error_, "%s", error);
+  }
+  ac_ = nullptr;
+  contextDying();  // hiredis freed it without a pending callback to tell us
+}
+
+void RedisClient::onFlush(uv_check_t* h) {
+  auto* handles = static_cast<Handles*>(h->data);
+  uv_check_stop(h);
+  uv_idle_stop(&handles->nudge);
+  if (handles->owner != nullptr) handles->owner->flush();
+}
+
+void RedisClient::flush() {
+  if (ac_ == nullptr || tearingDown()) return;
+  ++busy_;
+  flushing_ = true;
+  redisAsyncHandleWrite(ac_);
+  flushing_ = false;
+  --busy_;
+  settle();
+}
+
 // ---- commands and replies ---------------------------------------------------
 
 bool RedisClient::send(Pending* p, std::string_view resp) {
-  if (ac_ == nullptr || dying_) return false;
+  if (ac_ == nullptr || tearingDown()) return false;
   ++busy_;
   const int rc = redisAsyncFormattedCommand(ac_, onReply, p, resp.data(), resp.size());
   --busy_;
@@ -536,7 +497,7 @@ bool RedisClient::send(Pending* p, std::string_view resp) {
     head_ = p;
   }
   tail_ = p;
-  if (state_ == State::kReady && !timer_armed_) {
+  if (state_ == State::kReady && !timerArmed()) {
     const uint64_t now = uv_now(loop_);
     armTimer(p->deadline > now ? p->deadline - now : 0);
   }
@@ -554,7 +515,7 @@ void RedisClient::replied(Pending* p, const redisReply* reply) {
   assert(p == head_);
   head_ = p->next;
   if (head_ == nullptr) tail_ = nullptr;
-  if (reply == nullptr) dying_ = true;
+  if (reply == nullptr) contextDying();
   switch (p->kind) {
     case Kind::kHandshake:
       handshakeReplied(p, reply);
@@ -564,7 +525,7 @@ void RedisClient::replied(Pending* p, const redisReply* reply) {
       release(p);
       return;
     case Kind::kEval:
-      if (reply != nullptr && !p->retried && isNoScript(reply) && retryNoScript(p)) return;
+      if (reply != nullptr && !p->retried && resp::isNoScript(reply) && retryNoScript(p)) return;
       [[fallthrough]];
     case Kind::kUser: {
       // Recycled before the callback runs: the callback may issue commands.
@@ -581,16 +542,16 @@ void RedisClient::handshakeReplied(Pending* p, const redisReply* reply) {
   const int step = p->script;
   release(p);
   // NULL: the context is being freed, and whoever freed it takes over.
-  if (reply == nullptr || state_ != State::kConnecting || drop_requested_) return;
+  if (reply == nullptr || state_ != State::kConnecting) return;
   if (reply->type == REDIS_REPLY_ERROR) {
-    const std::string_view code = errorCode(reply);
+    const std::string_view code = resp::errorCode(reply);
     snprintf(last_error_, sizeof last_error_, "%s failed: %.*s", stepName(step),
              static_cast<int>(code.size()), code.data());
     drop(last_error_);
     return;
   }
   if (step >= 0) {
-    if (reply->type != REDIS_REPLY_STRING || reply->len != kSha1Hex) {
+    if (reply->type != REDIS_REPLY_STRING || reply->len != resp::kSha1HexLength) {
       drop("unexpected SCRIPT LOAD reply");
       return;
     }
@@ -603,10 +564,10 @@ void RedisClient::handshakeReplied(Pending* p, const redisReply* reply) {
 // a proxy, a failover). SCRIPT LOAD then the same EVALSHA again, pipelined in
 // one write. Returns false to hand the NOSCRIPT reply to the caller instead.
 bool RedisClient::retryNoScript(Pending* p) {
-  if (state_ != State::kReady || dying_ || stopping_ || drop_requested_) return false;
+  if (state_ != State::kReady) return false;
   const uint64_t deadline = uv_now(loop_) + opts_.command_timeout_ms;
   const std::string_view load[] = {"SCRIPT", "LOAD", scripts_[static_cast<size_t>(p->script)].lua};
-  encode(&scratch_, load);
+  resp::encodeCommand(&scratch_, load);
   Pending* reload = acquire();
   reload->kind = Kind::kReload;
   reload->script = p->script;
@@ -645,111 +606,6 @@ void RedisClient::release(Pending* p) {
   if (p->resp.capacity() > kMaxKeptResp) std::string().swap(p->resp);
   p->next = free_;
   free_ = p;
-}
-
-// ---- the hiredis event adapter ---------------------------------------------
-
-void RedisClient::evAddRead(void* privdata) {
-  auto* w = static_cast<Watcher*>(privdata);
-  w->update(w->events | UV_READABLE);
-}
-
-void RedisClient::evDelRead(void* privdata) {
-  auto* w = static_cast<Watcher*>(privdata);
-  w->update(w->events & ~UV_READABLE);
-}
-
-// hiredis asks to write whenever a command is appended. On an established
-// connection the socket is almost always writable, so rather than asking
-// epoll (two epoll_ctl calls and a loop turn per batch) the commands of a
-// turn are written at its end, by the check handle, in one write(). Only
-// while connecting (hiredis learns of the connect through writability) or
-// when the socket buffer is full (hiredis asks again from inside that write)
-// is writability polled.
-void RedisClient::evAddWrite(void* privdata) {
-  auto* w = static_cast<Watcher*>(privdata);
-  RedisClient* self = w->client;
-  if (self != nullptr && !self->flushing_ && w->ac != nullptr &&
-      (w->ac->c.flags & REDIS_CONNECTED) != 0 && (w->events & UV_WRITABLE) == 0) {
-    if (!self->flush_scheduled_ && !self->handles_->timer_closing) {
-      self->flush_scheduled_ = true;
-      uv_check_start(&self->handles_->flush, onFlush);
-      // A command issued after this turn's check phase ran (from a later
-      // check or a close callback) is written in the next turn's: the idle
-      // handle makes that turn's poll return at once instead of waiting.
-      uv_idle_start(&self->handles_->nudge, [](uv_idle_t*) {});
-    }
-    if (self->flush_scheduled_) return;
-  }
-  w->update(w->events | UV_WRITABLE);
-}
-
-void RedisClient::onFlush(uv_check_t* h) {
-  auto* handles = static_cast<Handles*>(h->data);
-  uv_check_stop(h);
-  uv_idle_stop(&handles->nudge);
-  RedisClient* self = handles->owner;
-  if (self == nullptr) return;
-  self->flush_scheduled_ = false;
-  if (self->ac_ == nullptr || self->dying_ || self->drop_requested_ || self->gone_) return;
-  ++self->busy_;
-  self->flushing_ = true;
-  redisAsyncHandleWrite(self->ac_);
-  self->flushing_ = false;
-  --self->busy_;
-  self->settle();
-}
-
-void RedisClient::evDelWrite(void* privdata) {
-  auto* w = static_cast<Watcher*>(privdata);
-  w->update(w->events & ~UV_WRITABLE);
-}
-
-// Called by hiredis from __redisAsyncFree, after the pending callbacks and
-// before the fd is closed (so the epoll registration goes first).
-void RedisClient::evCleanup(void* privdata) {
-  auto* w = static_cast<Watcher*>(privdata);
-  if (w->ac == nullptr) return;
-  RedisClient* self = w->client;
-  if (self != nullptr && w->ac->err != 0 && self->last_error_[0] == '\0') {
-    snprintf(self->last_error_, sizeof self->last_error_, "%s", w->ac->errstr);
-  }
-  w->ac = nullptr;
-  w->client = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), Watcher::onClosed);
-  if (self != nullptr) {
-    self->ac_ = nullptr;
-    self->watcher_ = nullptr;
-    self->gone_ = true;
-  }
-}
-
-void RedisClient::onPoll(uv_poll_t* h, int status, int events) {
-  auto* w = static_cast<Watcher*>(h->data);
-  RedisClient* self = w->client;
-  if (w->ac == nullptr || self == nullptr) return;
-  if (status < 0) {
-    // libuv reports EPOLLERR (refused connect, RST) as a status and has
-    // already stopped the handle: hiredis would never hear of it, and every
-    // pending command would wait for its deadline. Drop now.
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(w->ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
-      snprintf(self->last_error_, sizeof self->last_error_, "socket error: %s", strerror(err));
-    } else {
-      snprintf(self->last_error_, sizeof self->last_error_, "poll error: %s", uv_strerror(status));
-    }
-    self->drop(self->last_error_);
-    return;
-  }
-  ++self->busy_;
-  if (events & UV_READABLE) redisAsyncHandleRead(w->ac);
-  // Writes what every command of this loop turn appended: one write().
-  if ((events & UV_WRITABLE) && w->ac != nullptr && !self->drop_requested_) {
-    redisAsyncHandleWrite(w->ac);
-  }
-  --self->busy_;
-  self->settle();
 }
 
 }  // namespace phigate::state

@@ -1,7 +1,7 @@
-// An asynchronous Redis client for a worker's loop, on hiredis 0.14 with our
-// own libuv adapter (hiredis's adapters/libuv.h ignores poll errors, so a
-// reset connection hangs forever, and leaks its watcher when uv_poll_init
-// fails).
+// An asynchronous Redis client for a worker's loop, on hiredis 0.14. Three
+// parts: this file, the connection's life; redis_resp.h, the bytes of a
+// command; redis_uv_adapter.h, hiredis's event hooks on a uv_poll_t (in place
+// of hiredis's adapters/libuv.h, which ignores poll errors).
 //
 // What it adds to hiredis:
 //  - a deadline on every command: hiredis has none. Replies arrive in order,
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "state/redis_uri.h"
+#include "state/redis_uv_adapter.h"
 
 namespace phigate::state {
 
@@ -47,7 +48,7 @@ struct RedisOptions {
 };
 
 /** One Redis connection on one libuv loop, kept connected, with per-command deadlines. */
-class RedisClient {
+class RedisClient final : private RedisUvAdapter::Owner {
  public:
   /** Valid only during the callback (hiredis frees it right after). nullptr: the command failed. */
   using Reply = const redisReply*;
@@ -75,8 +76,62 @@ class RedisClient {
    * stop() fail at once.
    */
   void stop(void* ctx = nullptr, ClosedFn on_closed = nullptr);
-  /** Ready for commands: connected, authenticated, db selected, scripts loaded. */
-  bool connected() const { return state_ == State::kReady; }
+  /**
+   * Ready for commands: connected, authenticated, db selected, scripts
+   * loaded. It agrees with what the state listener was last told: it turns
+   * false with the listener's false, after the dropped connection's pending
+   * callbacks have run (in which commands already fail at once).
+   */
+  bool connected() const { return announced_ == Announced::kUp; }
+
+  /**
+   * The client's one state. Transitions (enter() asserts them in debug
+   * builds; transitionAllowed() is the same table):
+   *
+   *   kNew        -- start() ----------------------------------------> kConnecting
+   *   kConnecting -- every handshake step answered -------------------> kReady
+   *   kConnecting -- no context could be made or watched -------------> kBackoff
+   *   kConnecting,
+   *   kReady      -- drop: a deadline, a poll or socket error, a
+   *                  failed handshake step; or hiredis frees the
+   *                  context itself (EOF, read error) ---------------> kDropping
+   *   kDropping   -- context freed, every pending callback failed ----> kBackoff
+   *   kBackoff    -- the timer ----------------------------------------> kConnecting
+   *   kConnecting,
+   *   kReady,
+   *   kDropping   -- stop() or ~RedisClient --------------------------> kStopping
+   *   kStopping   -- context freed, every pending callback failed ----> kStopped
+   *   kNew,
+   *   kBackoff    -- stop() or ~RedisClient (no connection) ----------> kStopped
+   *
+   * kConnecting covers the TCP connect and the whole handshake: AUTH, SELECT
+   * and the SCRIPT LOADs (or a PING) are queued before the connect completes
+   * and leave in its first write, so no step ever runs alone; a counter
+   * tracks the replies still due. kDropping and kStopping last only while a
+   * hiredis call is on the stack: hiredis must not be freed from inside its
+   * own calls, so a drop asked for there waits until the outermost call
+   * returns (settle()), and inside redisAsyncFree hiredis runs the pending
+   * callbacks. Nothing is sent in either. One timer serves kConnecting (the
+   * connect deadline), kReady (the oldest command's deadline) and kBackoff
+   * (the next attempt).
+   */
+  enum class State : uint8_t { kNew, kConnecting, kReady, kDropping, kBackoff, kStopping, kStopped };
+  static constexpr bool transitionAllowed(State from, State to) {
+    switch (to) {
+      case State::kNew: return false;
+      case State::kConnecting: return from == State::kNew || from == State::kBackoff;
+      case State::kReady: return from == State::kConnecting;
+      case State::kDropping: return from == State::kConnecting || from == State::kReady;
+      case State::kBackoff: return from == State::kConnecting || from == State::kDropping;
+      case State::kStopping:
+        return from == State::kConnecting || from == State::kReady || from == State::kDropping;
+      case State::kStopped:
+        return from == State::kNew || from == State::kBackoff || from == State::kStopping;
+    }
+    return false;
+  }
+  /** For tests and diagnostics. */
+  State state() const { return state_; }
 
   /**
    * Sends argv (binary-safe; never a format string). `cb` runs exactly once:
@@ -124,8 +179,14 @@ class RedisClient {
   }
 
  private:
-  enum class State : uint8_t { kIdle, kConnecting, kReady, kBackoff, kStopped };
   enum class Kind : uint8_t { kUser, kEval, kHandshake, kReload };
+  // What the log and the listener were last told. It outlives connections:
+  // an outage is reported once, not once per failed attempt.
+  enum class Announced : uint8_t {
+    kNothing,  // neither yet, or stop()ped
+    kUp,       // "redis_connected", listener(true)
+    kDown,     // "redis_unavailable", listener(false) if it had been told kUp
+  };
 
   /** A command hiredis holds a callback for; recycled through a free list. */
   struct Pending {
@@ -145,18 +206,19 @@ class RedisClient {
   };
 
   struct Handles;  // outlives the client until libuv has closed everything
-  struct Watcher;  // our hiredis event adapter: one uv_poll_t per connection
+
+  // RedisUvAdapter::Owner: the socket's events, from the adapter.
+  void onSocketReady(int events) override;
+  void onSocketError(const char* reason) override;
+  bool deferWrite() override;
+  void onDetached(const char* error) override;
 
   static void onReply(redisAsyncContext* ac, void* reply, void* privdata);
   static void onTimer(uv_timer_t* t);
-  static void onPoll(uv_poll_t* h, int status, int events);
   static void onFlush(uv_check_t* h);
-  static void evAddRead(void* privdata);
-  static void evDelRead(void* privdata);
-  static void evAddWrite(void* privdata);
-  static void evDelWrite(void* privdata);
-  static void evCleanup(void* privdata);
 
+  void enter(State next);
+  bool tearingDown() const { return state_ == State::kDropping || state_ == State::kStopping; }
   void connect();
   bool attach(redisAsyncContext* ac);
   bool sendHandshake();
@@ -165,12 +227,15 @@ class RedisClient {
   void handshakeReplied(Pending* p, const redisReply* reply);
   bool retryNoScript(Pending* p);
   void becomeReady();
+  void contextDying();
   void drop(const char* reason);
+  void settle();
   void disconnected(const char* reason);
   void finishStop();
+  void flush();
   void timerFired();
+  bool timerArmed() const;
   void armTimer(uint64_t delay_ms);
-  void settle();
   uint64_t backoffDelay();
   void report(const char* event, const char* reason);
 
@@ -180,9 +245,15 @@ class RedisClient {
   uv_loop_t* loop_;
   RedisOptions opts_;
   Handles* handles_;
-  redisAsyncContext* ac_ = nullptr;
-  Watcher* watcher_ = nullptr;
-  State state_ = State::kIdle;
+  redisAsyncContext* ac_ = nullptr;  // kConnecting, kReady; kDropping/kStopping until freed
+  State state_ = State::kNew;
+  Announced announced_ = Announced::kNothing;
+  // Orthogonal to the state: hiredis calls on the stack (a drop waits for
+  // the outermost to return), and "inside the end-of-turn write" (where a
+  // new write request means the socket buffer is full).
+  int busy_ = 0;
+  bool flushing_ = false;
+  const char* drop_reason_ = nullptr;  // kDropping: why (nullptr: hiredis's error, if any)
 
   // Commands hiredis holds, oldest first: exactly the order of its reply queue.
   Pending* head_ = nullptr;
@@ -192,26 +263,11 @@ class RedisClient {
 
   std::vector<Script> scripts_;
   std::string scratch_;  // encodes one command at a time
-  uint32_t handshake_left_ = 0;
+  uint32_t handshake_left_ = 0;  // kConnecting: handshake replies still due
   uint64_t connect_deadline_ = 0;
-  bool timer_armed_ = false;
   uint32_t attempts_ = 0;   // consecutive failed connects (backoff exponent)
   uint64_t rng_;
   uint64_t commands_sent_ = 0;
-
-  // Re-entrancy: hiredis must never be freed from inside one of its own
-  // calls, so a drop requested there (a callback calling stop(), a failed
-  // AUTH) waits until the call returns (settle()).
-  int busy_ = 0;
-  bool flush_scheduled_ = false;  // the check handle will write this turn's commands
-  bool flushing_ = false;         // inside that write: a new write request means "buffer full"
-  bool drop_requested_ = false;
-  const char* drop_reason_ = nullptr;
-  bool dying_ = false;    // hiredis is failing its callbacks: send nothing more
-  bool gone_ = false;     // hiredis freed the context inside a call
-  bool stopping_ = false;
-  bool destroying_ = false;
-  bool down_reported_ = false;
   char last_error_[128] = {};
 
   void* state_ctx_ = nullptr;

@@ -15,12 +15,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "state/redis_uri.h"
@@ -1018,6 +1020,220 @@ TEST_F(RedisClientTest, RefusesHostNamesOnTheLoop) {
   const std::string logged = testing::internal::GetCapturedStderr();
   EXPECT_FALSE(c.connected());
   EXPECT_NE(logged.find("not an IP address"), std::string::npos) << logged;
+}
+
+// ---- the state machine ---------------------------------------------------------
+
+using State = RedisClient::State;
+
+static_assert(RedisClient::transitionAllowed(State::kNew, State::kConnecting));
+static_assert(!RedisClient::transitionAllowed(State::kReady, State::kBackoff),
+              "a ready connection is always dropped first");
+static_assert(!RedisClient::transitionAllowed(State::kStopped, State::kConnecting),
+              "stopped is final");
+
+const char* name(State s) {
+  switch (s) {
+    case State::kNew: return "kNew";
+    case State::kConnecting: return "kConnecting";
+    case State::kReady: return "kReady";
+    case State::kDropping: return "kDropping";
+    case State::kBackoff: return "kBackoff";
+    case State::kStopping: return "kStopping";
+    case State::kStopped: return "kStopped";
+  }
+  return "?";
+}
+
+// The table the header documents, edge by edge; enter() asserts every
+// transition against it in debug builds, so the ASan run of this whole file
+// checks the client never leaves it.
+TEST(RedisClientStates, TransitionTableIsTheDocumentedOne) {
+  const std::vector<std::pair<State, State>> documented = {
+      {State::kNew, State::kConnecting},      {State::kConnecting, State::kReady},
+      {State::kConnecting, State::kBackoff},  {State::kConnecting, State::kDropping},
+      {State::kReady, State::kDropping},      {State::kDropping, State::kBackoff},
+      {State::kBackoff, State::kConnecting},  {State::kConnecting, State::kStopping},
+      {State::kReady, State::kStopping},      {State::kDropping, State::kStopping},
+      {State::kStopping, State::kStopped},    {State::kNew, State::kStopped},
+      {State::kBackoff, State::kStopped}};
+  const State all[] = {State::kNew,     State::kConnecting, State::kReady,  State::kDropping,
+                       State::kBackoff, State::kStopping,   State::kStopped};
+  for (State from : all) {
+    for (State to : all) {
+      const bool listed =
+          std::find(documented.begin(), documented.end(), std::make_pair(from, to)) != documented.end();
+      EXPECT_EQ(RedisClient::transitionAllowed(from, to), listed) << name(from) << " -> " << name(to);
+    }
+  }
+}
+
+/** A callback that records the client's state when it runs. */
+struct Seen {
+  RedisClient* client = nullptr;
+  int calls = 0;
+  bool ok = false;
+  State state = State::kNew;
+  bool connected = false;
+  static void on(void* ctx, const redisReply* r) {
+    auto* self = static_cast<Seen*>(ctx);
+    ++self->calls;
+    self->ok = r != nullptr;
+    self->state = self->client->state();
+    self->connected = self->client->connected();
+  }
+};
+
+/** A state listener that records the client's state when it is told. */
+struct SeenStates {
+  RedisClient* client = nullptr;
+  std::vector<std::pair<bool, State>> events;
+  std::vector<bool> connected;
+  static void on(void* ctx, bool up) {
+    auto* self = static_cast<SeenStates*>(ctx);
+    self->events.emplace_back(up, self->client->state());
+    self->connected.push_back(self->client->connected());
+  }
+};
+
+TEST_F(RedisClientTest, StatesThroughTimeoutEofAndReconnect) {
+  RedisServer& server = startServer();
+  RedisOptions o = options(server.port());
+  o.command_timeout_ms = 100;
+  o.connect_timeout_ms = 300;
+  RedisClient& c = makeClient(o);
+  SeenStates seen{&c, {}, {}};
+  c.setStateListener(&seen, SeenStates::on);
+  EXPECT_EQ(c.state(), State::kNew);
+  c.start();
+  EXPECT_EQ(c.state(), State::kConnecting) << "TCP connect and handshake in flight";
+  EXPECT_FALSE(c.connected());
+  ASSERT_TRUE(runUntil([&] { return c.connected(); }));
+  EXPECT_EQ(c.state(), State::kReady);
+
+  // A deadline drops the connection: the failed callbacks run in kDropping,
+  // while connected() still agrees with the listener (told false right after).
+  server.pause();
+  Seen timed_out{&c};
+  const std::string_view ping[] = {"PING"};
+  c.command(ping, &timed_out, Seen::on);
+  ASSERT_TRUE(runUntil([&] { return timed_out.calls > 0; }));
+  EXPECT_FALSE(timed_out.ok);
+  EXPECT_EQ(timed_out.state, State::kDropping) << name(timed_out.state);
+  EXPECT_TRUE(timed_out.connected);
+  EXPECT_FALSE(c.connected());
+  EXPECT_TRUE(c.state() == State::kBackoff || c.state() == State::kConnecting) << name(c.state());
+  server.resume();
+  ASSERT_TRUE(runUntil([&] { return c.connected(); }));
+
+  // EOF: hiredis frees the context itself; the same states follow.
+  Seen lost{&c};
+  const std::string_view blpop[] = {"BLPOP", "never", "0"};
+  c.command(blpop, &lost, Seen::on);
+  runFor(30);
+  server.kill();
+  ASSERT_TRUE(runUntil([&] { return lost.calls > 0; }));
+  EXPECT_EQ(lost.state, State::kDropping) << name(lost.state);
+
+  ASSERT_EQ(seen.events.size(), 4u);
+  const std::vector<std::pair<bool, State>> expected = {
+      {true, State::kReady}, {false, State::kBackoff}, {true, State::kReady}, {false, State::kBackoff}};
+  EXPECT_EQ(seen.events, expected);
+  EXPECT_EQ(seen.connected, (std::vector<bool>{true, false, true, false}));
+}
+
+TEST_F(RedisClientTest, StopFromEveryState) {
+  // kNew: nothing to take down.
+  RedisClient& fresh = makeClient(options(freePort()));
+  int fresh_closed = 0;
+  fresh.stop(&fresh_closed, [](void* ctx) { ++*static_cast<int*>(ctx); });
+  EXPECT_EQ(fresh.state(), State::kStopped);
+  fresh.start();
+  EXPECT_EQ(fresh.state(), State::kStopped) << "stopped is final";
+  EXPECT_EQ(fresh.registerScript("return 1"), -1);
+
+  // kBackoff: nothing listens on the port.
+  RedisClient& backing_off = makeClient(options(freePort()));
+  backing_off.start();
+  ASSERT_TRUE(runUntil([&] { return backing_off.state() == State::kBackoff; }));
+  backing_off.stop();
+  EXPECT_EQ(backing_off.state(), State::kStopped);
+
+  // kReady: pending callbacks fail inside stop(), in kStopping.
+  RedisServer& server = startServer();
+  RedisClient& ready = makeClient(options(server.port()));
+  SeenStates seen{&ready, {}, {}};
+  ready.setStateListener(&seen, SeenStates::on);
+  ASSERT_TRUE(connect(ready));
+  Seen pending{&ready};
+  const std::string_view blpop[] = {"BLPOP", "never", "0"};
+  ready.command(blpop, &pending, Seen::on);
+  runFor(30);
+  ready.stop();
+  EXPECT_EQ(pending.calls, 1);
+  EXPECT_EQ(pending.state, State::kStopping) << name(pending.state);
+  EXPECT_EQ(ready.state(), State::kStopped);
+  EXPECT_EQ(seen.events, (std::vector<std::pair<bool, State>>{{true, State::kReady},
+                                                                {false, State::kStopped}}));
+
+  // kConnecting: the handshake's callbacks are internal; the stop is at once.
+  RedisClient& connecting = makeClient(options(server.port()));
+  connecting.start();
+  ASSERT_EQ(connecting.state(), State::kConnecting);
+  connecting.stop();
+  EXPECT_EQ(connecting.state(), State::kStopped);
+
+  ASSERT_TRUE(runUntil([&] { return fresh_closed > 0; }));
+  EXPECT_EQ(fresh_closed, 1);
+}
+
+TEST_F(RedisClientTest, DestructionFailsPendingInStateStoppingWithoutTheListener) {
+  RedisServer& server = startServer();
+  RedisClient& c = makeClient(options(server.port()));
+  SeenStates seen{&c, {}, {}};
+  c.setStateListener(&seen, SeenStates::on);
+  ASSERT_TRUE(connect(c));
+  Seen pending{&c};
+  const std::string_view blpop[] = {"BLPOP", "never", "0"};
+  c.command(blpop, &pending, Seen::on);
+  runFor(30);
+  clients_.clear();
+  EXPECT_EQ(pending.calls, 1);
+  EXPECT_EQ(pending.state, State::kStopping) << name(pending.state);
+  EXPECT_EQ(seen.events.size(), 1u) << "only the connect: ~RedisClient does not call the listener";
+}
+
+// The poll error (our adapter) ends a refused connect at once, not at the
+// connect deadline; the outage is reported once however many attempts fail,
+// and again only after the client was ready in between.
+TEST_F(RedisClientTest, RefusedConnectsBackOffAtOnceAndAreReportedOncePerOutage) {
+  const int port = freePort();
+  RedisOptions o = options(port);
+  o.connect_timeout_ms = 10'000;
+  RedisClient& c = makeClient(o);
+  testing::internal::CaptureStderr();
+  const uint64_t started = nowMs();
+  c.start();
+  ASSERT_TRUE(runUntil([&] { return c.state() == State::kBackoff; }));
+  EXPECT_LT(nowMs() - started, 1000u) << "did not wait for the 10 s connect deadline";
+  runFor(300);  // backoff 10..100 ms: several more refused attempts
+  EXPECT_GT(c.commandsSent(), 2u) << "it kept trying";
+
+  RedisServer& server = startServer({}, port);
+  ASSERT_TRUE(runUntil([&] { return c.connected(); }));
+  server.kill();
+  ASSERT_TRUE(runUntil([&] { return c.state() == State::kBackoff; }));
+  runFor(200);
+  const std::string logged = testing::internal::GetCapturedStderr();
+
+  auto count = [&](std::string_view needle) {
+    size_t n = 0;
+    for (size_t at = logged.find(needle); at != std::string::npos; at = logged.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"event\":\"redis_unavailable\""), 2u) << logged;
+  EXPECT_EQ(count("\"event\":\"redis_connected\""), 1u) << logged;
+  EXPECT_NE(logged.find("socket error: Connection refused"), std::string::npos) << logged;
 }
 
 }  // namespace
