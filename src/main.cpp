@@ -18,6 +18,7 @@
 #include "config/keys_file.h"
 #include "crypto/hash.h"
 #include "crypto/key_ring.h"
+#include "crypto/pseudonym.h"
 #include "state/memory_store.h"
 #include "state/redis_store.h"
 #include "state/redis_uri.h"
@@ -194,7 +195,14 @@ std::unique_ptr<phigate::state::StateStore> makeStore(const phigate::config::Con
     return nullptr;
   }
   opts.command_timeout_ms = cfg.state.store_timeout_ms;
-  return std::make_unique<phigate::state::RedisStore>(std::move(opts));
+  // Client values become pseudonyms in Redis key names, keyed from
+  // SECRET_KEY: every process sharing this Redis must have the same one.
+  phigate::crypto::Pseudonymizer names;
+  if (!phigate::crypto::Pseudonymizer::create(cfg.secret_key, !cfg.production(), &names, &error)) {
+    fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
+    return nullptr;
+  }
+  return std::make_unique<phigate::state::RedisStore>(std::move(opts), std::move(names));
 }
 
 // The immutable security policy shared by every worker.
