@@ -300,6 +300,14 @@ int main(int argc, char** argv) {
     fputs("phigate: configuration OK\n", stderr);
     return 0;
   }
+  // A busy address is an error, not a port to share: checked here, once,
+  // before any worker binds it with SO_REUSEPORT (a worker the master
+  // restarts rejoins its siblings' group without asking).
+  if (const int rc = phigate::net::probeListenAddress(cfg.listen); rc != 0) {
+    fprintf(stderr, "phigate: cannot listen on %s: %s\n",
+            phigate::net::formatListenAddress(cfg.listen).c_str(), uv_strerror(rc));
+    return 1;
+  }
   phigate::api::GatewayApp app(cfg, policy, key_ring, std::move(store), phigate::api::gatewayRoutes());
   auto worker_main = [&cfg, &app]() {
     phigate::net::Worker worker(cfg, app);
