@@ -19,12 +19,13 @@ import re, sys
 print(re.search(r'kAdmitScript = R"lua\((.*?)\)lua"', open(sys.argv[1]).read(), re.S).group(1))
 PY
 payload=$(head -c 150 /dev/urandom | base64 -w0)  # about a sealed SMS
-run() {  # $1: label, $2: script. Keys and args as phigate sends them for one SMS.
+run() {  # $1: label, $2: script. Keys and args as phigate sends them for one SMS
+  # (the nonce key ends in a 32-character pseudonym, as phigate names it).
   redis-cli -p "$port" CONFIG RESETSTAT >/dev/null
   local sha
   sha=$(redis-cli -p "$port" SCRIPT LOAD "$2")
   redis-benchmark -p "$port" -n "$n" -P 16 -c 4 -r 1000000000 -q EVALSHA "$sha" 7 \
-    'phigate:{k}:w:sms:k' 'phigate:{k}:d:sms:1' 'phigate:{k}:n:__rand_int__' 'phigate:{k}:i:-' \
+    'phigate:{k}:w:sms:k' 'phigate:{k}:d:sms:1' 'phigate:{k}:n:00000000000000000000__rand_int__' 'phigate:{k}:i:-' \
     'phigate:{k}:outbox' 'phigate:{k}:m:-' 'phigate:{k}:m:__rand_int__' \
     100000000 60000 0 __rand_int__ 600000 0 '' '' 0 0 86400000 1 99999999999999 \
     __rand_int__ sms "$payload" 1 >/dev/null 2>&1

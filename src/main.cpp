@@ -18,6 +18,7 @@
 #include "config/keys_file.h"
 #include "crypto/hash.h"
 #include "crypto/key_ring.h"
+#include "crypto/pseudonym.h"
 #include "state/memory_store.h"
 #include "state/redis_store.h"
 #include "state/redis_uri.h"
@@ -198,7 +199,14 @@ std::unique_ptr<phigate::state::StateStore> makeStore(const phigate::config::Con
     return nullptr;
   }
   opts.command_timeout_ms = cfg.state.store_timeout_ms;
-  return std::make_unique<phigate::state::RedisStore>(std::move(opts));
+  // Client values become pseudonyms in Redis key names, keyed from
+  // SECRET_KEY: every process sharing this Redis must have the same one.
+  phigate::crypto::Pseudonymizer names;
+  if (!phigate::crypto::Pseudonymizer::create(cfg.secret_key, !cfg.production(), &names, &error)) {
+    fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
+    return nullptr;
+  }
+  return std::make_unique<phigate::state::RedisStore>(std::move(opts), std::move(names));
 }
 
 // The immutable security policy shared by every worker.
@@ -295,6 +303,14 @@ int main(int argc, char** argv) {
   if (args.check_only) {
     fputs("phigate: configuration OK\n", stderr);
     return 0;
+  }
+  // A busy address is an error, not a port to share: checked here, once,
+  // before any worker binds it with SO_REUSEPORT (a worker the master
+  // restarts rejoins its siblings' group without asking).
+  if (const int rc = phigate::net::probeListenAddress(cfg.listen); rc != 0) {
+    fprintf(stderr, "phigate: cannot listen on %s: %s\n",
+            phigate::net::formatListenAddress(cfg.listen).c_str(), uv_strerror(rc));
+    return 1;
   }
   phigate::api::GatewayApp app(cfg, policy, key_ring, std::move(store), phigate::api::gatewayRoutes());
   auto worker_main = [&cfg, &app]() {

@@ -154,7 +154,9 @@ void fillRateCharge(CallState& st, const Services& services, state::RateCharge* 
   if (policy.rate_per_ip || st.ctx.key == nullptr) {
     char who[pipeline::kSubjectTextCapacity];  // an IPv6 client is limited per /64
     const std::string_view subject = pipeline::formatSubject(st.ctx.client.ip, who);
-    const int n = snprintf(st.subject, sizeof st.subject, "ip:%.*s", static_cast<int>(subject.size()),
+    const int n = snprintf(st.subject, sizeof st.subject, "%.*s%.*s",
+                           static_cast<int>(state::kClientSubjectPrefix.size()),
+                           state::kClientSubjectPrefix.data(), static_cast<int>(subject.size()),
                            subject.data());
     rate->subject = std::string_view(st.subject, static_cast<size_t>(n));
     rate->limit = rule->limit;

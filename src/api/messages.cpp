@@ -10,14 +10,6 @@ namespace phigate::api {
 
 namespace {
 
-bool isMessageId(std::string_view id) {
-  if (id.size() != 32) return false;
-  for (char c : id) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 void appendIsoTime(net::Buffer& out, int64_t unix_ms) {
   const time_t secs = static_cast<time_t>(unix_ms / 1000);
   tm t;
@@ -54,7 +46,9 @@ void found(CallState& st, const state::AdmitResult& r) {
 
 void handleMessageStatus(Call& call) {
   const std::string_view id = call.params.empty() ? std::string_view{} : call.params[0];
-  if (!isMessageId(id)) return respondNotFound(call.ex());
+  // Only an id of the server's own format may reach the store (and become
+  // part of a Redis key name); anything else cannot exist.
+  if (!state::isMessageIdText(id)) return respondNotFound(call.ex());
   CallState& st = call.state;
   MessageId copy;
   std::copy(id.begin(), id.end(), copy.begin());  // params die with this call

@@ -46,25 +46,61 @@ Worker::~Worker() {
   uv_loop_close(&loop_);
 }
 
-// Each worker binds its own socket with SO_REUSEPORT so the kernel spreads
-// connections across workers without a shared accept queue or lock.
-int Worker::listen() {
-  const config::ListenAddress& la = cfg_.listen;
-  sockaddr_storage ss{};
-  socklen_t sslen;
+namespace {
+
+socklen_t toSockaddr(const config::ListenAddress& la, sockaddr_storage* ss) {
+  *ss = {};
   if (la.ipv6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    auto* a = reinterpret_cast<sockaddr_in6*>(ss);
     a->sin6_family = AF_INET6;
     a->sin6_port = htons(la.port);
     inet_pton(AF_INET6, la.host.c_str(), &a->sin6_addr);
-    sslen = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(la.port);
-    inet_pton(AF_INET, la.host.c_str(), &a->sin_addr);
-    sslen = sizeof *a;
+    return sizeof *a;
   }
+  auto* a = reinterpret_cast<sockaddr_in*>(ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(la.port);
+  inet_pton(AF_INET, la.host.c_str(), &a->sin_addr);
+  return sizeof *a;
+}
+
+}  // namespace
+
+std::string formatListenAddress(const config::ListenAddress& la) {
+  return (la.ipv6 ? "[" + la.host + "]" : la.host) + ":" + std::to_string(la.port);
+}
+
+// Linux refuses a bind to an address:port that a socket listens on, unless
+// both sockets set SO_REUSEPORT (and belong to one user): that is how a
+// second phigate joins the first one's group and gets half its connections.
+// The probe sets SO_REUSEADDR only, so it fails with EADDRINUSE on any
+// listener (phigate's, or nginx, nc, python -m http.server) and ignores
+// TIME_WAIT leftovers of an earlier run.
+//
+// The race it leaves: a socket that is bound but not yet listening does not
+// make the probe fail, and nothing holds the address between the probe and
+// the workers' bind. Two phigates started within that moment (milliseconds)
+// can still end up sharing the port, as could another SO_REUSEPORT program
+// of the same user. Holding the probe socket would not help: it would keep
+// our own workers out, since it cannot be in their group.
+int probeListenAddress(const config::ListenAddress& la) {
+  sockaddr_storage ss;
+  const socklen_t sslen = toSockaddr(la, &ss);
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (rc == 0) rc = bind(fd, reinterpret_cast<sockaddr*>(&ss), sslen);
+  const int err = rc == 0 ? 0 : -errno;
+  ::close(fd);  // never listened: leaves no TIME_WAIT behind
+  return err;
+}
+
+// Each worker binds its own socket with SO_REUSEPORT so the kernel spreads
+// connections across workers without a shared accept queue or lock.
+int Worker::listen() {
+  sockaddr_storage ss;
+  const socklen_t sslen = toSockaddr(cfg_.listen, &ss);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int one = 1;
@@ -116,14 +152,14 @@ int Worker::run() {
 
   int rc = listen();
   if (rc != 0) {
-    fprintf(stderr, "phigate: cannot listen on PHIGATE_LISTEN: %s\n", uv_strerror(rc));
+    fprintf(stderr, "phigate: cannot listen on %s: %s\n", formatListenAddress(cfg_.listen).c_str(),
+            uv_strerror(rc));
     closeHandles();
     uv_run(&loop_, UV_RUN_DEFAULT);
     return 1;
   }
   std::string notice = "{\"event\":\"worker_started\",\"pid\":" + std::to_string(getpid()) +
-                       ",\"listen\":\"" + (cfg_.listen.ipv6 ? "[" + cfg_.listen.host + "]" : cfg_.listen.host) +
-                       ":" + std::to_string(cfg_.listen.port) + "\"}";
+                       ",\"listen\":\"" + formatListenAddress(cfg_.listen) + "\"}";
   access_log_->writeRaw(notice);
   access_log_->flush();
   app_.onStart(*this);

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -31,6 +32,18 @@ class Connection;
  * pipeline's per-client state does (pipeline/cidr.h formatSubject()).
  */
 std::array<unsigned char, 16> connectionCapKey(const unsigned char (&peer)[16]);
+
+/** "a.b.c.d:port" or "[v6]:port", as PHIGATE_LISTEN spells it (for messages). */
+std::string formatListenAddress(const config::ListenAddress& la);
+
+/**
+ * Start-up check that nobody listens on `la` yet: 0 if so, else a libuv
+ * error code (UV_EADDRINUSE: someone listens there). Call it once per
+ * phigate, before any of its sockets binds `la` (the workers' SO_REUSEPORT
+ * sockets would admit a second phigate to their group; this probe cannot
+ * join it). It is a check, not a lock: see the definition for the race.
+ */
+int probeListenAddress(const config::ListenAddress& la);
 
 /** Size of a pooled read buffer; requests that need more grow their own. */
 inline constexpr size_t kReadBufferSize = 16 * 1024;

@@ -7,12 +7,36 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "state/redis_scripts.h"
 
 namespace phigate::state {
+
+// Key names. Everything after "phigate:" is visible to anyone who can run
+// SCAN or MONITOR, read an RDB/AOF file or a replica, for as long as the key
+// lives (idempotency records: 24 h). So a name holds only what the operator
+// configured, what phigate minted, or a keyed pseudonym P(kind, value)
+// (crypto/pseudonym.h) of what the client chose or what identifies it:
+//
+//   phigate:{T}:w:<bucket>:<S>     rate window (ZSET)
+//   phigate:{T}:d:<bucket>:<day>   daily counter
+//   phigate:{T}:n:<P(n, nonce)>    replay nonce
+//   phigate:{T}:i:<P(i, key)>      idempotency record (HASH, sealed answer)
+//   phigate:{T}:outbox             outbox stream (sealed messages)
+//   phigate:{T}:m:<message id>     message record; the id is phigate's
+//                                  (isMessageIdText, also for a lookup)
+//   phigate:{blocks}:f:<P(a, subject)>  authentication failures (ZSET)
+//   phigate:{blocks}               the block list: addresses as members,
+//                                  because operators list them
+//
+// S is the rate subject: an API key id (from the keys file or the env keys)
+// as is, a client subject (an IPv4 address or an IPv6 /64) as
+// "ip:<P(a, subject)>". T, the hash tag, is the key id, else S: one
+// request's keys share one Redis Cluster slot. (Values are another matter:
+// the failure script gets the address in ARGV to put it on the block list.)
 
 namespace {
 
@@ -71,8 +95,18 @@ bool parseMessageRecord(std::string_view rec, MessageStatus* out) {
 
 }  // namespace
 
-RedisStore::RedisStore(RedisOptions opts, uint32_t message_ttl_s)
-    : opts_(std::move(opts)), message_ttl_s_(message_ttl_s) {}
+RedisStore::RedisStore(RedisOptions opts, crypto::Pseudonymizer names, uint32_t message_ttl_s)
+    : opts_(std::move(opts)), names_(std::move(names)), message_ttl_s_(message_ttl_s) {}
+
+// A key id is the operator's and stays readable (operators find a key's
+// state by it); a client subject becomes "ip:<pseudonym>".
+std::string_view RedisStore::subjectName(std::string_view subject, SubjectName& buf) const {
+  if (!subject.starts_with(kClientSubjectPrefix)) return subject;
+  subject.remove_prefix(kClientSubjectPrefix.size());
+  memcpy(buf, kClientSubjectPrefix.data(), kClientSubjectPrefix.size());
+  names_.text(crypto::Pseudonymizer::Kind::kClientAddress, subject, buf + kClientSubjectPrefix.size());
+  return {buf, sizeof buf};
+}
 
 RedisStore::~RedisStore() = default;
 
@@ -169,33 +203,29 @@ void RedisStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     done(ctx, r);
     return;
   }
+  // Entry ids are minted by phigate; one that is not would put foreign
+  // bytes into a key name: refuse the request rather than store it.
+  for (const OutboxEntry& e : req.entries) {
+    if (!isMessageIdText(e.message_id)) {
+      AdmitResult r;
+      done(ctx, r);
+      return;
+    }
+  }
   Op* op = acquire();
   op->ctx = ctx;
   op->admit_done = done;
-  const std::string_view tag = !req.key_id.empty() ? req.key_id : req.rate.subject;
-  const int64_t day = wallMs() / kDayMs;
-  char day_text[24];
-  makeKey(&op->key_text[0], tag, "w", req.rate.bucket, req.rate.subject);
-  makeKey(&op->key_text[1], tag, "d", req.rate.bucket, number(day_text, static_cast<uint64_t>(day)));
-  makeKey(&op->key_text[2], tag, "n", req.nonce.empty() ? std::string_view("-") : req.nonce);
-  makeKey(&op->key_text[3], tag, "i", req.idempotency.key.empty() ? std::string_view("-") : req.idempotency.key);
-  makeKey(&op->key_text[4], tag, "outbox", {});
-  makeKey(&op->key_text[5], tag, "m", req.lookup_message_id.empty() ? std::string_view("-") : req.lookup_message_id);
-  for (const std::string& k : op->key_text) op->keys.emplace_back(k);
-  if (op->message_keys.size() < req.entries.size()) op->message_keys.resize(req.entries.size());
-  for (size_t i = 0; i < req.entries.size(); ++i) {
-    makeKey(&op->message_keys[i], tag, "m", req.entries[i].message_id);
-    op->keys.emplace_back(op->message_keys[i]);
-  }
+  buildAdmitKeys(req, op);
   auto& n = op->numbers;
   const bool idem = !req.idempotency.key.empty();
+  const bool lookup = isMessageIdText(req.lookup_message_id);
   op->args.insert(op->args.end(),
                   {number(n[0], req.rate.limit), number(n[1], uint64_t{req.rate.window_s} * 1000),
                    number(n[2], req.rate.daily_quota), req.member,
                    number(n[3], req.nonce.empty() ? 0 : uint64_t{req.nonce_ttl_s} * 1000),
                    idem ? "1" : "0", req.idempotency.fingerprint, req.idempotency.response,
                    number(n[4], uint64_t{req.idempotency.ttl_s} * 1000),
-                   req.lookup_message_id.empty() ? "0" : "1",
+                   lookup ? "1" : "0",
                    number(n[5], uint64_t{message_ttl_s_} * 1000), number(n[6], req.entries.size()),
                    number(n[7], static_cast<uint64_t>(scriptDeadlineMs()))});
   if (op->segment_text.size() < req.entries.size()) op->segment_text.resize(req.entries.size());
@@ -207,6 +237,42 @@ void RedisStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
                                      std::string_view(text.data(), static_cast<size_t>(r.ptr - text.data()))});
   }
   client_->evalsha(admit_script_, op->keys, op->args, op, onAdmitReply);
+}
+
+// The admit script's KEYS (redis_scripts.h), named as the table at the top
+// says. Unused slots ("-": no nonce, no Idempotency-Key, no lookup) are
+// passed all the same, so the script's KEYS positions never move.
+void RedisStore::buildAdmitKeys(const AdmitRequest& req, Op* op) const {
+  using Kind = crypto::Pseudonymizer::Kind;
+  SubjectName subject_buf;
+  const std::string_view subject = subjectName(req.rate.subject, subject_buf);
+  const std::string_view tag = !req.key_id.empty() ? req.key_id : subject;
+  char day_text[24];
+  const auto day = static_cast<uint64_t>(wallMs() / kDayMs);
+  char nonce_name[crypto::Pseudonymizer::kTextChars];
+  char idem_name[crypto::Pseudonymizer::kTextChars];
+  std::string_view nonce = "-", idem = "-", lookup = "-";
+  if (!req.nonce.empty()) {
+    names_.text(Kind::kNonce, req.nonce, nonce_name);
+    nonce = {nonce_name, sizeof nonce_name};
+  }
+  if (!req.idempotency.key.empty()) {
+    names_.text(Kind::kIdempotencyKey, req.idempotency.key, idem_name);
+    idem = {idem_name, sizeof idem_name};
+  }
+  if (isMessageIdText(req.lookup_message_id)) lookup = req.lookup_message_id;
+  makeKey(&op->key_text[0], tag, "w", req.rate.bucket, subject);
+  makeKey(&op->key_text[1], tag, "d", req.rate.bucket, number(day_text, day));
+  makeKey(&op->key_text[2], tag, "n", nonce);
+  makeKey(&op->key_text[3], tag, "i", idem);
+  makeKey(&op->key_text[4], tag, "outbox", {});
+  makeKey(&op->key_text[5], tag, "m", lookup);
+  for (const std::string& k : op->key_text) op->keys.emplace_back(k);
+  if (op->message_keys.size() < req.entries.size()) op->message_keys.resize(req.entries.size());
+  for (size_t i = 0; i < req.entries.size(); ++i) {
+    makeKey(&op->message_keys[i], tag, "m", req.entries[i].message_id);
+    op->keys.emplace_back(op->message_keys[i]);
+  }
 }
 
 void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
@@ -270,7 +336,9 @@ void RedisStore::recordAuthFailure(std::string_view ip, const ContainmentPolicy&
   Op* op = acquire();
   op->ctx = ctx;
   op->done = done;
-  makeKey(&op->key_text[0], "blocks", "f", ip);
+  char ip_name[crypto::Pseudonymizer::kTextChars];
+  names_.text(crypto::Pseudonymizer::Kind::kClientAddress, ip, ip_name);
+  makeKey(&op->key_text[0], "blocks", "f", std::string_view(ip_name, sizeof ip_name));
   op->keys.emplace_back(op->key_text[0]);
   op->keys.emplace_back(kBlocksKey);
   uint8_t raw[8];

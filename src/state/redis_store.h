@@ -5,9 +5,14 @@
 // slow (past the per-command deadline) or answering errors, every call
 // answers kUnavailable and the client reconnects in the background.
 //
-// Keys: phigate:{<tag>}:<kind>:..., the tag being the API key id (or the
-// client address for per-address limits), so one request's keys share a
-// Redis Cluster slot; the block list lives under {blocks}.
+// Keys: phigate:{<tag>}:<kind>:..., the tag being the API key id (or
+// "ip:<pseudonym>" for per-address limits), so one request's keys share a
+// Redis Cluster slot; the block list lives under {blocks}. No key name holds
+// a value the client chose or one that identifies it: nonces,
+// Idempotency-Keys and client addresses appear only as keyed pseudonyms
+// (crypto/pseudonym.h, from SECRET_KEY); key ids come from the operator's
+// configuration, message ids are minted by phigate. The full list is in
+// redis_store.cpp.
 #pragma once
 
 #include <uv.h>
@@ -17,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/pseudonym.h"
 #include "state/redis_client.h"
 #include "state/store.h"
 
@@ -24,7 +30,8 @@ namespace phigate::state {
 
 class RedisStore : public StateStore {
  public:
-  explicit RedisStore(RedisOptions opts, uint32_t message_ttl_s = 30 * 86'400);
+  /** `names` (ready) turns client values into key-name parts; every process sharing the Redis needs the same. */
+  RedisStore(RedisOptions opts, crypto::Pseudonymizer names, uint32_t message_ttl_s = 30 * 86'400);
   ~RedisStore() override;
 
   void admit(const AdmitRequest& req, void* ctx, AdmitDone done) override;
@@ -59,6 +66,10 @@ class RedisStore : public StateStore {
     MessageStatus message;
     int64_t sent_ms = 0;
   };
+  /** Text of one rate subject as a key name may hold it (see redis_store.cpp). */
+  using SubjectName = char[kClientSubjectPrefix.size() + crypto::Pseudonymizer::kTextChars];
+  std::string_view subjectName(std::string_view subject, SubjectName& buf) const;
+  void buildAdmitKeys(const AdmitRequest& req, Op* op) const;
   Op* acquire();
   void release(Op* op);
   static void onAdmitReply(void* ctx, const redisReply* reply);
@@ -72,6 +83,7 @@ class RedisStore : public StateStore {
   void markSynced();
 
   RedisOptions opts_;
+  crypto::Pseudonymizer names_;
   uint32_t message_ttl_s_;
   std::unique_ptr<RedisClient> client_;
   int admit_script_ = -1;

@@ -16,9 +16,25 @@
 
 namespace phigate::state {
 
+/** Prefix of a rate subject that is a client address ("ip:<subject>"); key ids never contain ':'. */
+inline constexpr std::string_view kClientSubjectPrefix = "ip:";
+
+/**
+ * The server's message-id format: 32 lower-case hex characters (128 random
+ * bits, minted by phigate). An id from a request path is checked against it
+ * before the store may use it, e.g. in a Redis key name.
+ */
+inline bool isMessageIdText(std::string_view id) {
+  if (id.size() != 32) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 /** A message accepted for delivery; `sealed` is already encrypted. */
 struct OutboxEntry {
-  std::string_view message_id;  // 32 hex chars
+  std::string_view message_id;  // phigate's (isMessageIdText); the Redis store refuses others
   std::string_view channel;     // "sms" | "email"
   std::string_view sealed;      // KeyRing::seal output (binary)
   uint32_t segments = 0;        // SMS segments (0 for email)
@@ -27,8 +43,9 @@ struct OutboxEntry {
 /**
  * A rate limit to charge: at most `limit` admissions in any `window_s`
  * seconds (an exact sliding window), and at most `daily_quota` per UTC day.
- * The subject is the API key id, or "ip:<address>" for unauthenticated
- * routes; `bucket` is the route class ("sms", "bulk", "health", ...).
+ * The subject is the API key id, or "ip:<address>" (kClientSubjectPrefix)
+ * for per-address limits; `bucket` is the route class ("sms", "bulk",
+ * "health", ...).
  */
 struct RateCharge {
   std::string_view subject;
@@ -55,7 +72,8 @@ struct AdmitRequest {
   uint32_t nonce_ttl_s = 0;
   IdempotencyClaim idempotency;
   std::span<const OutboxEntry> entries;
-  std::string_view lookup_message_id;  // GET /v1/messages/{id}: read it (same key only)
+  std::string_view lookup_message_id;  // GET /v1/messages/{id}: read it (same key only);
+                                       // not isMessageIdText(): never found
 };
 
 enum class AdmitStatus : uint8_t {

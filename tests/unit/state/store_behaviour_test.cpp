@@ -948,7 +948,10 @@ std::unique_ptr<StateStore> makeRedis(TestEnv& env) {
   opts.endpoint.host = "127.0.0.1";
   opts.endpoint.port = server->port();
   opts.command_timeout_ms = 2000;  // generous: a loaded CI machine is not a failure
-  auto store = std::make_unique<RedisStore>(std::move(opts));
+  crypto::Pseudonymizer names;
+  std::string error;
+  if (!crypto::Pseudonymizer::create(std::string(64, 'a'), false, &names, &error)) return nullptr;
+  auto store = std::make_unique<RedisStore>(std::move(opts), std::move(names));
   store->start(&env.loop);
   if (!env.runUntil([&] { return store->healthy(); }, 5000)) {
     fprintf(stderr, "RedisStore did not connect to %s\n", server->uri().c_str());
