@@ -5,12 +5,27 @@
 
 namespace phigate::pipeline {
 
+namespace {
+// ,"allowed":["to","message",...]: the names an object with an unknown field
+// accepts, so the client can fix its request without seeing its own key.
+void appendAllowed(net::Buffer& body, std::span<const std::string_view> allowed) {
+  if (allowed.empty()) return;
+  body.append(",\"allowed\":[");
+  for (size_t i = 0; i < allowed.size(); ++i) {
+    if (i > 0) body.append(',');
+    net::appendJsonString(body, allowed[i]);
+  }
+  body.append(']');
+}
+}  // namespace
+
 Pipeline::Pipeline(const PolicyConfig& cfg, int64_t (*now_s)())
     : cfg_(cfg),
       client_ip_(cfg),
       ip_access_(cfg, blocks_),
       authn_(cfg.keys),
       replay_(cfg, now_s),
+      validate_(*cfg.phone_region),
       head_{&client_ip_, &ip_access_},
       body_{&authn_, &key_ip_access_, &rbac_, &replay_, &validate_} {}
 
@@ -60,6 +75,7 @@ void Pipeline::respond(RequestContext& ctx) {
       net::appendJsonString(body, r.errors[i].field);
       body.append(",\"code\":");
       net::appendJsonString(body, r.errors[i].code);
+      appendAllowed(body, r.errors[i].allowed);
       body.append('}');
     }
     body.append("]}");

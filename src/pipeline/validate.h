@@ -9,6 +9,8 @@ namespace phigate::pipeline {
 
 class ValidateStage : public Stage {
  public:
+  /** Recipients without '+' are read as national numbers of `home`. */
+  explicit ValidateStage(const PhoneRegion& home = defaultPhoneRegion()) : validator_(home) {}
   Verdict run(RequestContext& ctx) override;
 
  private:
