@@ -89,6 +89,9 @@ struct Config {
   std::string ip_allowlist;                  // IP_ALLOWLIST
   std::string ip_denylist;                   // IP_DENYLIST
   uint32_t replay_window_s = 300;            // PHIGATE_REPLAY_WINDOW_S: X-Timestamp ± window
+  // PHIGATE_DEFAULT_REGION: whose national numbers a recipient without '+'
+  // is read as; always a name of pipeline::phoneRegions(), upper case.
+  std::string default_region = "IN";
   ListenAddress listen;                      // PHIGATE_LISTEN
   int workers = 1;                           // PHIGATE_WORKERS / --workers (resolved, >= 1)
   ServerLimits limits;

@@ -4,6 +4,7 @@
 // per-route body limits and MAX_CONTENT_LENGTH.
 #include <gtest/gtest.h>
 #include <sodium.h>
+#include <sys/wait.h>
 
 #include <simdjson.h>
 
@@ -593,6 +594,27 @@ TEST_F(ValidationTest, UnknownFieldAnswersListTheAllowedFieldsNotTheClientsKey) 
   const Response e = email(R"({"to":"patient@example.org","subject":"s","text":"t","cc":"x@example.org"})");
   expectValidation(e, 422, {{"", "unknown_field"}});
   EXPECT_NE(e.body.find(R"("allowed":["to","subject","text","html","reply_to"])"), std::string::npos) << e.body;
+}
+
+// ---- PHIGATE_DEFAULT_REGION -------------------------------------------------------------
+
+TEST(DefaultRegion, AnUnknownRegionStopsStartUpNamingTheVariableAndTheAccepted) {
+  ServerOptions o{.env = {{"PHIGATE_DEFAULT_REGION", "ZZ"}}};
+  o.wait_ready = false;
+  Server s(o);
+  const std::optional<int> status = s.waitExit(5000);
+  ASSERT_TRUE(status) << s.logText();
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 2);
+  EXPECT_NE(s.logText().find("PHIGATE_DEFAULT_REGION must be one of: IN"), std::string::npos) << s.logText();
+  EXPECT_EQ(s.logText().find("ZZ"), std::string::npos) << "the value is not echoed";
+}
+
+TEST(DefaultRegion, IndiaIsAcceptedInAnyCase) {
+  Server s({.env = {{"PHIGATE_DEFAULT_REGION", "in"}, {"SMS_API_KEY", "test-token-region-000000000000000000"}}});
+  ASSERT_TRUE(s.ready()) << s.logText();
+  ApiRequest req = post("/v1/sms", R"({"to":"9800000002","message":"x"})", "test-token-region-000000000000000000");
+  EXPECT_EQ(call(s.port(), req).status, 202);
 }
 
 // ---- what is sealed -------------------------------------------------------------------
