@@ -2,7 +2,7 @@
 -- every request (the replay window refuses anything else). The token comes
 -- from SMS_LOAD_TOKEN. Prints one RESULT line for load/run-sms.sh.
 local token = os.getenv("SMS_LOAD_TOKEN") or ""
-local body = '{"to":"+910000000001","message":"Your OTP is 000000. It expires in 5 minutes.","type":"otp"}'
+local body = '{"to":"+919800000001","message":"Your OTP is 000000. It expires in 5 minutes.","type":"otp"}'
 local counter = 0
 
 -- Nonces must never repeat, not even across runs against the same Redis:

@@ -242,6 +242,12 @@ bool buildPolicy(const phigate::config::Config& cfg, phigate::pipeline::PolicyCo
     return false;
   }
   policy->replay_window_s = cfg.replay_window_s;
+  // loadConfig only lets names of the phone table through.
+  policy->phone_region = phigate::pipeline::findPhoneRegion(cfg.default_region);
+  if (policy->phone_region == nullptr) {
+    fputs("phigate: configuration error: PHIGATE_DEFAULT_REGION\n", stderr);
+    return false;
+  }
   return true;
 }
 

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "crypto/random.h"
+#include "pipeline/phone.h"
 
 extern char** environ;
 
@@ -188,7 +189,7 @@ class Loader {
     readStrings();
     bool ok = rejectUnknownNames() && readAppEnv() && readDebug() &&
               readBool("PHIGATE_ACCEPT_MESSAGE_LOSS", &config_.accept_message_loss) && readScheme() &&
-              readListen() && readLimits() && resolveWorkers(cli_workers, cpu_count);
+              readListen() && readDefaultRegion() && readLimits() && resolveWorkers(cli_workers, cpu_count);
     if (ok) ok = config_.production() ? checkProduction() : prepareDevelopment();
     if (ok) result_.config = std::move(config_);
     return std::move(result_);
@@ -293,6 +294,23 @@ class Loader {
     if (!value) return true;
     std::string why;
     if (!parseListen(*value, &config_.listen, &why)) return fail(std::move(why));
+    return true;
+  }
+
+  // Only regions with a row in the phone table: a typo must not fall back to
+  // another country's reading of every national number.
+  bool readDefaultRegion() {
+    auto value = get("PHIGATE_DEFAULT_REGION");
+    if (!value) return true;
+    const pipeline::PhoneRegion* region = pipeline::findPhoneRegion(*value);
+    if (region == nullptr) {
+      std::string accepted;
+      for (const pipeline::PhoneRegion& r : pipeline::phoneRegions()) {
+        accepted += (accepted.empty() ? "" : ", ") + std::string(r.name);
+      }
+      return fail("PHIGATE_DEFAULT_REGION must be one of: " + accepted);
+    }
+    config_.default_region = std::string(region->name);
     return true;
   }
 
@@ -555,7 +573,7 @@ const std::vector<std::string_view>& knownVariables() {
       "PHIGATE_MAX_CONNECTIONS_PER_IP", "PHIGATE_MAX_BODY_BUFFER_BYTES", "PHIGATE_REPLAY_WINDOW_S", "PHIGATE_RATE_LIMITS",
       "PHIGATE_DAILY_QUOTA", "PHIGATE_IDEMPOTENCY_TTL_S", "PHIGATE_AUTH_FAILURE_LIMIT",
       "PHIGATE_AUTH_FAILURE_WINDOW_S", "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS",
-      "PHIGATE_MEMORY_MAX_MESSAGES", "PHIGATE_ACCEPT_MESSAGE_LOSS"};
+      "PHIGATE_MEMORY_MAX_MESSAGES", "PHIGATE_ACCEPT_MESSAGE_LOSS", "PHIGATE_DEFAULT_REGION"};
   return kKnown;
 }
 

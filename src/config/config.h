@@ -94,6 +94,9 @@ struct Config {
   // (accepted messages lost on a restart) only when the operator says so.
   bool accept_message_loss = false;
   uint32_t replay_window_s = 300;            // PHIGATE_REPLAY_WINDOW_S: X-Timestamp ± window
+  // PHIGATE_DEFAULT_REGION: whose national numbers a recipient without '+'
+  // is read as; always a name of pipeline::phoneRegions(), upper case.
+  std::string default_region = "IN";
   ListenAddress listen;                      // PHIGATE_LISTEN
   int workers = 1;                           // PHIGATE_WORKERS / --workers (resolved, >= 1)
   ServerLimits limits;

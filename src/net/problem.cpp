@@ -144,6 +144,15 @@ void writeProblem(Buffer& out, const Problem& p, std::string_view request_id) {
       appendJsonString(out, p.errors[i].field);
       out.append(",\"code\":");
       appendJsonString(out, p.errors[i].code);
+      const auto allowed = p.errors[i].allowed;
+      if (!allowed.empty()) {
+        out.append(",\"allowed\":[");
+        for (size_t j = 0; j < allowed.size(); ++j) {
+          if (j > 0) out.append(',');
+          appendJsonString(out, allowed[j]);
+        }
+        out.append(']');
+      }
       out.append('}');
     }
     out.append(']');

@@ -32,6 +32,9 @@ struct ProblemMember {
 struct ProblemFieldError {
   std::string_view field;
   std::string_view code;
+  // "unknown_field" only: the names the object accepts (static), so the
+  // client can fix its request without its own key being echoed.
+  std::span<const std::string_view> allowed;
 };
 
 /** A problem to answer; every view must outlive writeProblem(). */

@@ -34,11 +34,11 @@ constexpr std::string_view kInvalidSenderId = "invalid_sender_id";
 constexpr std::string_view kTooManyRecipients = "too_many_recipients";
 constexpr std::string_view kDuplicateRecipient = "duplicate_recipient";
 constexpr std::string_view kTextOrHtmlRequired = "text_or_html_required";
+constexpr std::string_view kControlCharacter = "control_character";
 
 constexpr std::string_view kMessagesKey = "messages";
 
-// Longest path we build: "messages" + "[2147483647]" + "." + a 64-char name.
-constexpr size_t kMaxSafeNameLength = 64;
+// Longest path we build: "messages" + "[2147483647]" + "." + our longest name.
 constexpr size_t kPathCapacity = 96;
 
 // simdjson's On-Demand front end does not enforce a depth limit itself: we
@@ -54,6 +54,12 @@ constexpr std::array<std::string_view, kSmsFieldCount> kSmsFieldNames = {
     "to", "message", "template_id", "type", "sender_id"};
 constexpr uint32_t kMessagesBit = 1u << kSmsFieldCount;  // bulk's "messages" key
 
+// What a bulk body's top level accepts: either form's names until the form is
+// known, then only that form's (kSmsFieldNames for the list form).
+constexpr std::array<std::string_view, kSmsFieldCount + 1> kBulkFieldNames = {
+    "messages", "to", "message", "template_id", "type", "sender_id"};
+constexpr std::array<std::string_view, 1> kBulkMessagesFormNames = {"messages"};
+
 enum EmailField : uint8_t {
   kEmailTo, kEmailSubject, kEmailText, kEmailHtml, kEmailReplyTo, kEmailFieldCount
 };
@@ -66,18 +72,6 @@ int fieldIndex(const std::array<std::string_view, N>& names, std::string_view ke
     if (names[i] == key) return static_cast<int>(i);
   }
   return -1;
-}
-
-// An unknown field's name is client data: it is echoed only when it cannot
-// carry anything but an identifier.
-bool isSafeName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxSafeNameLength) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
@@ -132,27 +126,20 @@ bool isValidScalarToken(JsonType type, std::string_view raw) {
   }
 }
 
-// Subject lines become a mail header: CR/LF would inject headers. Stricter:
-// every other C0 control except TAB, and DEL, is refused too (RFC 5322
-// unstructured text is VCHAR / WSP; NUL breaks SMTP implementations).
-bool hasHeaderUnsafeChar(std::string_view s) {
-  for (char c : s) {
-    const auto b = static_cast<unsigned char>(c);
-    if ((b < 0x20 && b != '\t') || b == 0x7F) return true;
-  }
-  return false;
-}
-
-// "+910000000001" and "910000000001" are one recipient.
-std::string_view phoneKey(std::string_view phone) {
-  if (!phone.empty() && phone.front() == '+') phone.remove_prefix(1);
-  return phone;
-}
-
 /** Where a field lives: `parent[index].name`; parent "" and index -1 for the top level. */
 struct Path {
   std::string_view parent;
   int32_t index = -1;
+};
+
+/**
+ * What the walk over one object has seen. An unknown key's name is client
+ * data (it could be a phone number or a patient's name typed into the wrong
+ * place): it is never echoed, only counted, and reported once per object.
+ */
+struct Fields {
+  uint32_t seen = 0;     // bits of the known names already read
+  bool unknown = false;  // some key was none of them
 };
 
 enum class Got : uint8_t { kString, kOtherType, kFatal };
@@ -166,6 +153,7 @@ enum class Admit : uint8_t { kRead, kSkipped, kFatal };
  * are recorded and the walk goes on.
  */
 struct BodyValidator::Impl {
+  const PhoneRegion& home_;  // national numbers are this region's
   ondemand::parser parser_{kMaxBodyBytes};
   std::array<FieldError, kMaxErrors> errors_{};
   size_t error_count_ = 0;
@@ -179,8 +167,11 @@ struct BodyValidator::Impl {
   size_t recipient_count_ = 0;
   std::array<uint16_t, kMaxBulkRecipients> order_{};
   std::array<bool, kMaxBulkRecipients> duplicate_{};
+  // The recipients' E.164 forms, one slot per SMS of a body (see phoneSlot):
+  // SmsMessage::to views these, not the request.
+  std::array<E164Buffer, kMaxBulkRecipients> phones_{};
 
-  Impl() {
+  explicit Impl(const PhoneRegion& home) : home_(home) {
     // Without exceptions an allocation failure here can only end the process,
     // as reserve() below would; it happens at worker start, not per request.
     if (parser_.allocate(kMaxBodyBytes, kParserMaxDepth) != simdjson::SUCCESS) std::abort();
@@ -200,7 +191,8 @@ struct BodyValidator::Impl {
     return BodyStatus::kMalformed;
   }
 
-  void addError(const Path& at, std::string_view name, std::string_view code) {
+  void addError(const Path& at, std::string_view name, std::string_view code,
+                std::span<const std::string_view> allowed = {}) {
     if (error_count_ == kMaxErrors) return;
     char* const dst = paths_[error_count_].data();
     size_t n = 0;
@@ -227,13 +219,13 @@ struct BodyValidator::Impl {
       if (n != 0) put(".");
       put(name);
     }
-    errors_[error_count_++] = FieldError{std::string_view(dst, n), code};
+    errors_[error_count_++] = FieldError{std::string_view(dst, n), code, allowed};
   }
 
-  void addUnknownField(const Path& at, std::string_view name) {
-    // An unsafe name is replaced by nothing: the path then names the object
-    // holding it ("" at the top level).
-    addError(at, isSafeName(name) ? name : std::string_view{}, kUnknownField);
+  // One error for the object at `at`, however many unknown keys it had:
+  // the client learns where and what is allowed, never which name it sent.
+  void reportUnknown(const Fields& f, const Path& at, std::span<const std::string_view> allowed) {
+    if (f.unknown) addError(at, {}, kUnknownField, allowed);
   }
 
   // ------------------------------------------------------------ document
@@ -371,23 +363,42 @@ struct BodyValidator::Impl {
 
   // Decides what to do with an object member: an unknown or repeated key is
   // recorded and its value consumed (kSkipped); a first occurrence of a known
-  // key is marked in `*seen` and left for the caller to read (kRead, `*index`).
+  // key is marked in `f->seen` and left for the caller to read (kRead, `*index`).
   template <size_t N>
-  Admit admitField(const std::array<std::string_view, N>& names, std::string_view key,
-                   uint32_t* seen, const Path& at, ondemand::value& v, int depth, int* index) {
+  Admit admitField(const std::array<std::string_view, N>& names, std::string_view key, Fields* f,
+                   const Path& at, ondemand::value& v, int depth, int* index) {
     *index = fieldIndex(names, key);
     if (*index < 0) {
-      addUnknownField(at, key);
-    } else if (*seen & (1u << *index)) {
+      f->unknown = true;
+    } else if (f->seen & (1u << *index)) {
       addError(at, names[static_cast<size_t>(*index)], kDuplicateField);
     } else {
-      *seen |= 1u << *index;
+      f->seen |= 1u << *index;
       return Admit::kRead;
     }
     return skipValue(v, depth) ? Admit::kSkipped : Admit::kFatal;
   }
 
   // ------------------------------------------------------------ SMS
+
+  // Where the recipient of the SMS at `at` gets its E.164 form: the bulk item
+  // or list element's index; the single SMS (index -1) uses slot 0.
+  E164Buffer& phoneSlot(const Path& at) {
+    const auto i = static_cast<size_t>(std::max(at.index, int32_t{0}));
+    // Never clamps: elements past kMaxBulkRecipients are only skipped, never read.
+    return phones_[std::min(i, kMaxBulkRecipients - 1)];
+  }
+
+  // The recipient's E.164 form, or an empty view after recording why not.
+  std::string_view checkPhone(std::string_view s, const Path& at, std::string_view name) {
+    const NormalizedPhone phone = normalizePhone(s, home_, phoneSlot(at));
+    switch (phone.status) {
+      case PhoneStatus::kOk: return phone.e164;
+      case PhoneStatus::kInvalid: addError(at, name, kInvalidPhone); break;
+      case PhoneStatus::kNotMobile: addError(at, name, phone.region->not_mobile_code); break;
+    }
+    return {};
+  }
 
   void checkMessage(std::string_view s, const Path& at, SmsMessage* out) {
     const SmsText text = analyzeSmsText(s);
@@ -398,6 +409,8 @@ struct BodyValidator::Impl {
       addError(at, name, kEmpty);
     } else if (text.code_points > kMaxSmsCodePoints) {
       addError(at, name, kTooLong);
+    } else if (hasSmsUnsafeChar(s)) {
+      addError(at, name, kControlCharacter);
     } else {
       out->message = s;
       out->text = text;
@@ -416,7 +429,7 @@ struct BodyValidator::Impl {
     }
     switch (field) {
       case kSmsTo:
-        if (isValidPhone(s)) out->to = s; else addError(at, name, kInvalidPhone);
+        out->to = checkPhone(s, at, name);
         break;
       case kSmsMessage:
         checkMessage(s, at, out);
@@ -449,15 +462,17 @@ struct BodyValidator::Impl {
 
   // An SMS object (the single-SMS body or a bulk "messages" item) at `depth`.
   bool readSmsObject(ondemand::object& obj, const Path& at, int depth, SmsMessage* out) {
-    uint32_t seen = 0;
+    Fields f;
     const bool ok = forEachField(obj, [&](std::string_view key, ondemand::value& v) {
       int index = -1;
-      const Admit admit = admitField(kSmsFieldNames, key, &seen, at, v, depth + 1, &index);
+      const Admit admit = admitField(kSmsFieldNames, key, &f, at, v, depth + 1, &index);
       if (admit != Admit::kRead) return admit == Admit::kSkipped;
       return readSmsField(static_cast<SmsField>(index), v, at, depth + 1, out);
     });
-    if (ok) requireSmsFields(seen, at);
-    return ok;
+    if (!ok) return false;
+    reportUnknown(f, at, kSmsFieldNames);
+    requireSmsFields(f.seen, at);
+    return true;
   }
 
   // ------------------------------------------------------------ bulk
@@ -532,9 +547,8 @@ struct BodyValidator::Impl {
         case Got::kOtherType: addError(at, {}, kWrongType); return true;
         case Got::kString: break;
       }
-      recipients_[slot] = phone;
-      recipient_ok_[slot] = isValidPhone(phone);
-      if (!recipient_ok_[slot]) addError(at, {}, kInvalidPhone);
+      recipients_[slot] = checkPhone(phone, at, {});
+      recipient_ok_[slot] = !recipients_[slot].empty();
       return true;
     });
     if (!ok) return false;
@@ -545,14 +559,15 @@ struct BodyValidator::Impl {
   }
 
   // Sorting indices (no allocation) finds every repeat; all but the first
-  // occurrence of a number are reported, in request order.
+  // occurrence of a number are reported, in request order. Numbers are
+  // compared in E.164, so "9800000002" repeats "+919800000002".
   void flagDuplicateRecipients() {
     size_t n = 0;
     for (size_t i = 0; i < recipient_count_; ++i) {
       duplicate_[i] = false;
       if (recipient_ok_[i]) order_[n++] = static_cast<uint16_t>(i);
     }
-    const auto key = [&](uint16_t i) { return phoneKey(recipients_[i]); };
+    const auto key = [&](uint16_t i) { return recipients_[i]; };
     std::sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(n),
               [&](uint16_t a, uint16_t b) { return key(a) != key(b) ? key(a) < key(b) : a < b; });
     for (size_t k = 1; k < n; ++k) {
@@ -567,43 +582,46 @@ struct BodyValidator::Impl {
   bool readBulk(ondemand::object& root) {
     bulk_.clear();
     recipient_count_ = 0;
-    uint32_t seen = 0;
+    Fields f;
     SmsMessage shared;  // the list form's message, template_id, type, sender_id
     const bool ok = forEachField(root, [&](std::string_view key, ondemand::value& v) {
       if (key == kMessagesKey) {
-        if (seen & kMessagesBit) {
+        if (f.seen & kMessagesBit) {
           addError(Path{}, kMessagesKey, kDuplicateField);
           return skipValue(v, 2);
         }
-        seen |= kMessagesBit;
+        f.seen |= kMessagesBit;
         return readMessages(v, 2);
       }
       int index = -1;
-      const Admit admit = admitField(kSmsFieldNames, key, &seen, Path{}, v, 2, &index);
+      const Admit admit = admitField(kSmsFieldNames, key, &f, Path{}, v, 2, &index);
       if (admit != Admit::kRead) return admit == Admit::kSkipped;
       if (index == kSmsTo) return readRecipients(v, 2);
       return readSmsField(static_cast<SmsField>(index), v, Path{}, 2, &shared);
     });
     if (!ok) return false;
-    const uint32_t list_fields = seen & ~kMessagesBit;
-    if (seen & kMessagesBit) {
-      // The two forms do not mix: next to "messages", list-form keys are unknown.
-      for (size_t f = 0; f < kSmsFieldCount; ++f) {
-        if (list_fields & (1u << f)) addError(Path{}, kSmsFieldNames[f], kUnknownField);
-      }
-    } else if (seen == 0) {
+    if (f.seen & kMessagesBit) {
+      // The two forms do not mix: next to "messages", list-form keys are unknown too.
+      f.unknown = f.unknown || (f.seen & ~kMessagesBit) != 0;
+      reportUnknown(f, Path{}, kBulkMessagesFormNames);
+    } else if (f.seen == 0) {
+      reportUnknown(f, Path{}, kBulkFieldNames);
       addError(Path{}, kMessagesKey, kRequired);
     } else {
-      requireSmsFields(seen, Path{});
-      if (error_count_ == 0) {
-        for (size_t i = 0; i < recipient_count_; ++i) {
-          SmsMessage m = shared;
-          m.to = recipients_[i];
-          bulk_.push_back(m);
-        }
-      }
+      reportUnknown(f, Path{}, kSmsFieldNames);
+      requireSmsFields(f.seen, Path{});
+      if (error_count_ == 0) expandList(shared);
     }
     return true;
+  }
+
+  // The list form's output: one SMS per recipient, sharing everything else.
+  void expandList(const SmsMessage& shared) {
+    for (size_t i = 0; i < recipient_count_; ++i) {
+      SmsMessage m = shared;
+      m.to = recipients_[i];
+      bulk_.push_back(m);  // within the reserved capacity: recipient_count_ ≤ 200
+    }
   }
 
   // ------------------------------------------------------------ email
@@ -620,43 +638,65 @@ struct BodyValidator::Impl {
       case Got::kString: break;
     }
     *non_empty = !s.empty();
-    if (field == kEmailTo || field == kEmailReplyTo) {
-      if (!isValidEmail(s)) {
-        addError(top, name, kInvalidEmail);
-      } else {
-        (field == kEmailTo ? out->to : out->reply_to) = s;
-      }
-      return true;
-    }
     const std::optional<uint32_t> code_points = countCodePoints(s);
     if (!code_points) {
       addError(top, name, kInvalidUtf8);
+    } else if (field == kEmailTo || field == kEmailReplyTo) {
+      checkAddress(s, name, field == kEmailTo ? &out->to : &out->reply_to);
     } else if (field == kEmailSubject) {
-      if (*code_points == 0) {
-        addError(top, name, kEmpty);
-      } else if (*code_points > kMaxSubjectCodePoints) {
-        addError(top, name, kTooLong);
-      } else if (hasHeaderUnsafeChar(s)) {
-        addError(top, name, kInvalidValue);
-      } else {
-        out->subject = s;
-      }
-    } else if (*code_points > kMaxEmailBodyCodePoints) {
-      addError(top, name, kTooLong);
+      checkSubject(s, *code_points, out);
     } else {
-      (field == kEmailText ? out->text : out->html) = s;
+      checkEmailBody(s, *code_points, name, field == kEmailText ? &out->text : &out->html);
     }
     return true;
   }
 
+  // Addresses become headers: a line break or control there is reported as
+  // such (header injection), before the address syntax, which refuses it too.
+  void checkAddress(std::string_view s, std::string_view name, std::string_view* out) {
+    if (hasHeaderUnsafeChar(s)) {
+      addError(Path{}, name, kControlCharacter);
+    } else if (!isValidEmail(s)) {
+      addError(Path{}, name, kInvalidEmail);
+    } else {
+      *out = s;
+    }
+  }
+
+  void checkSubject(std::string_view s, uint32_t code_points, EmailMessage* out) {
+    const std::string_view name = kEmailFieldNames[kEmailSubject];
+    if (code_points == 0) {
+      addError(Path{}, name, kEmpty);
+    } else if (code_points > kMaxSubjectCodePoints) {
+      addError(Path{}, name, kTooLong);
+    } else if (hasHeaderUnsafeChar(s)) {
+      addError(Path{}, name, kControlCharacter);
+    } else {
+      out->subject = s;
+    }
+  }
+
+  // Bodies are not headers: line breaks are their content. NUL alone is
+  // refused (C strings in mail libraries and SMTP servers end at it).
+  void checkEmailBody(std::string_view s, uint32_t code_points, std::string_view name,
+                      std::string_view* out) {
+    if (code_points > kMaxEmailBodyCodePoints) {
+      addError(Path{}, name, kTooLong);
+    } else if (hasNul(s)) {
+      addError(Path{}, name, kControlCharacter);
+    } else {
+      *out = s;
+    }
+  }
+
   bool readEmail(ondemand::object& root, EmailMessage* out) {
-    uint32_t seen = 0;
+    Fields f;
     // A body is there when text or html is a non-empty string, even one with
     // its own error (too long): "text_or_html_required" would only add noise.
     bool has_body = false;
     const bool ok = forEachField(root, [&](std::string_view key, ondemand::value& v) {
       int index = -1;
-      const Admit admit = admitField(kEmailFieldNames, key, &seen, Path{}, v, 2, &index);
+      const Admit admit = admitField(kEmailFieldNames, key, &f, Path{}, v, 2, &index);
       if (admit != Admit::kRead) return admit == Admit::kSkipped;
       bool non_empty = false;
       if (!readEmailField(static_cast<EmailField>(index), v, 2, out, &non_empty)) return false;
@@ -664,15 +704,16 @@ struct BodyValidator::Impl {
       return true;
     });
     if (!ok) return false;
-    for (EmailField f : {kEmailTo, kEmailSubject}) {
-      if (!(seen & (1u << f))) addError(Path{}, kEmailFieldNames[f], kRequired);
+    reportUnknown(f, Path{}, kEmailFieldNames);
+    for (EmailField required : {kEmailTo, kEmailSubject}) {
+      if (!(f.seen & (1u << required))) addError(Path{}, kEmailFieldNames[required], kRequired);
     }
     if (!has_body) addError(Path{}, {}, kTextOrHtmlRequired);
     return true;
   }
 };
 
-BodyValidator::BodyValidator() : impl_(std::make_unique<Impl>()) {}
+BodyValidator::BodyValidator(const PhoneRegion& home) : impl_(std::make_unique<Impl>(home)) {}
 BodyValidator::~BodyValidator() = default;
 BodyValidator::BodyValidator(BodyValidator&&) noexcept = default;
 BodyValidator& BodyValidator::operator=(BodyValidator&&) noexcept = default;

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "net/problem.h"
+#include "pipeline/phone.h"
 #include "pipeline/validators.h"
 
 namespace phigate::pipeline {
@@ -17,8 +18,10 @@ namespace phigate::pipeline {
 /**
  * One validation problem: a JSON path of the field (e.g. "to",
  * "messages[3].to", "" for the whole body) and a stable code. Never the
- * rejected value. Views into the validator's own storage (or static text),
- * valid until the next validate call.
+ * rejected value, nor a name the client chose: an unknown field is reported
+ * as its object's path with code "unknown_field" and `allowed`, the names
+ * that object accepts (static text). Views into the validator's own storage
+ * (or static text), valid until the next validate call.
  */
 using FieldError = net::ProblemFieldError;
 
@@ -34,7 +37,7 @@ enum class SmsType : uint8_t { kTransactional, kOtp };
 
 /** A validated SMS. Absent optional fields are empty views. */
 struct SmsMessage {
-  std::string_view to;
+  std::string_view to;  // E.164 ("+919800000001"), normalised: what is stored and sent
   std::string_view message;
   std::string_view template_id;
   std::string_view sender_id;
@@ -80,7 +83,8 @@ class BodyValidator {
   static constexpr uint32_t kMaxSubjectCodePoints = 255;
   static constexpr uint32_t kMaxEmailBodyCodePoints = 10'000;
 
-  BodyValidator();
+  /** National numbers (no '+', see normalizePhone) are read as `home`'s (PHIGATE_DEFAULT_REGION). */
+  explicit BodyValidator(const PhoneRegion& home = defaultPhoneRegion());
   ~BodyValidator();
   BodyValidator(BodyValidator&&) noexcept;
   BodyValidator& operator=(BodyValidator&&) noexcept;

@@ -11,6 +11,7 @@ Pipeline::Pipeline(const PolicyConfig& cfg, int64_t (*now_s)())
       ip_access_(cfg, blocks_),
       authn_(cfg.keys),
       replay_(cfg, now_s),
+      validate_(*cfg.phone_region),
       head_{&client_ip_, &ip_access_, &authn_, &key_ip_access_, &rbac_, &replay_, &content_type_},
       body_{&signature_, &validate_} {}
 

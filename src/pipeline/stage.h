@@ -54,6 +54,7 @@ struct PolicyConfig {
   CidrList ip_denylist;
   KeyRegistry keys;
   uint32_t replay_window_s = 300;
+  const PhoneRegion* phone_region = &defaultPhoneRegion();  // PHIGATE_DEFAULT_REGION
 };
 
 /** A stage's refusal: the problem to answer and the audit reason. */

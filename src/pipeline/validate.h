@@ -17,6 +17,8 @@ class ContentTypeStage : public Stage {
 /** The route's schema over the body (body time). */
 class ValidateStage : public Stage {
  public:
+  /** Recipients without '+' are read as national numbers of `home`. */
+  explicit ValidateStage(const PhoneRegion& home = defaultPhoneRegion()) : validator_(home) {}
   Verdict run(RequestContext& ctx) override;
 
  private:

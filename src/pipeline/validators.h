@@ -26,6 +26,25 @@ bool isValidTemplateId(std::string_view s);
 bool isValidSenderId(std::string_view s);
 
 /**
+ * True when `utf8` holds a character a mail library may turn into a line
+ * break or that has no place in a header: any C0 control (U+0000–U+001F,
+ * TAB included), DEL, any C1 control (U+0080–U+009F, NEL U+0085 among them),
+ * U+2028 LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR. For subjects,
+ * addresses and display names: the text as decoded from JSON, so "\u2028"
+ * counts. Meaningful for valid UTF-8 (validate it first).
+ */
+bool hasHeaderUnsafeChar(std::string_view utf8);
+
+/**
+ * True when SMS text holds a control character an SMS cannot carry: any C0
+ * control but LF (CR, TAB and NUL included), or DEL.
+ */
+bool hasSmsUnsafeChar(std::string_view text);
+
+/** True when `s` holds a NUL: the one character refused in email bodies. */
+bool hasNul(std::string_view s);
+
+/**
  * Strict UTF-8 validation (no overlongs, no encoded surrogates, nothing above
  * U+10FFFF, no truncated sequence) that also counts code points.
  * std::nullopt when `utf8` is not valid UTF-8.

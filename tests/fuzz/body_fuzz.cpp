@@ -10,10 +10,13 @@
 //  * simdjson's DOM front end (not the On-Demand one the validator uses)
 //    re-reads every accepted body, and the validator's output fields must be
 //    exactly the DOM's strings for the same keys;
-//  * accepted values are re-checked against the documented rules (phone,
-//    template id, sender id, lengths, email shape, header-safe subject);
+//  * accepted values are re-checked against the documented rules (phone
+//    numbers normalised to E.164 under PHIGATE_DEFAULT_REGION=IN, template
+//    id, sender id, lengths, email shape, header-safe subject and addresses,
+//    control characters in SMS text and email bodies);
 //  * the error list keeps its contract (one "" error for kMalformed, none for
-//    kOk, at most kMaxErrors, field paths that cannot carry client text);
+//    kOk, at most kMaxErrors, field paths that cannot carry client text,
+//    "allowed" names exactly on unknown_field errors);
 //  * validating the same body again after the other schemas gives the same
 //    answer (the parser and buffers are reused across calls).
 //
@@ -274,6 +277,29 @@ bool phoneRule(std::string_view s) {
   return true;
 }
 
+// The documented E.164 normalisation for the default region IN: the number
+// that must come out for `s`, or nullopt when it must be refused.
+std::optional<std::string> e164Rule(std::string_view s) {
+  const bool plus = !s.empty() && s.front() == '+';
+  const std::string_view digits = s.substr(plus ? 1 : 0);
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), isAsciiDigit)) return std::nullopt;
+  std::string intl;
+  if (plus) {
+    intl = digits;
+  } else if (digits.front() == '0') {
+    intl = "91" + std::string(digits.substr(1));  // trunk prefix: national
+  } else if (digits.size() == 10) {
+    intl = "91" + std::string(digits);            // a national mobile's length
+  } else {
+    intl = digits;                                // international without '+'
+  }
+  const bool ok = intl.starts_with("91")
+                      ? intl.size() == 12 && intl[2] >= '6' && intl[2] <= '9'
+                      : phoneRule(intl);
+  if (!ok) return std::nullopt;
+  return "+" + intl;
+}
+
 bool templateIdRule(std::string_view s) {
   if (s.size() < 12 || s.size() > 19) return false;
   for (char c : s) {
@@ -337,12 +363,32 @@ std::optional<uint32_t> codePoints(std::string_view s) {
   return n;
 }
 
-bool headerSafe(std::string_view s) {
-  for (char c : s) {
-    const auto b = static_cast<unsigned char>(c);
-    if ((b < 0x20 && b != '\t') || b == 0x7F) return false;
+// Decodes valid UTF-8 (checked by codePoints first) one code point at a time.
+template <typename Pred>
+bool noCodePoint(std::string_view s, Pred bad) {
+  for (size_t i = 0; i < s.size();) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    const size_t len = b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4;
+    uint32_t cp = len == 1 ? b0 : b0 & (0x7Fu >> len);
+    for (size_t k = 1; k < len && i + k < s.size(); ++k) {
+      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3Fu);
+    }
+    if (bad(cp)) return false;
+    i += len;
   }
   return true;
+}
+
+// Subjects and addresses: no C0 (TAB too), DEL, C1, U+2028, U+2029.
+bool headerSafe(std::string_view s) {
+  return codePoints(s) && noCodePoint(s, [](uint32_t cp) {
+           return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
+         });
+}
+
+// SMS text: no C0 but LF, no DEL.
+bool smsSafe(std::string_view s) {
+  return noCodePoint(s, [](uint32_t cp) { return (cp < 0x20 && cp != '\n') || cp == 0x7F; });
 }
 
 // ---- checks on one validate call ----------------------------------------------
@@ -360,8 +406,8 @@ Answer capture(BodyStatus status, std::span<const FieldError> errors) {
   return a;
 }
 
-// Field paths are built from our own names, indexes and unknown keys that
-// passed isSafeName: they can never carry quotes, controls or other text.
+// Field paths are built from our own names and indexes only (an unknown key
+// is reported as its object's path): they can never carry client text.
 bool isPathChar(char c) {
   return isAsciiLetter(c) || isAsciiDigit(c) || c == '_' || c == '.' || c == '[' || c == ']';
 }
@@ -378,6 +424,19 @@ void checkErrorContract(const Answer& a) {
   for (const auto& [field, code] : a.errors) {
     require(!code.empty(), "error without a code");
     for (char c : field) require(isPathChar(c), "unsafe character in an error path", field);
+  }
+}
+
+// "allowed" comes with unknown_field, names the object's own fields, and
+// never with any other code; the path of an unknown_field is an object's.
+void checkAllowed(std::span<const FieldError> errors) {
+  for (const FieldError& e : errors) {
+    const bool unknown = e.code == "unknown_field";
+    require(unknown == !e.allowed.empty(), "allowed names on the wrong errors", e.code);
+    if (unknown) {
+      require(e.field.empty() || (e.field.starts_with("messages[") && e.field.back() == ']'),
+              "unknown_field not reported at an object's path", e.field);
+    }
   }
 }
 
@@ -414,8 +473,9 @@ std::string_view domString(simdjson::dom::object obj, std::string_view key) {
 // `obj` holds the message's other fields: the SMS object itself, or the bulk
 // list form's top level (shared by every recipient); `to` is its recipient.
 void checkAcceptedSms(const SmsMessage& m, simdjson::dom::object obj, std::string_view to) {
-  require(m.to == to, "accepted sms: 'to' differs from the DOM's", m.to);
-  require(phoneRule(m.to), "accepted sms: 'to' breaks the phone rule", m.to);
+  const std::optional<std::string> e164 = e164Rule(to);
+  require(e164.has_value(), "accepted sms: 'to' breaks the phone rules", to);
+  require(m.to == *e164, "accepted sms: 'to' is not the DOM's number in E.164", m.to);
   require(m.message == domString(obj, "message"), "accepted sms: 'message' differs from the DOM's");
   require(m.template_id == domString(obj, "template_id"), "accepted sms: 'template_id' differs");
   require(m.sender_id == domString(obj, "sender_id"), "accepted sms: 'sender_id' differs");
@@ -427,6 +487,7 @@ void checkAcceptedSms(const SmsMessage& m, simdjson::dom::object obj, std::strin
   require(cps && *cps >= 1 && *cps <= BodyValidator::kMaxSmsCodePoints,
           "accepted sms: message is not 1-500 characters of valid UTF-8");
   require(m.text.valid_utf8 && m.text.code_points == *cps, "accepted sms: wrong code point count");
+  require(smsSafe(m.message), "accepted sms: a control character in the message");
   // Segments: one part when it fits, else enough parts of the part size; a
   // part may lose one unit to a pair that must not be split, never more.
   const bool gsm = m.text.encoding == pipeline::SmsEncoding::kGsm7;
@@ -454,9 +515,11 @@ void checkAcceptedEmail(const EmailMessage& e, simdjson::dom::object obj) {
   require(subject && *subject >= 1 && *subject <= BodyValidator::kMaxSubjectCodePoints,
           "accepted email: subject is not 1-255 characters");
   require(headerSafe(e.subject), "accepted email: subject could inject a mail header");
+  require(headerSafe(e.to) && headerSafe(e.reply_to), "accepted email: an address could inject a header");
   for (std::string_view body : {e.text, e.html}) {
     const std::optional<uint32_t> n = codePoints(body);
     require(n && *n <= BodyValidator::kMaxEmailBodyCodePoints, "accepted email: bad text/html");
+    require(body.find('\0') == std::string_view::npos, "accepted email: NUL in text/html");
   }
   require(!e.text.empty() || !e.html.empty(), "accepted email without text or html");
 }
@@ -476,8 +539,8 @@ void checkAcceptedBulk(std::span<const SmsMessage> out, simdjson::dom::object ob
     }
     return;
   }
-  // {"to": [...], "message": ...}: one text to distinct recipients, "+91..."
-  // and "91..." being one number.
+  // {"to": [...], "message": ...}: one text to distinct recipients, compared
+  // in E.164 ("9800000002" and "+919800000002" are one number).
   require(obj["to"].get_array().get(list) == simdjson::SUCCESS, "accepted bulk without a list");
   require(list.size() == out.size(), "accepted bulk: 'to' count differs");
   size_t i = 0;
@@ -487,7 +550,7 @@ void checkAcceptedBulk(std::span<const SmsMessage> out, simdjson::dom::object ob
     checkAcceptedSms(out[i++], obj, to);
   }
   std::vector<std::string_view> keys;
-  for (const SmsMessage& m : out) keys.push_back(m.to.substr(!m.to.empty() && m.to[0] == '+' ? 1 : 0));
+  for (const SmsMessage& m : out) keys.push_back(m.to);
   std::sort(keys.begin(), keys.end());
   require(std::adjacent_find(keys.begin(), keys.end()) == keys.end(), "accepted bulk: duplicate recipient");
 }
@@ -522,6 +585,7 @@ void fuzzOne(const uint8_t* data, size_t size) {
   SmsMessage sms;
   const Answer sms_answer = capture(st->validator.validateSms(body, &sms), st->validator.errors());
   checkErrorContract(sms_answer);
+  checkAllowed(st->validator.errors());
   checkAgainstOracle(verdict, size, sms_answer);
   if (sms_answer.status == BodyStatus::kOk) {
     const simdjson::dom::object obj = acceptedObject(*st, padded, size);
@@ -531,6 +595,7 @@ void fuzzOne(const uint8_t* data, size_t size) {
   std::span<const SmsMessage> bulk;
   const Answer bulk_answer = capture(st->validator.validateBulk(body, &bulk), st->validator.errors());
   checkErrorContract(bulk_answer);
+  checkAllowed(st->validator.errors());
   checkAgainstOracle(verdict, size, bulk_answer);
   require((bulk_answer.status == BodyStatus::kOk) == !bulk.empty(),
           "bulk output present exactly when kOk");
@@ -541,6 +606,7 @@ void fuzzOne(const uint8_t* data, size_t size) {
   EmailMessage email;
   const Answer email_answer = capture(st->validator.validateEmail(body, &email), st->validator.errors());
   checkErrorContract(email_answer);
+  checkAllowed(st->validator.errors());
   checkAgainstOracle(verdict, size, email_answer);
   if (email_answer.status == BodyStatus::kOk) {
     checkAcceptedEmail(email, acceptedObject(*st, padded, size));

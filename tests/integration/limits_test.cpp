@@ -470,7 +470,7 @@ TEST(Limits, TinyChunksAreLimitedByTheBodyNotTheirFraming) {
   const std::string token = "test-token-chunks-0000000000000000000";
   Server s({.env = {{"SMS_API_KEY", token}, {"PHIGATE_BODY_TIMEOUT_MS", "5000"}}});
   ASSERT_TRUE(s.ready());
-  std::string body = R"({"to":"+910000000001","message":"chunked"})";
+  std::string body = R"({"to":"+919800000001","message":"chunked"})";
   body.append(30000 - body.size(), ' ');  // JSON whitespace: 30 KB, under 64 KiB
   std::string wire = "POST /v1/sms HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + token +
                      "\r\nContent-Type: application/json\r\nX-Timestamp: " +

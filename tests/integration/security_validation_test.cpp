@@ -3,16 +3,21 @@
 // malformed JSON, invalid UTF-8, huge numbers, deep nesting, media types,
 // per-route body limits and MAX_CONTENT_LENGTH.
 #include <gtest/gtest.h>
+#include <sodium.h>
+#include <sys/wait.h>
 
 #include <simdjson.h>
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "harness.h"
 #include "security_fixture.h"
+#include "support/redis_server.h"
 
 namespace phigate::test {
 namespace {
@@ -86,8 +91,11 @@ Accepted accepted(const Response& r) {
 class ValidationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // Rate limits far above what the suite sends: it is about validation
+    // (bulk's default 10/min would otherwise be reached by its 202s).
     server_ = std::make_unique<Server>(ServerOptions{
-        .env = {{"API_KEYS_FILE", "keys.json"}, {"PHIGATE_AUTH_FAILURE_LIMIT", "1000000"}},
+        .env = {{"API_KEYS_FILE", "keys.json"}, {"PHIGATE_AUTH_FAILURE_LIMIT", "1000000"},
+                {"PHIGATE_RATE_LIMITS", "sms=1000000/60,bulk=1000000/60,email=1000000/60"}},
         .files = {{"keys.json", keysFileJson({keyWithRoles("writer", {"admin"})})}}});
   }
   static void TearDownTestSuite() { server_.reset(); }
@@ -122,23 +130,45 @@ std::unique_ptr<Server> ValidationTest::server_;
 // ---- /v1/sms ----------------------------------------------------------------------------
 
 TEST_F(ValidationTest, PhoneNumbersAt6And15DigitsButNot5Or16) {
-  const Errors bad = {{"to", "invalid_phone"}};
-  const std::pair<std::string, bool> cases[] = {
-      {"+123456", true},           {"123456", true},
-      {"+12345", false},           {"12345", false},
-      {"+123456789012345", true},  {"123456789012345", true},
-      {"+1234567890123456", false}, {"1234567890123456", false},
-      {"+0123456789", false},      {"0123456789", false},
-      {"", false},                 {"+", false},
-      {"++919876543210", false},   {"+91 9876543210", false},
-      {"+91-9876543210", false},   {"(+91)9876543210", false},
-      {"+91987654321O", false},    {"919876543210 ", false},
-      {"919876543210\n", false},   {"\xd9\xa9\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6", false},
+  // "": accepted; otherwise the code. A leading 0 is a national (trunk) number.
+  const std::pair<std::string, std::string> cases[] = {
+      {"+123456", ""},                 {"123456", ""},
+      {"+12345", "invalid_phone"},     {"12345", "invalid_phone"},
+      {"+123456789012345", ""},        {"123456789012345", ""},
+      {"+1234567890123456", "invalid_phone"}, {"1234567890123456", "invalid_phone"},
+      {"+0123456789", "invalid_phone"}, {"0123456789", "not_indian_mobile"},
+      {"", "invalid_phone"},           {"+", "invalid_phone"},
+      {"++919876543210", "invalid_phone"}, {"+91 9876543210", "invalid_phone"},
+      {"+91-9876543210", "invalid_phone"}, {"(+91)9876543210", "invalid_phone"},
+      {"+91987654321O", "invalid_phone"},  {"919876543210 ", "invalid_phone"},
+      {"919876543210\n", "invalid_phone"},
+      {"\xd9\xa9\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6", "invalid_phone"},
   };
-  for (const auto& [to, ok] : cases) {
+  for (const auto& [to, code] : cases) {
     SCOPED_TRACE("to: " + to);
-    expectOutcome(sms(smsJson(to, "hello")), ok ? Errors{} : bad);
+    expectOutcome(sms(smsJson(to, "hello")), code.empty() ? Errors{} : Errors{{"to", code}});
   }
+}
+
+// National numbers are the default region's (PHIGATE_DEFAULT_REGION=IN) and
+// are stored in E.164; under +91 only Indian mobiles exist.
+TEST_F(ValidationTest, NationalNumbersAreAcceptedAndPlus91MustBeAnIndianMobile) {
+  for (const std::string to : {"9800000002", "09800000002", "919800000002", "+919800000002"}) {
+    SCOPED_TRACE("to: " + to);
+    EXPECT_EQ(sms(smsJson(to, "hello")).status, 202);
+  }
+  for (const std::string to : {"+910000000001", "+915800000001", "+91980000000", "5800000001",
+                               "910000000001"}) {
+    SCOPED_TRACE("to: " + to);
+    expectValidation(sms(smsJson(to, "hello")), 422, {{"to", "not_indian_mobile"}});
+  }
+  // Both bulk forms; one number in two spellings is one recipient.
+  EXPECT_EQ(bulk(R"({"to":["9800000002","+919800000003"],"message":"x"})").status, 202);
+  expectValidation(bulk(R"({"to":["+919800000002","09800000002","+910000000003"],"message":"x"})"), 422,
+                   {{"to[2]", "not_indian_mobile"}, {"to[1]", "duplicate_recipient"}});
+  EXPECT_EQ(bulk(R"({"messages":[{"to":"9800000002","message":"x"}]})").status, 202);
+  expectValidation(bulk(R"({"messages":[{"to":"+910000000002","message":"x"}]})"), 422,
+                   {{"messages[0].to", "not_indian_mobile"}});
 }
 
 TEST_F(ValidationTest, MessageIs1To500CodePointsWithSegmentsAndEncoding) {
@@ -227,9 +257,9 @@ TEST_F(ValidationTest, RequiredUnknownDuplicateAndWrongTypeFields) {
   const Case cases[] = {
       {"{}", {{"to", "required"}, {"message", "required"}}},
       {R"({"to":"+919876543210"})", {{"message", "required"}}},
-      {R"({"to":"+919876543210","message":"x","priority":"high"})", {{"priority", "unknown_field"}}},
-      // A field name that is not an identifier is not echoed.
-      {R"({"to":"+919876543210","message":"x","a b<c>":1})", {{"", "unknown_field"}}},
+      // An unknown field is reported as its object ("": the top level), never by its name.
+      {R"({"to":"+919876543210","message":"x","priority":"high"})", {{"", "unknown_field"}}},
+      {R"({"to":"+919876543210","message":"x","a b<c>":1,"z":2})", {{"", "unknown_field"}}},
       {R"({"to":"+919876543210","to":"+919876543211","message":"x"})", {{"to", "duplicate_field"}}},
       // An escaped name is the same name: no smuggled duplicate.
       {R"({"to":"+919876543210","t\u006f":"+919876543211","message":"x"})", {{"to", "duplicate_field"}}},
@@ -258,7 +288,7 @@ TEST_F(ValidationTest, HugeNumbersAreWellFormedButTheWrongType) {
       {"{\"to\":" + digits + ",\"message\":\"x\"}", {{"to", "wrong_type"}}},
       {R"({"to":"+919876543210","message":"x","template_id":99999999999999999999999})",
        {{"template_id", "wrong_type"}}},
-      {R"({"to":"+919876543210","message":"x","n":1.7976931348623157e309})", {{"n", "unknown_field"}}},
+      {R"({"to":"+919876543210","message":"x","n":1.7976931348623157e309})", {{"", "unknown_field"}}},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.body.substr(0, 60));
@@ -351,13 +381,13 @@ TEST_F(ValidationTest, NestingDeeperThan8IsRefused) {
   };
   const std::string ok = R"("to":"+919876543210","message":"x")";
   // The top-level object is depth 1, so a field's value may open 7 more levels.
-  expectValidation(sms("{" + ok + ",\"x\":" + arrays(7) + "}"), 422, {{"x", "unknown_field"}});
+  expectValidation(sms("{" + ok + ",\"x\":" + arrays(7) + "}"), 422, {{"", "unknown_field"}});
   expectValidation(sms("{" + ok + ",\"x\":" + arrays(8) + "}"), 400, {{"", "too_deep"}});
-  expectValidation(sms("{" + ok + ",\"x\":" + objects(7) + "}"), 422, {{"x", "unknown_field"}});
+  expectValidation(sms("{" + ok + ",\"x\":" + objects(7) + "}"), 422, {{"", "unknown_field"}});
   expectValidation(sms("{" + ok + ",\"x\":" + objects(8) + "}"), 400, {{"", "too_deep"}});
   // In bulk, an item sits at depth 3: its fields may open 5 more levels.
   expectValidation(bulk("{\"messages\":[{" + ok + ",\"x\":" + arrays(5) + "}]}"), 422,
-                   {{"messages[0].x", "unknown_field"}});
+                   {{"messages[0]", "unknown_field"}});
   expectValidation(bulk("{\"messages\":[{" + ok + ",\"x\":" + arrays(6) + "}]}"), 400,
                    {{"", "too_deep"}});
   // Very deep, and deep where a string is expected: refused, and the worker lives on.
@@ -424,10 +454,10 @@ TEST_F(ValidationTest, BulkMessagesFormHas1To200Messages) {
   expectValidation(bulk(R"({"messages":[{"to":"+919876543210"}]})"), 422,
                    {{"messages[0].message", "required"}});
   expectValidation(bulk(R"({"messages":[{"to":"+919876543210","message":"x","cc":"y"}]})"), 422,
-                   {{"messages[0].cc", "unknown_field"}});
+                   {{"messages[0]", "unknown_field"}});
   // The two forms do not mix.
   expectValidation(bulk("{\"messages\":[" + messages(1) + "],\"message\":\"x\"}"), 422,
-                   {{"message", "unknown_field"}});
+                   {{"", "unknown_field"}});
   expectValidation(bulk("{\"messages\":[" + messages(1) + "],\"messages\":[" + messages(1) + "]}"), 422,
                    {{"messages", "duplicate_field"}});
 }
@@ -456,16 +486,16 @@ TEST_F(ValidationTest, EmailSubjectAndBodyLimits) {
       {",\"subject\":" + q(repeat(e_acute, 255)) + ",\"text\":\"t\"", {}},
       {",\"subject\":" + q(repeat(e_acute, 256)) + ",\"text\":\"t\"", {{"subject", "too_long"}}},
       {",\"subject\":\"\",\"text\":\"t\"", {{"subject", "empty"}}},
-      {",\"subject\":\"Hi\\r\\nBcc: x@example.org\",\"text\":\"t\"", {{"subject", "invalid_value"}}},
-      {",\"subject\":\"Hi\\u0000\",\"text\":\"t\"", {{"subject", "invalid_value"}}},
-      {",\"subject\":\"Tab\\there\",\"text\":\"t\"", {}},
+      {",\"subject\":\"Hi\\r\\nBcc: x@example.org\",\"text\":\"t\"", {{"subject", "control_character"}}},
+      {",\"subject\":\"Hi\\u0000\",\"text\":\"t\"", {{"subject", "control_character"}}},
+      {",\"subject\":\"Tab\\there\",\"text\":\"t\"", {{"subject", "control_character"}}},
       {",\"subject\":\"s\",\"text\":" + q(repeat(e_acute, 10000)), {}},
       {",\"subject\":\"s\",\"text\":" + q(repeat(e_acute, 10001)), {{"text", "too_long"}}},
       {",\"subject\":\"s\",\"html\":" + q(repeat(e_acute, 10000)), {}},
       {",\"subject\":\"s\",\"html\":" + q(repeat(e_acute, 10001)), {{"html", "too_long"}}},
       {",\"subject\":\"s\"", {{"", "text_or_html_required"}}},
       {",\"subject\":\"s\",\"text\":\"\"", {{"", "text_or_html_required"}}},
-      {",\"subject\":\"s\",\"text\":\"t\",\"cc\":\"x@example.org\"", {{"cc", "unknown_field"}}},
+      {",\"subject\":\"s\",\"text\":\"t\",\"cc\":\"x@example.org\"", {{"", "unknown_field"}}},
       {",\"subject\":\"s\",\"text\":\"t\",\"reply_to\":\"nope\"", {{"reply_to", "invalid_email"}}},
       {",\"subject\":5,\"text\":[\"t\"]",
        {{"subject", "wrong_type"}, {"text", "wrong_type"}, {"", "text_or_html_required"}}},
@@ -479,6 +509,8 @@ TEST_F(ValidationTest, EmailSubjectAndBodyLimits) {
 }
 
 TEST_F(ValidationTest, EmailAddresses) {
+  expectValidation(email(R"({"to":"a@example.org\r\nBcc: b@example.org","subject":"s","text":"t"})"), 422,
+                   {{"to", "control_character"}});
   const std::pair<std::string, bool> cases[] = {
       {"patient@example.org", true},
       {"a.b+tag@sub.example.org", true},
@@ -497,7 +529,6 @@ TEST_F(ValidationTest, EmailAddresses) {
       {"a@example.123", false},
       {"a@@example.org", false},
       {"<a@example.org>", false},
-      {"a@example.org\r\nBcc: b@example.org", false},
       {"\"a\"@example.org", false},
       {std::string(65, 'a') + "@example.org", false},
       {"", false},
@@ -509,6 +540,156 @@ TEST_F(ValidationTest, EmailAddresses) {
   }
   expectValidation(email(R"({"to":["patient@example.org"],"subject":"s","text":"t"})"), 422,
                    {{"to", "wrong_type"}});
+}
+
+// ---- header injection and control characters --------------------------------------------
+
+TEST_F(ValidationTest, HeaderFieldsRefuseLineBreaksAndControlsWithTheirOwnCode) {
+  // JSON escapes decode to the characters themselves; raw UTF-8 is the same text.
+  const std::string unsafe[] = {"\\r\\nBcc: x@example.org", "\\t", "\\u0000", "\\u007f", "\\u0085",
+                                "\\u009f", "\\u2028", "\\u2029", "\xe2\x80\xa8", "\xc2\x85"};
+  for (const std::string& u : unsafe) {
+    SCOPED_TRACE(testing::PrintToString(u));
+    expectValidation(email("{\"to\":\"patient@example.org\",\"subject\":\"Lab" + u + "\",\"text\":\"t\"}"),
+                     422, {{"subject", "control_character"}});
+    expectValidation(email("{\"to\":\"patient@example.org" + u + "\",\"subject\":\"s\",\"text\":\"t\"}"),
+                     422, {{"to", "control_character"}});
+    expectValidation(
+        email("{\"to\":\"patient@example.org\",\"subject\":\"s\",\"text\":\"t\",\"reply_to\":\"" + u +
+              "desk@example.org\"}"),
+        422, {{"reply_to", "control_character"}});
+  }
+  // Bodies are not headers: only NUL is refused there.
+  EXPECT_EQ(email(R"({"to":"patient@example.org","subject":"s","text":"a\r\nb\tc\u2028d\u0085e"})").status, 202);
+  expectValidation(email(R"({"to":"patient@example.org","subject":"s","html":"<p>a\u0000</p>"})"), 422,
+                   {{"html", "control_character"}});
+}
+
+TEST_F(ValidationTest, SmsTextCarriesLineFeedsButNoOtherControls) {
+  EXPECT_EQ(sms(R"({"to":"+919800000001","message":"Line 1\nLine 2"})").status, 202);
+  for (const std::string c : {"\\r", "\\r\\n", "\\t", "\\u0000", "\\u001b", "\\u007f"}) {
+    SCOPED_TRACE(c);
+    expectValidation(sms("{\"to\":\"+919800000001\",\"message\":\"a" + c + "b\"}"), 422,
+                     {{"message", "control_character"}});
+    expectValidation(bulk("{\"to\":[\"+919800000001\"],\"message\":\"a" + c + "b\"}"), 422,
+                     {{"message", "control_character"}});
+  }
+}
+
+// The answer names what the object accepts; the client's own key (here
+// shaped like a phone number and like an identifier) never comes back.
+TEST_F(ValidationTest, UnknownFieldAnswersListTheAllowedFieldsNotTheClientsKey) {
+  const Response r = sms(R"({"to":"+919800000001","message":"x","9800000002":1,"ZQXMARKERQXZ":2})");
+  expectValidation(r, 422, {{"", "unknown_field"}});
+  EXPECT_NE(r.body.find(R"({"field":"","code":"unknown_field",)"
+                        R"("allowed":["to","message","template_id","type","sender_id"]})"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(r.body.find("9800000002"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("MARKER"), std::string::npos) << r.body;
+  const Response b = bulk(R"({"messages":[{"to":"+919800000001","message":"x","note":1}],"cc":1})");
+  expectValidation(b, 422, {{"messages[0]", "unknown_field"}, {"", "unknown_field"}});
+  EXPECT_NE(b.body.find(R"("field":"","code":"unknown_field","allowed":["messages"])"), std::string::npos)
+      << b.body;
+  const Response e = email(R"({"to":"patient@example.org","subject":"s","text":"t","cc":"x@example.org"})");
+  expectValidation(e, 422, {{"", "unknown_field"}});
+  EXPECT_NE(e.body.find(R"("allowed":["to","subject","text","html","reply_to"])"), std::string::npos) << e.body;
+}
+
+// ---- PHIGATE_DEFAULT_REGION -------------------------------------------------------------
+
+TEST(DefaultRegion, AnUnknownRegionStopsStartUpNamingTheVariableAndTheAccepted) {
+  ServerOptions o{.env = {{"PHIGATE_DEFAULT_REGION", "ZZ"}}};
+  o.wait_ready = false;
+  Server s(o);
+  const std::optional<int> status = s.waitExit(5000);
+  ASSERT_TRUE(status) << s.logText();
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 2);
+  EXPECT_NE(s.logText().find("PHIGATE_DEFAULT_REGION must be one of: IN"), std::string::npos) << s.logText();
+  EXPECT_EQ(s.logText().find("ZZ"), std::string::npos) << "the value is not echoed";
+}
+
+TEST(DefaultRegion, IndiaIsAcceptedInAnyCase) {
+  Server s({.env = {{"PHIGATE_DEFAULT_REGION", "in"}, {"SMS_API_KEY", "test-token-region-000000000000000000"}}});
+  ASSERT_TRUE(s.ready()) << s.logText();
+  ApiRequest req = post("/v1/sms", R"({"to":"9800000002","message":"x"})", "test-token-region-000000000000000000");
+  EXPECT_EQ(call(s.port(), req).status, 202);
+}
+
+// ---- what is sealed -------------------------------------------------------------------
+
+const std::string kSealKeyHex = "00112233445566778899aabbccddeeff0123456789abcdef0f1e2d3c4b5a6978";
+
+/** Opens one outbox payload (version | key id | nonce | ciphertext) as the gateway sealed it. */
+std::optional<std::string> openSealed(const std::string& sealed, const std::string& ad) {
+  constexpr size_t kHead = 1 + 4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+  unsigned char key[32];
+  if (sodium_hex2bin(key, sizeof key, kSealKeyHex.data(), kSealKeyHex.size(), nullptr, nullptr, nullptr) != 0 ||
+      sealed.size() < kHead + crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+    return std::nullopt;
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(sealed.data());
+  std::string plain(sealed.size() - kHead - crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+  unsigned long long n = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plain.data()), &n, nullptr, p + kHead, sealed.size() - kHead,
+          reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), p + 5, key) != 0) {
+    return std::nullopt;
+  }
+  plain.resize(n);
+  return plain;
+}
+
+/** Every outbox entry of key `key_id`, opened: message id -> plaintext. */
+std::map<std::string, std::string> openOutbox(const RedisServer& redis, const std::string& key_id) {
+  std::map<std::string, std::string> out;
+  auto r = redis.cli("XRANGE", "phigate:{" + key_id + "}:outbox", "-", "+");
+  if (!r || r->type != RedisReply::Type::kArray) {
+    ADD_FAILURE() << "XRANGE failed";
+    return out;
+  }
+  for (const RedisReply& entry : r->elements) {
+    if (entry.elements.size() != 2) continue;
+    std::map<std::string, std::string> fields;
+    const auto& kv = entry.elements[1].elements;
+    for (size_t i = 0; i + 1 < kv.size(); i += 2) fields[kv[i].str] = kv[i + 1].str;
+    const std::optional<std::string> plain = openSealed(fields["payload"], fields["id"] + "\n" + key_id);
+    if (!plain) ADD_FAILURE() << "an outbox payload does not open";
+    out[fields["id"]] = plain.value_or("");
+  }
+  return out;
+}
+
+// The E.164 form is what reaches the outbox (and so the provider), for the
+// single route and both bulk forms: decrypted here from Redis.
+TEST(SealedRecipients, TheOutboxCarriesTheE164Number) {
+  ASSERT_EQ(sodium_init() >= 0, true);
+  RedisServer redis;
+  ASSERT_TRUE(redis.ready()) << redis.error();
+  Server s({.env = {{"API_KEYS_FILE", "keys.json"}, {"RATELIMIT_STORAGE_URI", redis.uri()},
+                    {"ENCRYPTION_KEY", kSealKeyHex}, {"PHIGATE_STORE_TIMEOUT_MS", "2000"}},
+            .files = {{"keys.json", keysFileJson({keyWithRoles("sealer", {"sms", "bulk"})})}}});
+  ASSERT_TRUE(s.ready()) << s.logText();
+  ASSERT_TRUE(s.waitForLine({"\"event\":\"store_ready\""}, 10000)) << s.logText();
+  const std::string token = tokenFor("sealer");
+
+  const Response one = call(s.port(), post("/v1/sms", R"({"to":"09800000002","message":"x"})", token));
+  ASSERT_EQ(one.status, 202) << one.body;
+  const Response list =
+      call(s.port(), post("/v1/sms/bulk", R"({"to":["9800000003","919800000004"],"message":"y"})", token));
+  ASSERT_EQ(list.status, 202) << list.body;
+  const Response items =
+      call(s.port(), post("/v1/sms/bulk", R"({"messages":[{"to":"9800000005","message":"z"}]})", token));
+  ASSERT_EQ(items.status, 202) << items.body;
+
+  std::map<std::string, std::string> outbox = openOutbox(redis, "sealer");
+  ASSERT_EQ(outbox.size(), 4u);
+  std::set<std::string> recipients;
+  for (const auto& [id, plain] : outbox) recipients.insert(jsonField(plain, "to"));
+  EXPECT_EQ(recipients, (std::set<std::string>{"+919800000002", "+919800000003", "+919800000004",
+                                               "+919800000005"}));
+  EXPECT_EQ(jsonField(outbox[jsonField(one.body, "id")], "to"), "+919800000002");
 }
 
 // ---- media type ----------------------------------------------------------------------

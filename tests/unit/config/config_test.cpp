@@ -220,7 +220,8 @@ TEST_F(ConfigTest, KnownVariablesListsEveryName) {
                             "PHIGATE_RATE_LIMITS", "PHIGATE_DAILY_QUOTA", "PHIGATE_IDEMPOTENCY_TTL_S",
                             "PHIGATE_AUTH_FAILURE_LIMIT", "PHIGATE_AUTH_FAILURE_WINDOW_S",
                             "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS",
-                            "PHIGATE_MEMORY_MAX_MESSAGES", "PHIGATE_ACCEPT_MESSAGE_LOSS"};
+                            "PHIGATE_MEMORY_MAX_MESSAGES", "PHIGATE_ACCEPT_MESSAGE_LOSS",
+                            "PHIGATE_DEFAULT_REGION"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }
@@ -233,6 +234,30 @@ TEST_F(ConfigTest, EveryKnownPhigateNameIsAccepted) {
     if (name.substr(0, 8) != "PHIGATE_") continue;
     LoadResult r = load({{std::string(name), "x"}});
     EXPECT_FALSE(contains(r.error, "unknown configuration variable")) << name;
+  }
+}
+
+// ---------------------------------------------------------------- PHIGATE_DEFAULT_REGION
+
+TEST_F(ConfigTest, DefaultRegionIsIndia) {
+  EXPECT_EQ(loadOk({}).default_region, "IN");
+  EXPECT_EQ(loadOk(productionEnv()).default_region, "IN");
+  EXPECT_EQ(loadOk({{"PHIGATE_DEFAULT_REGION", ""}}).default_region, "IN");  // empty: unset
+}
+
+TEST_F(ConfigTest, DefaultRegionAcceptsKnownRegionsInAnyCase) {
+  EXPECT_EQ(loadOk({{"PHIGATE_DEFAULT_REGION", "IN"}}).default_region, "IN");
+  EXPECT_EQ(loadOk({{"PHIGATE_DEFAULT_REGION", "in"}}).default_region, "IN");
+  EXPECT_EQ(loadOk(with(productionEnv(), "PHIGATE_DEFAULT_REGION", "In")).default_region, "IN");
+}
+
+// A typo must stop start-up: the region decides how every national number is read.
+TEST_F(ConfigTest, UnknownDefaultRegionIsAnErrorListingTheAccepted) {
+  for (const std::string value : {"US", "IND", "91", "+91", " IN", "IN,US", "ZQXMARKERQXZ"}) {
+    SCOPED_TRACE(value);
+    const std::string error = loadError({{"PHIGATE_DEFAULT_REGION", value}});
+    EXPECT_EQ(error, "PHIGATE_DEFAULT_REGION must be one of: IN");
+    EXPECT_FALSE(contains(error, "MARKER"));
   }
 }
 

@@ -156,6 +156,63 @@ TEST(IsValidSenderId, SixAsciiLetters) {
   EXPECT_FALSE(isValidSenderId("HOSP\xC3\x89"));
 }
 
+// ------------------------------------------------------------------ control characters
+
+// Every code point of C0, DEL and C1, and the two Unicode separators, as UTF-8.
+std::string utf8(char32_t cp) {
+  std::string out;
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return out;
+}
+
+TEST(HasHeaderUnsafeChar, RefusesEveryC0C1DelAndTheUnicodeSeparators) {
+  for (char32_t cp = 0; cp <= 0x9F; ++cp) {
+    if (cp >= 0x20 && cp < 0x7F) continue;
+    EXPECT_TRUE(hasHeaderUnsafeChar("Lab " + utf8(cp) + " results")) << std::hex << static_cast<uint32_t>(cp);
+    EXPECT_TRUE(hasHeaderUnsafeChar(utf8(cp))) << std::hex << static_cast<uint32_t>(cp);
+  }
+  EXPECT_TRUE(hasHeaderUnsafeChar("a\u2028b"));
+  EXPECT_TRUE(hasHeaderUnsafeChar("a\u2029"));
+}
+
+TEST(HasHeaderUnsafeChar, AcceptsOrdinaryText) {
+  EXPECT_FALSE(hasHeaderUnsafeChar(""));
+  EXPECT_FALSE(hasHeaderUnsafeChar("Lab results: ready (2/3) ~ é я € 😀"));
+  for (char32_t cp : {U'\u00A0', U'\u00A9', U'\u00FF', U'\u2027', U'\u202A', U'\u202F', U'\u2060',
+                      U'\u0100', U'\u0885'}) {
+    EXPECT_FALSE(hasHeaderUnsafeChar(utf8(cp))) << std::hex << static_cast<uint32_t>(cp);
+  }
+  // E2 80 A8/A9 only as a whole sequence.
+  EXPECT_FALSE(hasHeaderUnsafeChar("\xE2\x80\xA7"));
+  EXPECT_FALSE(hasHeaderUnsafeChar("\xE2\x81\xA8"));
+}
+
+TEST(HasSmsUnsafeChar, RefusesC0ButLfAndDel) {
+  for (char32_t cp = 0; cp < 0x20; ++cp) {
+    EXPECT_EQ(hasSmsUnsafeChar("a" + utf8(cp) + "b"), cp != U'\n') << static_cast<uint32_t>(cp);
+  }
+  EXPECT_TRUE(hasSmsUnsafeChar("a\x7F"));
+  EXPECT_TRUE(hasSmsUnsafeChar("a\r\nb"));
+  EXPECT_TRUE(hasSmsUnsafeChar(std::string_view("a\0b", 3)));
+  EXPECT_FALSE(hasSmsUnsafeChar("Your OTP is 123456.\nDo not share it. é € 😀 \u2028 \u0085"));
+}
+
+TEST(HasNul, FindsNulAnywhere) {
+  EXPECT_TRUE(hasNul(std::string_view("\0", 1)));
+  EXPECT_TRUE(hasNul(std::string_view("ab\0", 3)));
+  EXPECT_FALSE(hasNul("a\r\n\tb\x01\x7F"));
+  EXPECT_FALSE(hasNul(""));
+}
+
 // ------------------------------------------------------------------ UTF-8
 
 TEST(CountCodePoints, CountsValidUtf8) {
