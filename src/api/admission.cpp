@@ -209,8 +209,10 @@ void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted) {
                        "Idempotency-Key must be 1-255 printable ASCII characters.");
         return;
       }
-      // The payload fingerprint: what the request asks for, not how it is framed.
-      const crypto::Sha256 fp = crypto::sha256({http.method_text, "\n", http.path, "\n", http.body});
+      // The payload fingerprint: what the request asks for, not how it is
+      // framed; keyed, since the store keeps it beside the record for a day.
+      const crypto::Sha256 fp = crypto::hmacSha256(call.services.fingerprint_key,
+                                                   {http.method_text, "\n", http.path, "\n", http.body});
       crypto::toHex(fp, st.fingerprint);
       std::string ad;
       idempotencyAd(st, idem, &ad);

@@ -62,13 +62,22 @@ constexpr Route kRoutes[] = {
 
 std::span<const Route> gatewayRoutes() { return kRoutes; }
 
+namespace {
+// A key of its own for fingerprints, so SECRET_KEY itself keys nothing but
+// derivations.
+crypto::Sha256 fingerprintKey(std::string_view secret_key) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(secret_key.data());
+  return crypto::hmacSha256({bytes, secret_key.size()}, {"phigate/idempotency-fingerprint/v1"});
+}
+}  // namespace
+
 GatewayApp::GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& policy,
                        const crypto::KeyRing& key_ring, std::unique_ptr<state::StateStore> store,
                        std::span<const Route> routes)
     : cfg_(cfg),
       router_(routes),
       store_(std::move(store)),
-      services_{cfg, policy, key_ring, *store_},
+      services_{cfg, policy, key_ring, *store_, fingerprintKey(cfg.secret_key)},
       pipeline_(policy) {
   pipeline_.setAuthFailureHook(this, onAuthFailure);
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "crypto/hash.h"
 #include "crypto/key_ring.h"
 #include "net/buffer.h"
 #include "net/exchange.h"
@@ -29,6 +30,10 @@ struct Services {
   const pipeline::PolicyConfig& policy;
   const crypto::KeyRing& key_ring;
   state::StateStore& store;
+  // Keys the idempotency fingerprint (derived from SECRET_KEY): the record
+  // sits in the store for a day, and an unkeyed hash of a short, guessable
+  // body (an OTP to a known number) would give the body away.
+  crypto::Sha256 fingerprint_key{};
 };
 
 /** A message id: 128 random bits as 32 lower-case hex characters. */

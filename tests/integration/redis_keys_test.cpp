@@ -208,6 +208,15 @@ TEST_F(RedisKeyNamesTest, NoClientValueInAnyKeyNameAndSharingStillWorks) {
   // One /health window per subject: the IPv4 client, the IPv6 /64, and the
   // blocked address (probed until its block arrived).
   EXPECT_EQ(shapes["phigate:{ip:<P>}:w:health:ip:<P>"], 3);
+  // The idempotency record's fingerprint is keyed: an unkeyed hash of a
+  // short body (an OTP to a known number) could be guessed back from it.
+  for (const std::string& key : keys) {
+    if (key.find(":i:") == std::string::npos) continue;
+    const auto fp = redis_->cli("HGET", key, "fp");
+    ASSERT_TRUE(fp && fp->type == RedisReply::Type::kString);
+    EXPECT_EQ(fp->str.size(), 64u);
+    EXPECT_NE(fp->str, sha256Hex("POST\n/v1/sms\n" + kSmsBody)) << "an unkeyed fingerprint";
+  }
   // The block list still holds the address itself: operators list it.
   const auto members = redis_->cli("ZRANGE", "phigate:{blocks}", "0", "-1");
   ASSERT_TRUE(members && members->type == RedisReply::Type::kArray);
