@@ -118,11 +118,11 @@ void GatewayApp::onBlocksTimer(uv_timer_t* t) { static_cast<GatewayApp*>(t->data
 void GatewayApp::refreshBlocks() {
   if (refreshing_) return;  // the previous answer is still on its way
   refreshing_ = true;
-  store_->listBlocks(this, [](void* p, bool ok, std::span<const std::string_view> ips) {
+  store_->listBlocks(this, [](void* p, bool ok, std::span<const state::BlockEntry> blocks) {
     auto* self = static_cast<GatewayApp*>(p);
     self->refreshing_ = false;
     // A failed read keeps the last known list: blocks never silently lapse.
-    if (ok) self->pipeline_.blocks().replace(ips);
+    if (ok) self->pipeline_.blocks().replace(blocks);
   });
 }
 

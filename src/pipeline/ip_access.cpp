@@ -1,5 +1,9 @@
 #include "pipeline/ip_access.h"
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
 namespace phigate::pipeline {
 
 namespace {
@@ -33,20 +37,42 @@ size_t BlockList::Hash::operator()(const IpAddress& ip) const {
       std::string_view(reinterpret_cast<const char*>(ip.bytes.data()), ip.bytes.size()));
 }
 
-void BlockList::replace(std::span<const std::string_view> entries) {
+void BlockList::replace(std::span<const state::BlockEntry> entries) {
   set_.clear();
   prefixes_.clear();
   constexpr std::string_view kSlash64 = "/64";
-  for (std::string_view text : entries) {
+  for (const state::BlockEntry& e : entries) {
+    const std::string_view text = e.address;
+    const int64_t expires = std::max<int64_t>(e.expires_unix_ms, 1);  // 0 means "not blocked"
     IpAddress ip;
     if (text.ends_with(kSlash64)) {
       if (parseIp(text.substr(0, text.size() - kSlash64.size()), &ip) && !ip.isV4() && !isNat64(ip)) {
-        prefixes_.insert(subjectPrefix(ip));
+        prefixes_[subjectPrefix(ip)] = expires;
       }
     } else if (parseIp(text, &ip)) {
-      set_.insert(ip);
+      set_[ip] = expires;
     }
   }
+}
+
+namespace {
+int64_t wallMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+// A temporary block says when to come back: its remaining time, rounded up
+// (at least 1 s: the copy may lag the store by a refresh).
+Verdict IpAccessStage::rejectBlocked(RequestContext& ctx, int64_t expires_ms) {
+  const int64_t left_s = std::max<int64_t>((expires_ms - wallMs() + 999) / 1000, 1);
+  const auto r = std::to_chars(ctx.header_text, ctx.header_text + sizeof ctx.header_text, left_s);
+  ctx.headers[0] = {"Retry-After", std::string_view(ctx.header_text, static_cast<size_t>(r.ptr - ctx.header_text))};
+  Rejection rej = blocked("blocked", kTemporarilyBlocked);
+  rej.headers = std::span<const net::HeaderField>(ctx.headers.data(), 1);
+  ctx.members[0] = net::ProblemMember::num("retry_after_s", left_s);
+  rej.members = std::span<const net::ProblemMember>(ctx.members.data(), 1);
+  return ctx.reject(rej);
 }
 
 Verdict IpAccessStage::run(RequestContext& ctx) {
@@ -55,7 +81,7 @@ Verdict IpAccessStage::run(RequestContext& ctx) {
   if (!cfg_.ip_allowlist.empty() && !cfg_.ip_allowlist.contains(ip)) {
     return ctx.reject(blocked("not_in_allowlist", kNotAllowed));
   }
-  if (blocks_.contains(ip)) return ctx.reject(blocked("blocked", kTemporarilyBlocked));
+  if (const int64_t expires = blocks_.expiry(ip); expires != 0) return rejectBlocked(ctx, expires);
   return Verdict::kContinue;
 }
 

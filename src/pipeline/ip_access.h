@@ -5,9 +5,10 @@
 
 #include <span>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "pipeline/stage.h"
+#include "state/store.h"
 
 namespace phigate::pipeline {
 
@@ -18,26 +19,33 @@ namespace phigate::pipeline {
  */
 class BlockList {
  public:
-  /** Blocked: the address itself, or (IPv6) its whole /64. */
-  bool contains(const IpAddress& ip) const {
-    if (!set_.empty() && set_.count(ip) != 0) return true;
-    if (prefixes_.empty() || ip.isV4() || isNat64(ip)) return false;
-    return prefixes_.count(subjectPrefix(ip)) != 0;
+  /**
+   * When the block on `ip` (the address itself, or its IPv6 /64) lapses, in
+   * unix ms on this host's clock; 0 when it is not blocked.
+   */
+  int64_t expiry(const IpAddress& ip) const {
+    if (!set_.empty()) {
+      if (auto it = set_.find(ip); it != set_.end()) return it->second;
+    }
+    if (prefixes_.empty() || ip.isV4() || isNat64(ip)) return 0;
+    auto it = prefixes_.find(subjectPrefix(ip));
+    return it != prefixes_.end() ? it->second : 0;
   }
+  bool contains(const IpAddress& ip) const { return expiry(ip) != 0; }
   /**
    * Replaces the list with `entries`: addresses ("203.0.113.7", "2001:db8::1")
    * and IPv6 /64s as formatSubject() writes them ("2001:db8:1:2::/64").
    * Anything else is skipped.
    */
-  void replace(std::span<const std::string_view> entries);
+  void replace(std::span<const state::BlockEntry> entries);
   size_t size() const { return set_.size() + prefixes_.size(); }
 
  private:
   struct Hash {
     size_t operator()(const IpAddress& ip) const;
   };
-  std::unordered_set<IpAddress, Hash> set_;
-  std::unordered_set<IpAddress, Hash> prefixes_;  // IPv6 /64s, low bits cleared
+  std::unordered_map<IpAddress, int64_t, Hash> set_;
+  std::unordered_map<IpAddress, int64_t, Hash> prefixes_;  // IPv6 /64s, low bits cleared
 };
 
 /** Dynamic blocks and global lists, checked before anything else about the caller. */
@@ -47,6 +55,8 @@ class IpAccessStage : public Stage {
   Verdict run(RequestContext& ctx) override;
 
  private:
+  static Verdict rejectBlocked(RequestContext& ctx, int64_t expires_ms);
+
   const PolicyConfig& cfg_;
   const BlockList& blocks_;
 };

@@ -236,16 +236,16 @@ void MemoryStore::setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done 
 
 void MemoryStore::listBlocks(void* ctx, BlocksDone done) {
   const int64_t now = now_ms_();
-  std::vector<std::string_view> ips;
+  std::vector<BlockEntry> live;
   for (auto it = blocks_.begin(); it != blocks_.end();) {
     if (it->second <= now) {
       it = blocks_.erase(it);
     } else {
-      ips.push_back(it->first);
+      live.push_back({it->first, it->second});
       ++it;
     }
   }
-  done(ctx, true, ips);
+  done(ctx, true, live);
 }
 
 void MemoryStore::refuseFull(void* ctx, AdmitDone done, AdmitResult& r) {

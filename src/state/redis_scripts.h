@@ -129,13 +129,14 @@ return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 )lua";
 
 /**
- * list blocks. KEYS: 1 the block list. Returns {Redis time in ms, then the
- * addresses blocked now}; the time keeps each worker's clock offset fresh.
+ * list blocks. KEYS: 1 the block list. Returns {Redis time in ms, then each
+ * address blocked now followed by its expiry (Redis ms)}; the time keeps each
+ * worker's clock offset fresh, the expiries give Retry-After.
  */
 inline constexpr std::string_view kListBlocksScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ips = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+local ips = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
 table.insert(ips, 1, now)
 return ips
 )lua";

@@ -404,13 +404,15 @@ void RedisStore::onBlocksReply(void* p, const redisReply* reply) {
     self->clock_offset_ms_ = reply->element[0]->integer - (op->sent_ms + wallMs()) / 2;
     self->markSynced();
   }
-  std::vector<std::string_view> ips;  // every 500 ms, not per request
-  ips.reserve(reply->elements);
-  for (size_t i = 1; i < reply->elements; ++i) {
+  std::vector<BlockEntry> blocks;  // every 500 ms, not per request
+  blocks.reserve(reply->elements / 2);
+  for (size_t i = 1; i + 1 < reply->elements; i += 2) {
     const std::string_view ip = stringAt(reply, i);
-    if (!ip.empty()) ips.push_back(ip);
+    // Redis's clock to ours (the score is a double in RESP2: its text).
+    const int64_t expires = integerAt(reply, i + 1) - self->clock_offset_ms_;
+    if (!ip.empty()) blocks.push_back({ip, expires});
   }
-  done(ctx, true, ips);
+  done(ctx, true, blocks);
   self->release(op);
 }
 

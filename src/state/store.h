@@ -116,11 +116,17 @@ struct ContainmentPolicy {
   uint32_t block_s = 900;
 };
 
+/** A dynamic block: an address (or IPv6 "<prefix>::/64") and when it lapses. */
+struct BlockEntry {
+  std::string_view address;
+  int64_t expires_unix_ms = 0;  // on this host's wall clock
+};
+
 class StateStore {
  public:
   using AdmitDone = void (*)(void* ctx, const AdmitResult& result);
   using Done = void (*)(void* ctx, bool ok);
-  using BlocksDone = void (*)(void* ctx, bool ok, std::span<const std::string_view> ips);
+  using BlocksDone = void (*)(void* ctx, bool ok, std::span<const BlockEntry> blocks);
 
   virtual ~StateStore() = default;
 
@@ -134,7 +140,7 @@ class StateStore {
                                  Done done) = 0;
   /** Blocks `ip` (an address, or an IPv6 "<prefix>::/64") for `ttl_s` seconds (0 unblocks). */
   virtual void setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) = 0;
-  /** The addresses blocked now (each worker polls this to refresh its copy). */
+  /** The blocks in force now, with their expiries (each worker polls this to refresh its copy). */
   virtual void listBlocks(void* ctx, BlocksDone done) = 0;
 
   /** "memory" or "redis". */

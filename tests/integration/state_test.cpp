@@ -563,6 +563,10 @@ TEST_P(StateTest, RepeatedAuthFailuresBlockTheAddressForAWhile) {
   expectProblem(r, 403, "forbidden");
   const int64_t blocked_at = nowMs();
   EXPECT_EQ(jsonField(r.body, "code"), "blocked") << "says which kind of block it is";
+  // ... and when to come back (PHIGATE_AUTO_BLOCK_S=2).
+  EXPECT_GE(retryAfter(r), 1);
+  EXPECT_LE(retryAfter(r), 2);
+  EXPECT_EQ(jsonField(r.body, "retry_after_s"), r.header("retry-after"));
   expectAuditLine(server(), r.header("x-request-id"),
                   {.route = "sms", .status = 403, .event = "ip_blocked", .reason = "blocked",
                    .client_ip = attacker});

@@ -2,6 +2,9 @@
 // global and per-key address checks and RBAC.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+
 #include "pipeline/ip_access.h"
 #include "pipeline/rbac.h"
 #include "support/ip_literals.h"
@@ -11,6 +14,8 @@ namespace {
 
 using test::cidrs;
 using test::ip;
+
+constexpr int64_t kLater = 4'102'444'800'000;  // 2100-01-01, unix ms
 
 RequestContext from(const char* addr) {
   RequestContext ctx;
@@ -44,8 +49,9 @@ TEST(IpAccessStage, DenylistWinsThenAllowlistLimits) {
 TEST(IpAccessStage, Ipv6BlocksCoverTheirSlash64) {
   PolicyConfig cfg;
   BlockList blocks;
-  const std::string_view listed[] = {"2001:db8:1:2::/64", "2001:db8:9::5", "10.0.0.0/64",
-                                     "2001:db8:7::/48", "64:ff9b::/64", "64:ff9b::cb00:7107"};
+  const state::BlockEntry listed[] = {{"2001:db8:1:2::/64", kLater}, {"2001:db8:9::5", kLater},
+                                      {"10.0.0.0/64", kLater},        {"2001:db8:7::/48", kLater},
+                                      {"64:ff9b::/64", kLater},       {"64:ff9b::cb00:7107", kLater}};
   blocks.replace(listed);
   EXPECT_EQ(blocks.size(), 3u) << "only IPv6 /64s (not NAT64's) and addresses are block entries";
   IpAccessStage stage(cfg, blocks);
@@ -69,17 +75,32 @@ TEST(IpAccessStage, EmptyListsAllowEveryone) {
   EXPECT_EQ(stage.run(ctx), Verdict::kContinue);
 }
 
-TEST(IpAccessStage, DynamicBlocksComeFirst) {
+// A dynamic block refuses even inside the allow list, and says when it lapses.
+TEST(IpAccessStage, DynamicBlocksRefuseWithRetryAfter) {
   PolicyConfig cfg;
   cfg.ip_allowlist = cidrs("203.0.113.0/24");
   BlockList blocks;
-  const std::string_view listed[] = {"203.0.113.9", "not an address", "2001:db8::1"};
+  const state::BlockEntry listed[] = {{"203.0.113.9", kLater}, {"not an address", kLater}, {"2001:db8::1", kLater}};
   blocks.replace(listed);
   EXPECT_EQ(blocks.size(), 2u);
   IpAccessStage stage(cfg, blocks);
   RequestContext ctx = from("203.0.113.9");
   EXPECT_EQ(stage.run(ctx), Verdict::kReject);
   EXPECT_EQ(ctx.rejection.reason, "blocked");
+  EXPECT_EQ(ctx.rejection.code, "blocked");
+  ASSERT_EQ(ctx.rejection.headers.size(), 1u);
+  EXPECT_EQ(ctx.rejection.headers[0].name, "Retry-After");
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const state::BlockEntry soon[] = {{"203.0.113.9", now_ms + 90'500}};
+  blocks.replace(soon);
+  RequestContext timed = from("203.0.113.9");
+  EXPECT_EQ(stage.run(timed), Verdict::kReject);
+  ASSERT_EQ(timed.rejection.headers.size(), 1u);
+  const std::string retry(timed.rejection.headers[0].value);
+  EXPECT_TRUE(retry == "91" || retry == "90") << retry;
+  blocks.replace(listed);
   RequestContext other = from("203.0.113.10");
   EXPECT_EQ(stage.run(other), Verdict::kContinue);
   blocks.replace({});

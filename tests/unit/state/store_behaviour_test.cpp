@@ -153,6 +153,7 @@ struct BlocksOutcome {
   int calls = 0;
   bool ok = false;
   std::set<std::string> ips;
+  std::vector<int64_t> expiries;  // unix ms, in listing order
   size_t listed = 0;  // entries, to catch duplicates
 };
 
@@ -298,19 +299,24 @@ class StoreTestBase : public ::testing::Test {
     return out.ok;
   }
 
-  std::set<std::string> blocks() {
+  std::set<std::string> blocks() { return listBlocks().ips; }
+
+  BlocksOutcome listBlocks() {
     BlocksOutcome out;
-    store_->listBlocks(&out, [](void* ctx, bool ok, std::span<const std::string_view> ips) {
+    store_->listBlocks(&out, [](void* ctx, bool ok, std::span<const BlockEntry> blocks) {
       auto* o = static_cast<BlocksOutcome*>(ctx);
       ++o->calls;
       o->ok = ok;
-      o->listed = ips.size();
-      for (std::string_view ip : ips) o->ips.emplace(ip);
+      o->listed = blocks.size();
+      for (const BlockEntry& b : blocks) {
+        o->ips.emplace(b.address);
+        o->expiries.push_back(b.expires_unix_ms);
+      }
     });
     settle(out, "listBlocks");
     EXPECT_TRUE(out.ok);
     EXPECT_EQ(out.listed, out.ips.size()) << "an address is listed more than once";
-    return out.ips;
+    return out;
   }
   bool blocked(const std::string& ip) { return blocks().count(ip) != 0; }
 
@@ -852,6 +858,20 @@ TEST_P(StoreBehaviour, ThresholdFailuresWithinTheWindowBlockTheAddress) {
   ASSERT_TRUE(recordAuthFailure("2001:db8::7", policy));
   ASSERT_TRUE(recordAuthFailure("2001:db8::7", policy));
   EXPECT_EQ(blocks(), (std::set<std::string>{"203.0.113.7", "2001:db8::7"}));
+}
+
+// A block comes with its expiry on this host's clock (Redis's clock offset
+// applied), so a blocked client can be told when to come back.
+TEST_P(StoreBehaviour, BlocksAreListedWithTheirExpiry) {
+  ASSERT_TRUE(setBlock("198.51.100.9", 120));
+  const int64_t now = nowMs();
+  const BlocksOutcome listed = listBlocks();
+  ASSERT_EQ(listed.expiries.size(), 1u);
+  EXPECT_GE(listed.expiries[0], now + 118'000);
+  EXPECT_LE(listed.expiries[0], now + 121'000);
+  const ContainmentPolicy policy{.threshold = 1, .window_s = 60, .block_s = 900};
+  ASSERT_TRUE(recordAuthFailure("198.51.100.10", policy));
+  for (int64_t e : listBlocks().expiries) EXPECT_GE(e, now + 118'000);
 }
 
 TEST_P(StoreBehaviour, FailuresSpreadBeyondTheWindowDoNotBlock) {
