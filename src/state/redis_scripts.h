@@ -31,23 +31,44 @@ namespace phigate::state {
  * half-way. A trim (ZREMRANGEBYSCORE) as the first write would take the whole
  * admit past maxmemory, so the window is trimmed after its ZADD.
  */
+/**
+ * The admit script's status codes, by name on both sides: the script's first
+ * line declares the same names with the same numbers (kAdmitReplyNames below;
+ * a unit test checks the two agree).
+ */
+enum class AdmitReply : long long {
+  kAdmitted = 0,
+  kRateLimited = 1,
+  kQuotaExceeded = 2,
+  kReplayed = 3,
+  kIdempotentReplay = 4,
+  kIdempotencyMismatch = 5,
+  kExpired = 6,
+};
+
+/** The Lua line that names the codes, exactly as the script begins. */
+inline constexpr std::string_view kAdmitReplyNames =
+    "local ADMITTED, RATE_LIMITED, QUOTA_EXCEEDED, REPLAYED, IDEMPOTENT_REPLAY, IDEMPOTENCY_MISMATCH, "
+    "EXPIRED = 0, 1, 2, 3, 4, 5, 6";
+
 inline constexpr std::string_view kAdmitScript = R"lua(
+local ADMITTED, RATE_LIMITED, QUOTA_EXCEEDED, REPLAYED, IDEMPOTENT_REPLAY, IDEMPOTENCY_MISMATCH, EXPIRED = 0, 1, 2, 3, 4, 5, 6
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit, window, quota = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local member, nonce_ttl = ARGV[4], tonumber(ARGV[5])
 local idem, fp, idem_ttl = ARGV[6] == '1', ARGV[7], tonumber(ARGV[9])
 local lookup, message_ttl, n = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
-if now > tonumber(ARGV[13]) then return {6, 0, 0, 0, 0} end
+if now > tonumber(ARGV[13]) then return {EXPIRED, 0, 0, 0, 0} end
 
 if idem then
   local rec = redis.call('HMGET', KEYS[4], 'fp', 'resp')
   if rec[1] then
-    if rec[1] ~= fp then return {5, 0, 0, 0, 0} end
-    return {4, 0, 0, 0, 0, rec[2]}
+    if rec[1] ~= fp then return {IDEMPOTENCY_MISMATCH, 0, 0, 0, 0} end
+    return {IDEMPOTENT_REPLAY, 0, 0, 0, 0, rec[2]}
   end
 end
-if nonce_ttl > 0 and redis.call('EXISTS', KEYS[3]) == 1 then return {3, 0, 0, 0, 0} end
+if nonce_ttl > 0 and redis.call('EXISTS', KEYS[3]) == 1 then return {REPLAYED, 0, 0, 0, 0} end
 local count, oldest = 0, now
 if limit > 0 then
   local live = '(' .. (now - window)
@@ -57,13 +78,13 @@ if limit > 0 then
   end
   if count >= limit then
     local retry = oldest + window - now
-    return {1, limit, 0, retry, retry}
+    return {RATE_LIMITED, limit, 0, retry, retry}
   end
 end
 -- The daily quota counts messages: a bulk request uses one per recipient.
 local cost = math.max(n, 1)
 if quota > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') + cost > quota then
-  return {2, limit, 0, 0, 0}
+  return {QUOTA_EXCEEDED, limit, 0, 0, 0}
 end
 
 local remaining, reset = 0, 0
@@ -90,7 +111,7 @@ if idem then
   redis.call('HSET', KEYS[4], 'fp', fp, 'resp', ARGV[8])
   redis.call('PEXPIRE', KEYS[4], idem_ttl)
 end
-local result = {0, limit, remaining, reset, 0}
+local result = {ADMITTED, limit, remaining, reset, 0}
 if lookup then
   local m = redis.call('GET', KEYS[6])
   if m then result[6] = m end

@@ -280,20 +280,20 @@ void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
   RedisStore* self = op->store;
   AdmitResult r;
   if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 5) {
-    const long long status = integerAt(reply, 0);
+    const auto status = static_cast<AdmitReply>(integerAt(reply, 0));
     r.limit = static_cast<uint32_t>(integerAt(reply, 1));
     r.remaining = static_cast<uint32_t>(integerAt(reply, 2));
     r.reset_s = ceilSeconds(integerAt(reply, 3));
     r.retry_after_s = ceilSeconds(integerAt(reply, 4));
     switch (status) {
-      case 0:
+      case AdmitReply::kAdmitted:
         r.status = AdmitStatus::kAdmitted;
         if (reply->elements >= 6 && parseMessageRecord(stringAt(reply, 5), &op->message)) {
           r.message = &op->message;
         }
         break;
-      case 1: r.status = AdmitStatus::kRateLimited; break;
-      case 2: {
+      case AdmitReply::kRateLimited: r.status = AdmitStatus::kRateLimited; break;
+      case AdmitReply::kQuotaExceeded: {
         // The script only knows the day's counter is full; the day ends at
         // 00:00 UTC.
         r.status = AdmitStatus::kQuotaExceeded;
@@ -303,13 +303,13 @@ void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
         r.reset_s = r.retry_after_s;  // nothing is left until then, window or not
         break;
       }
-      case 3: r.status = AdmitStatus::kReplayed; break;
-      case 4:
+      case AdmitReply::kReplayed: r.status = AdmitStatus::kReplayed; break;
+      case AdmitReply::kIdempotentReplay:
         r.status = AdmitStatus::kIdempotentReplay;
         r.stored_response = stringAt(reply, 5);
         break;
-      case 5: r.status = AdmitStatus::kIdempotencyMismatch; break;
-      case 6:
+      case AdmitReply::kIdempotencyMismatch: r.status = AdmitStatus::kIdempotencyMismatch; break;
+      case AdmitReply::kExpired:
         // Expired: the script ran past the deadline we gave it and did
         // nothing. Either Redis caught up late, or the clocks moved apart:
         // measure the offset again.
