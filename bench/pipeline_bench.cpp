@@ -81,7 +81,7 @@ struct InProcessGateway {
     app = std::make_unique<api::GatewayApp>(cfg, policy, ring,
                                             std::make_unique<state::MemoryStore>(limits),
                                             api::gatewayRoutes());
-    worker = std::make_unique<net::Worker>(cfg, *app);
+    worker = std::make_unique<net::Worker>(config::workerOptions(cfg), *app);
     worker->openLog();
     conn = new net::Connection(*worker, *app);
     conn->start();

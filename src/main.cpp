@@ -320,7 +320,7 @@ int main(int argc, char** argv) {
   }
   phigate::api::GatewayApp app(cfg, policy, key_ring, std::move(store), phigate::api::gatewayRoutes());
   auto worker_main = [&cfg, &app]() {
-    phigate::net::Worker worker(cfg, app);
+    phigate::net::Worker worker(phigate::config::workerOptions(cfg), app);
     return worker.run();
   };
   if (cfg.workers == 1) return worker_main();

@@ -543,6 +543,13 @@ LoadResult loadConfig(const EnvMap& env, const EnvMap& dotenv, std::optional<int
   return Loader(env, dotenv).load(cli_workers, cpu_count);
 }
 
+net::WorkerOptions workerOptions(const Config& cfg) {
+  return net::WorkerOptions{.listen = cfg.listen,
+                            .limits = cfg.limits,
+                            .log_file = cfg.log_file,
+                            .hsts = cfg.production()};
+}
+
 // With duplicate names in environ, the first one wins, matching getenv(3).
 EnvMap processEnvironment() {
   EnvMap out;

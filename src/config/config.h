@@ -12,36 +12,18 @@
 #include <string_view>
 #include <vector>
 
+#include "net/worker_options.h"
+
 namespace phigate::config {
 
 using EnvMap = std::map<std::string, std::string, std::less<>>;
 
 enum class AppEnv { kDevelopment, kProduction };
 
-/** Where to listen: an IPv4 or IPv6 literal (no names: no DNS at start-up). */
-struct ListenAddress {
-  std::string host = "127.0.0.1";  // without brackets
-  uint16_t port = 8080;
-  bool ipv6 = false;
-};
-
-/** Connection-level limits and timeouts (all per worker process). */
-struct ServerLimits {
-  uint32_t max_request_line = 8 * 1024;      // PHIGATE_MAX_REQUEST_LINE      -> 414
-  uint32_t max_header_bytes = 16 * 1024;     // PHIGATE_MAX_HEADER_BYTES      -> 431
-  uint32_t max_headers = 100;                // PHIGATE_MAX_HEADERS           -> 431
-  uint64_t max_content_length = 10u << 20;   // MAX_CONTENT_LENGTH            -> 413
-  uint32_t header_timeout_ms = 10'000;       // PHIGATE_HEADER_TIMEOUT_MS
-  uint32_t body_timeout_ms = 30'000;         // PHIGATE_BODY_TIMEOUT_MS
-  uint32_t idle_timeout_ms = 60'000;         // PHIGATE_IDLE_TIMEOUT_MS
-  uint32_t write_timeout_ms = 30'000;        // PHIGATE_WRITE_TIMEOUT_MS
-  uint32_t drain_timeout_ms = 10'000;        // PHIGATE_DRAIN_TIMEOUT_MS
-  uint64_t max_output_bytes = 1u << 20;      // PHIGATE_MAX_OUTPUT_BYTES
-  uint32_t max_requests_per_connection = 1000;  // PHIGATE_MAX_REQUESTS_PER_CONNECTION
-  uint32_t max_connections = 10'000;         // PHIGATE_MAX_CONNECTIONS (per worker)
-  uint32_t max_connections_per_ip = 256;     // PHIGATE_MAX_CONNECTIONS_PER_IP (per worker)
-  uint64_t max_body_buffer_bytes = 64u << 20;  // PHIGATE_MAX_BODY_BUFFER_BYTES (per worker) -> 503
-};
+// The net layer's own option types: a worker gets those (WorkerOptions),
+// never the whole Config with its secrets.
+using ListenAddress = net::ListenAddress;
+using ServerLimits = net::ServerLimits;
 
 /** At most `limit` requests in any `window_s` seconds. */
 struct RateRule {
@@ -129,6 +111,9 @@ bool parseDotenv(std::string_view text, EnvMap* out, std::string* error);
  */
 LoadResult loadConfig(const EnvMap& env, const EnvMap& dotenv, std::optional<int> cli_workers,
                       int cpu_count);
+
+/** What a worker process needs of the configuration (no secrets, no policy). */
+net::WorkerOptions workerOptions(const Config& cfg);
 
 /** Reads the process environment into a map. */
 EnvMap processEnvironment();

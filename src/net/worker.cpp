@@ -31,11 +31,11 @@ size_t Worker::IpKeyHash::operator()(const IpKey& k) const {
       std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
 }
 
-Worker::Worker(const config::Config& cfg, Application& app)
-    : cfg_(cfg), app_(app), static_headers_(cfg.production()), discard_(64 * 1024) {
-  head_limits_.max_request_line = cfg.limits.max_request_line;
-  head_limits_.max_header_bytes = cfg.limits.max_header_bytes;
-  head_limits_.max_headers = cfg.limits.max_headers;
+Worker::Worker(WorkerOptions opts, Application& app)
+    : opts_(std::move(opts)), app_(app), static_headers_(opts_.hsts), discard_(64 * 1024) {
+  head_limits_.max_request_line = opts_.limits.max_request_line;
+  head_limits_.max_header_bytes = opts_.limits.max_header_bytes;
+  head_limits_.max_headers = opts_.limits.max_headers;
   uv_loop_init(&loop_);
   clock_.refresh();
 }
@@ -48,7 +48,7 @@ Worker::~Worker() {
 
 namespace {
 
-socklen_t toSockaddr(const config::ListenAddress& la, sockaddr_storage* ss) {
+socklen_t toSockaddr(const ListenAddress& la, sockaddr_storage* ss) {
   *ss = {};
   if (la.ipv6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(ss);
@@ -66,7 +66,7 @@ socklen_t toSockaddr(const config::ListenAddress& la, sockaddr_storage* ss) {
 
 }  // namespace
 
-std::string formatListenAddress(const config::ListenAddress& la) {
+std::string formatListenAddress(const ListenAddress& la) {
   return (la.ipv6 ? "[" + la.host + "]" : la.host) + ":" + std::to_string(la.port);
 }
 
@@ -83,7 +83,7 @@ std::string formatListenAddress(const config::ListenAddress& la) {
 // can still end up sharing the port, as could another SO_REUSEPORT program
 // of the same user. Holding the probe socket would not help: it would keep
 // our own workers out, since it cannot be in their group.
-int probeListenAddress(const config::ListenAddress& la) {
+int probeListenAddress(const ListenAddress& la) {
   sockaddr_storage ss;
   const socklen_t sslen = toSockaddr(la, &ss);
   const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -100,7 +100,7 @@ int probeListenAddress(const config::ListenAddress& la) {
 // connections across workers without a shared accept queue or lock.
 int Worker::listen() {
   sockaddr_storage ss;
-  const socklen_t sslen = toSockaddr(cfg_.listen, &ss);
+  const socklen_t sslen = toSockaddr(opts_.listen, &ss);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int one = 1;
@@ -121,9 +121,9 @@ int Worker::listen() {
 
 bool Worker::openLog() {
   if (access_log_) return true;
-  if (!cfg_.log_file.empty()) {
+  if (!opts_.log_file.empty()) {
     // Start-up, before the loop runs: a blocking open is fine here.
-    log_fd_ = ::open(cfg_.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    log_fd_ = ::open(opts_.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (log_fd_ < 0) {
       fprintf(stderr, "phigate: cannot open LOG_FILE: %s\n", strerror(errno));
       return false;
@@ -152,14 +152,14 @@ int Worker::run() {
 
   int rc = listen();
   if (rc != 0) {
-    fprintf(stderr, "phigate: cannot listen on %s: %s\n", formatListenAddress(cfg_.listen).c_str(),
+    fprintf(stderr, "phigate: cannot listen on %s: %s\n", formatListenAddress(opts_.listen).c_str(),
             uv_strerror(rc));
     closeHandles();
     uv_run(&loop_, UV_RUN_DEFAULT);
     return 1;
   }
   std::string notice = "{\"event\":\"worker_started\",\"pid\":" + std::to_string(getpid()) +
-                       ",\"listen\":\"" + formatListenAddress(cfg_.listen) + "\"}";
+                       ",\"listen\":\"" + formatListenAddress(opts_.listen) + "\"}";
   access_log_->writeRaw(notice);
   access_log_->flush();
   app_.onStart(*this);
@@ -180,7 +180,7 @@ void Worker::drain() {
     listening_ = false;
   }
   for (Connection* c = head_; c != nullptr; c = c->next) c->drain();
-  uv_timer_start(&drain_timer_, onDrainTimer, cfg_.limits.drain_timeout_ms, 0);
+  uv_timer_start(&drain_timer_, onDrainTimer, opts_.limits.drain_timeout_ms, 0);
   maybeFinishDrain();
 }
 
@@ -236,9 +236,9 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     per_ip = ++w.per_ip_[connectionCapKey(c->peer().bytes)];
     c->ip_counted = true;
   }
-  if (w.connections_ > w.cfg_.limits.max_connections) {
+  if (w.connections_ > w.opts_.limits.max_connections) {
     c->refuse(obs::SecurityEvent::kTooManyConnections);
-  } else if (per_ip > w.cfg_.limits.max_connections_per_ip) {
+  } else if (per_ip > w.opts_.limits.max_connections_per_ip) {
     c->refuse(obs::SecurityEvent::kTooManyConnectionsPerIp);
   } else {
     c->start();

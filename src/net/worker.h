@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config/config.h"
+#include "net/worker_options.h"
 #include "net/buffer.h"
 #include "net/clock.h"
 #include "net/exchange.h"
@@ -34,7 +34,7 @@ class Connection;
 std::array<unsigned char, 16> connectionCapKey(const unsigned char (&peer)[16]);
 
 /** "a.b.c.d:port" or "[v6]:port", as PHIGATE_LISTEN spells it (for messages). */
-std::string formatListenAddress(const config::ListenAddress& la);
+std::string formatListenAddress(const ListenAddress& la);
 
 /**
  * Start-up check that nobody listens on `la` yet: 0 if so, else a libuv
@@ -43,14 +43,14 @@ std::string formatListenAddress(const config::ListenAddress& la);
  * sockets would admit a second phigate to their group; this probe cannot
  * join it). It is a check, not a lock: see the definition for the race.
  */
-int probeListenAddress(const config::ListenAddress& la);
+int probeListenAddress(const ListenAddress& la);
 
 /** Size of a pooled read buffer; requests that need more grow their own. */
 inline constexpr size_t kReadBufferSize = 16 * 1024;
 
 class Worker {
  public:
-  Worker(const config::Config& cfg, Application& app);
+  Worker(WorkerOptions opts, Application& app);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   ~Worker();
@@ -63,8 +63,7 @@ class Worker {
   void drain();
 
   uv_loop_t* loop() { return &loop_; }
-  const config::Config& config() const { return cfg_; }
-  const config::ServerLimits& limits() const { return cfg_.limits; }
+  const ServerLimits& limits() const { return opts_.limits; }
   const HeadLimits& headLimits() const { return head_limits_; }
   const StaticHeaders& staticHeaders() const { return static_headers_; }
   /** The cached clock, refreshed (cheaply) on each call. */
@@ -88,7 +87,7 @@ class Worker {
    * buffers, for all connections together (PHIGATE_MAX_BODY_BUFFER_BYTES).
    */
   bool reserveBodyBytes(size_t n) {
-    if (n > cfg_.limits.max_body_buffer_bytes - body_bytes_) return false;
+    if (n > opts_.limits.max_body_buffer_bytes - body_bytes_) return false;
     body_bytes_ += n;
     return true;
   }
@@ -114,7 +113,7 @@ class Worker {
   void maybeFinishDrain();
   void closeHandles();
 
-  const config::Config& cfg_;
+  const WorkerOptions opts_;
   Application& app_;
   uv_loop_t loop_;
   uv_tcp_t listener_;

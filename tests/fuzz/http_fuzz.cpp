@@ -217,7 +217,7 @@ struct Gateway {
     if (!crypto::KeyRing::create(kKeyHex, "", false, &ring, &err)) setupFailed("key ring", err);
 
     renewApp();
-    worker = std::make_unique<net::Worker>(cfg, slot);
+    worker = std::make_unique<net::Worker>(config::workerOptions(cfg), slot);
     if (!worker->openLog()) setupFailed("openLog", "");
   }
 
@@ -259,7 +259,7 @@ struct Gateway {
   void noteAppState(bool exchange_abandoned) {
     static constexpr uint32_t kMaxAbandoned = 64;
     bool blocked = false;
-    store->listBlocks(&blocked, [](void* p, bool ok, std::span<const std::string_view> ips) {
+    store->listBlocks(&blocked, [](void* p, bool ok, std::span<const state::BlockEntry> ips) {
       *static_cast<bool*>(p) = !ok || !ips.empty();
     });
     if (exchange_abandoned) ++abandoned;
