@@ -1,6 +1,6 @@
 # Sourced by the load scripts: an nginx with one worker that answers every
 # request with a fixed status and body and phigate's security headers, the
-# yardstick DESIGN.md section 9 measures phigate's CPU per request against.
+# yardstick docs/PERFORMANCE.md's targets measure phigate's CPU per request against.
 # start_nginx TMPDIR PORT STATUS BODY [PIN]: starts it in the background and
 # sets nginx_worker to its worker's pid.
 

@@ -6,7 +6,7 @@
 # Usage: load/run-sms.sh [BUILD_DIR]   env: DURATION=10 CONNS=64 WORKERS="1 2"
 #        SMS_RATE_LIMIT=sms=100000/1 (a limit the load never reaches)
 #        NGINX=0 skips the nginx yardstick (a fixed 202, same headers, same wrk script)
-#        PIN=1: DESIGN.md section 9's set-up, phigate on CPU 0, Redis and wrk on
+#        PIN=1: the set-up of docs/PERFORMANCE.md's targets, phigate on CPU 0, Redis and wrk on
 #        CPU 1 (with --workers 1; more workers are left unpinned)
 set -euo pipefail
 build=${1:-build}
@@ -69,7 +69,7 @@ for workers in ${WORKERS:-1 2}; do
   wait "$ppid" 2>/dev/null || true
 done
 
-# The yardstick (DESIGN.md section 9): nginx answering the same requests with
+# The yardstick (docs/PERFORMANCE.md, the targets): nginx answering the same requests with
 # a fixed 202 and the same headers, doing nothing else, placed as phigate was.
 if [ "${NGINX:-1}" = 1 ]; then
   . "$root/load/nginx-baseline.sh"
