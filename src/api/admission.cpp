@@ -144,6 +144,21 @@ void onAdmit(void* p, const state::AdmitResult& r) {
 
 }  // namespace
 
+bool checkIdempotencyHeader(const net::HttpRequest& req, pipeline::Rejection* out) {
+  for (const net::Header& h : req.headers) {
+    if (!net::equalsLower(h.name, "idempotency-key") || isValidIdempotencyKey(h.value)) continue;
+    *out = pipeline::Rejection{};
+    out->status = 400;
+    out->type = "invalid-idempotency-key";
+    out->title = "Invalid Idempotency-Key";
+    out->detail = "Idempotency-Key must be 1-255 printable ASCII characters.";
+    out->event = obs::SecurityEvent::kValidationFailure;
+    out->reason = "idempotency_key";
+    return false;
+  }
+  return true;
+}
+
 void fillRateCharge(CallState& st, const Services& services, state::RateCharge* rate) {
   const pipeline::RoutePolicy& policy = *st.ctx.policy;
   if (policy.rate_class.empty()) return;
@@ -195,20 +210,13 @@ void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted) {
     // A timestamp may be up to the window ahead of us, so a nonce must be
     // remembered for twice the window to be refused for as long as it is fresh.
     req.nonce_ttl_s = 2 * call.services.policy.replay_window_s;
-    int idem_headers = 0;
-    std::string_view idem;
+    // Validated at head time (checkIdempotencyHeader); only one can be present.
+    const net::Header* idem_header = nullptr;
     for (const net::Header& h : http.headers) {
-      if (net::equalsLower(h.name, "idempotency-key")) {
-        idem = h.value;
-        ++idem_headers;
-      }
+      if (net::equalsLower(h.name, "idempotency-key")) idem_header = &h;
     }
-    if (idem_headers > 0) {
-      if (idem_headers > 1 || !isValidIdempotencyKey(idem)) {
-        respondProblem(call.ex(), 400, "invalid-idempotency-key", "Invalid Idempotency-Key",
-                       "Idempotency-Key must be 1-255 printable ASCII characters.");
-        return;
-      }
+    if (idem_header != nullptr) {
+      const std::string_view idem = idem_header->value;
       // The payload fingerprint: what the request asks for, not how it is
       // framed; keyed, since the store keeps it beside the record for a day.
       const crypto::Sha256 fp = crypto::hmacSha256(call.services.fingerprint_key,

@@ -17,6 +17,13 @@ namespace phigate::api {
  */
 void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted);
 
+/**
+ * Checks the Idempotency-Key header of a state-changing request at head time
+ * (1-255 printable ASCII characters; a repeated header never gets here, the
+ * HTTP parser refuses it). False with `out` set to the 400 to answer.
+ */
+bool checkIdempotencyHeader(const net::HttpRequest& req, pipeline::Rejection* out);
+
 /** Fills the rate charge for the call's route (used by admitCall and /health). */
 void fillRateCharge(CallState& st, const Services& services, state::RateCharge* rate);
 

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "api/admission.h"
 #include "api/health.h"
 #include "api/messages.h"
 #include "api/problems.h"
@@ -156,7 +157,9 @@ void GatewayApp::onHead(net::Exchange& ex) {
   st->reset(&ex, m.route);
   st->ctx.policy = m.route != nullptr ? &m.route->policy : &kPublic;
   ex.app_data = st;
-  if (pipeline_.runHead(st->ctx) != pipeline::Verdict::kContinue) {
+  const bool refused = pipeline_.runHead(st->ctx) != pipeline::Verdict::kContinue ||
+                       (st->ctx.policy->state_changing && !checkIdempotencyHeader(req, &st->ctx.rejection));
+  if (refused) {
     // With a body: answer now; the body is never read (the connection
     // closes). Without one the message is already complete: the answer
     // waits for onRequest and the connection stays usable.

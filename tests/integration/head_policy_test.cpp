@@ -100,11 +100,14 @@ TEST(HeadPolicy, EveryHeadDecisionAnswersWithoutTheBody) {
                                                 no_nonce.find("X-Nonce:"));
   std::string text = authedHead("/v1/sms", 1000);
   text.replace(text.find("application/json"), 16, "text/plain");
+  std::string long_key = authedHead("/v1/sms", 1000);
+  long_key.insert(long_key.size() - 2, "Idempotency-Key: " + std::string(256, 'k') + "\r\n");
   const Case cases[] = {
       {"no key", headOnly("/v1/sms", 1000), 401, "unauthorized"},
       {"rbac", authedHead("/v1/sms/bulk", 1000), 403, "forbidden"},
       {"no nonce", no_nonce, 401, "replay-headers-required"},
       {"content type", text, 415, "unsupported-media-type"},
+      {"idempotency key", long_key, 400, "invalid-idempotency-key"},
       {"too large", authedHead("/v1/sms", 64 * 1024 + 1), 413, "payload-too-large"},
   };
   for (const Case& k : cases) {
