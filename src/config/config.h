@@ -1,8 +1,9 @@
 // Configuration: the process environment, then an optional `.env` file (the
 // environment wins), validated once at start-up into an immutable Config.
 // Names follow the Flask service's guide (APP_ENV, SECRET_KEY, ...) plus
-// PHIGATE_* ones; an unknown PHIGATE_* name is an error, never ignored.
-// Errors name the offending variable and never include its value.
+// PHIGATE_* ones; every name, its default and how it is read is one row of
+// the table in variables.h, and an unknown PHIGATE_* name is an error, never
+// ignored. Errors name the offending variable and never include its value.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,8 @@ struct ListenAddress {
   std::string host = "127.0.0.1";  // without brackets
   uint16_t port = 8080;
   bool ipv6 = false;
+
+  bool operator==(const ListenAddress&) const = default;
 };
 
 /** Connection-level limits and timeouts (all per worker process). */
@@ -41,12 +44,16 @@ struct ServerLimits {
   uint32_t max_connections = 10'000;         // PHIGATE_MAX_CONNECTIONS (per worker)
   uint32_t max_connections_per_ip = 256;     // PHIGATE_MAX_CONNECTIONS_PER_IP (per worker)
   uint64_t max_body_buffer_bytes = 64u << 20;  // PHIGATE_MAX_BODY_BUFFER_BYTES (per worker) -> 503
+
+  bool operator==(const ServerLimits&) const = default;
 };
 
 /** At most `limit` requests in any `window_s` seconds. */
 struct RateRule {
   uint32_t limit = 0;
   uint32_t window_s = 60;
+
+  bool operator==(const RateRule&) const = default;
 };
 
 /** Shared-state policy: rate limits, quotas, idempotency, containment. */
@@ -70,6 +77,8 @@ struct StatePolicy {
 
   /** The rule of a route class ("sms", "bulk", ...), nullptr if unknown. */
   const RateRule* rule(std::string_view route_class) const;
+
+  bool operator==(const StatePolicy&) const = default;
 };
 
 struct Config {
@@ -103,6 +112,10 @@ struct Config {
   StatePolicy state;
 
   bool production() const { return app_env == AppEnv::kProduction; }
+
+  // Tests compare whole configurations (a documented default must load as
+  // the default).
+  bool operator==(const Config&) const = default;
 };
 
 struct LoadResult {
@@ -132,8 +145,5 @@ LoadResult loadConfig(const EnvMap& env, const EnvMap& dotenv, std::optional<int
 
 /** Reads the process environment into a map. */
 EnvMap processEnvironment();
-
-/** Every variable name phigate understands (for --help and the README). */
-const std::vector<std::string_view>& knownVariables();
 
 }  // namespace phigate::config
