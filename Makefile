@@ -8,7 +8,7 @@ PACKAGES := g++ pkg-config meson ninja-build libuv1-dev node-llhttp libsimdjson-
             libgtest-dev libbenchmark-dev redis-server wrk python3 procps openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup build run test asan bench load load-livez clean
+.PHONY: all setup build run test asan bench load load-livez readme-config clean
 
 all: build
 
@@ -57,6 +57,16 @@ load-livez: build
 # requests/s, p50/p99, non-2xx, Redis commands per request, CPU per request.
 load: build
 	load/run-sms.sh $(BUILD)
+
+# README.md's configuration table is generated (src/config/variables.cpp);
+# this replaces it with `phigate --help-config-markdown`, which a unit test
+# then finds equal. Only the first table after "## Configuration" changes.
+readme-config: build
+	TABLE="$$(./$(BUILD)/phigate --help-config-markdown)" awk ' \
+	  /^## Configuration$$/ { section = 1 } \
+	  section && /^\|/ { if (!done) print ENVIRON["TABLE"]; done = 1; next } \
+	  done { section = 0 } \
+	  { print }' README.md > README.md.tmp && mv README.md.tmp README.md
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

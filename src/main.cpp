@@ -23,6 +23,7 @@
 #include "state/redis_store.h"
 #include "state/redis_uri.h"
 #include "config/config.h"
+#include "config/variables.h"
 #include "crypto/random.h"
 #include "net/worker.h"
 #include "pipeline/permissions.h"
@@ -34,7 +35,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: phigate [--workers N] [--env-file PATH] [--check-config] [--help] [--version]\n"
+    "usage: phigate [--workers N] [--env-file PATH] [--check-config] [--help]\n"
+    "               [--help-config-markdown] [--version]\n"
     "       phigate keygen --id NAME --roles ROLE[,ROLE...] [--mode live|test]\n"
     "\n"
     "  --workers N      worker processes (default: PHIGATE_WORKERS, else one per core\n"
@@ -43,15 +45,18 @@ constexpr const char* kUsage =
     "  --env-file PATH  read this dotenv file instead of ./.env (PHIGATE_ENV_FILE)\n"
     "  --check-config   validate the configuration and exit (0 when valid)\n"
     "  --help           this text\n"
+    "  --help-config-markdown\n"
+    "                   the variables below as README.md's Markdown table\n"
     "  --version        print the version\n"
     "\n"
     "keygen prints a new random API token once, and the line to add to the\n"
     "API_KEYS_FILE (which stores only the token's SHA-256). Roles: sms, bulk,\n"
     "email, ehospital, ehospital-write, metrics, admin.\n"
     "\n"
-    "Configuration comes from the environment and an optional .env file; see\n"
-    "README.md for every variable. APP_ENV=production refuses to start on weak or\n"
-    "missing secrets.\n";
+    "Configuration comes from the environment and an optional .env file (the\n"
+    "environment wins; an empty value counts as unset, an unknown PHIGATE_* name\n"
+    "is an error). APP_ENV=production refuses to start on weak or missing secrets.\n"
+    "The variables (accepted values; default), then what each does:\n";
 
 struct Args {
   std::optional<int> workers;
@@ -74,6 +79,11 @@ int parseArgs(int argc, char** argv, Args* args) {
     std::string_view a = argv[i];
     if (a == "--help" || a == "-h") {
       fputs(kUsage, stdout);
+      fputs(phigate::config::variablesHelpText().c_str(), stdout);
+      return 0;
+    }
+    if (a == "--help-config-markdown") {
+      fputs(phigate::config::variablesMarkdownTable().c_str(), stdout);
       return 0;
     }
     if (a == "--version") {

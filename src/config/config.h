@@ -1,8 +1,9 @@
 // Configuration: the process environment, then an optional `.env` file (the
 // environment wins), validated once at start-up into an immutable Config.
 // Names follow the Flask service's guide (APP_ENV, SECRET_KEY, ...) plus
-// PHIGATE_* ones; an unknown PHIGATE_* name is an error, never ignored.
-// Errors name the offending variable and never include its value.
+// PHIGATE_* ones; every name, its default and how it is read is one row of
+// the table in variables.h, and an unknown PHIGATE_* name is an error, never
+// ignored. Errors name the offending variable and never include its value.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,8 @@ using ServerLimits = net::ServerLimits;
 struct RateRule {
   uint32_t limit = 0;
   uint32_t window_s = 60;
+
+  bool operator==(const RateRule&) const = default;
 };
 
 /** Shared-state policy: rate limits, quotas, idempotency, containment. */
@@ -52,6 +55,8 @@ struct StatePolicy {
 
   /** The rule of a route class ("sms", "bulk", ...), nullptr if unknown. */
   const RateRule* rule(std::string_view route_class) const;
+
+  bool operator==(const StatePolicy&) const = default;
 };
 
 struct Config {
@@ -85,6 +90,10 @@ struct Config {
   StatePolicy state;
 
   bool production() const { return app_env == AppEnv::kProduction; }
+
+  // Tests compare whole configurations (a documented default must load as
+  // the default).
+  bool operator==(const Config&) const = default;
 };
 
 struct LoadResult {
@@ -117,8 +126,5 @@ net::WorkerOptions workerOptions(const Config& cfg);
 
 /** Reads the process environment into a map. */
 EnvMap processEnvironment();
-
-/** Every variable name phigate understands (for --help and the README). */
-const std::vector<std::string_view>& knownVariables();
 
 }  // namespace phigate::config

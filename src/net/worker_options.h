@@ -14,6 +14,8 @@ struct ListenAddress {
   std::string host = "127.0.0.1";  // without brackets
   uint16_t port = 8080;
   bool ipv6 = false;
+
+  bool operator==(const ListenAddress&) const = default;
 };
 
 /** Connection-level limits and timeouts (all per worker process). */
@@ -32,6 +34,8 @@ struct ServerLimits {
   uint32_t max_connections = 10'000;         // PHIGATE_MAX_CONNECTIONS (per worker)
   uint32_t max_connections_per_ip = 256;     // PHIGATE_MAX_CONNECTIONS_PER_IP (per worker)
   uint64_t max_body_buffer_bytes = 64u << 20;  // PHIGATE_MAX_BODY_BUFFER_BYTES (per worker) -> 503
+
+  bool operator==(const ServerLimits&) const = default;
 };
 
 /** Everything a net::Worker needs. */
