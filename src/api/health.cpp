@@ -1,5 +1,7 @@
 #include "api/health.h"
 
+#include <iterator>
+
 #include "api/admission.h"
 #include "net/worker.h"
 
@@ -28,14 +30,31 @@ void writeHealth(net::Buffer& body, bool draining, const state::StateStore& stor
   body.append("\"}}}");
 }
 
+// 200 ready; 503 + Retry-After while draining or the store is down (both
+// pass: another worker, a reconnect); 507 while the in-process store is full,
+// which retrying soon does not change (the sends answer 507 too).
+void respondHealth(net::Exchange& ex, const state::StateStore& store, bool draining, bool store_ok,
+                   const net::Buffer& body, std::span<const net::HeaderField> headers) {
+  if (draining || !store_ok) {
+    net::HeaderField with_retry[5];
+    size_t n = 0;
+    for (const net::HeaderField& h : headers) {
+      if (n < std::size(with_retry) - 1) with_retry[n++] = h;
+    }
+    with_retry[n++] = {"Retry-After", "1"};
+    ex.respond(503, net::kJsonType, body.view(), {with_retry, n});
+    return;
+  }
+  ex.respond(store.full() ? 507 : 200, net::kJsonType, body.view(), headers);
+}
+
 // The worker may have begun draining while the store answered.
 void answer(CallState& st, bool store_ok) {
   net::Exchange& ex = *st.ctx.ex;
   const bool draining = ex.worker().draining();
   net::Buffer& body = ex.worker().scratch();
   writeHealth(body, draining, st.services->store, store_ok);
-  const bool ready = store_ok && !draining && !st.services->store.full();
-  ex.respond(ready ? 200 : 503, net::kJsonType, body.view(), st.headers());
+  respondHealth(ex, st.services->store, draining, store_ok, body, st.headers());
 }
 
 void healthy(CallState& st, const state::AdmitResult&) { answer(st, true); }
@@ -58,7 +77,7 @@ void handleHealth(Call& call) {
   if (draining || !call.services.store.healthy()) {
     net::Buffer& body = ex.worker().scratch();
     writeHealth(body, draining, call.services.store, call.services.store.healthy());
-    ex.respond(503, net::kJsonType, body.view());
+    respondHealth(ex, call.services.store, draining, call.services.store.healthy(), body, {});
     return;
   }
   state::AdmitRequest req;

@@ -671,6 +671,10 @@ TEST_P(StateTest, UnreachableStoreFailsClosed) {
   const Response r = sms(kClinic);
   expectProblem(r, 503, "store-unavailable");
   EXPECT_GE(retryAfter(r), 1);
+  // Every 503 means "try again soon" and says when: /health's too.
+  const Response h = health();
+  EXPECT_EQ(h.status, 503);
+  EXPECT_EQ(retryAfter(h), 1);
   ASSERT_TRUE(redis_->resume());
   auto again = [&] { return post("/v1/sms", kSmsBody, kClinic); };
   EXPECT_EQ(sendUntil(again, 202, 5000).status, 202);
@@ -705,7 +709,8 @@ TEST(StoreFull, FullMemoryStoreIsItsOwnAnswerAndHealthSaysSo) {
                    .key_id = "env-sms"});
   EXPECT_TRUE(s.waitForLine({"\"event\":\"store_full\"", "\"backend\":\"memory\""}));
   const Response h = health();
-  EXPECT_EQ(h.status, 503);
+  EXPECT_EQ(h.status, 507) << "not 503: a full store is not 'try again soon'";
+  EXPECT_FALSE(h.has("retry-after"));
   EXPECT_NE(h.body.find(R"("store":{"backend":"memory","status":"full"})"), std::string::npos) << h.body;
   // Reads still work: the store answers, it only refuses new messages.
   EXPECT_EQ(callGet(s.port(), "/v1/messages/" + id, kClinic).status, 200);
