@@ -91,7 +91,7 @@ struct InProcessGateway {
 void BM_WholePipelineAcceptedSms(benchmark::State& state) {
   static InProcessGateway gw;
   RequestTemplate req;
-  net::Buffer out;
+  Buffer out;
   static uint64_t nonce = 0;
   req.setNonce(++nonce);
   gw.conn->injectInput(req.bytes);

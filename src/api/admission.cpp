@@ -146,7 +146,7 @@ void onAdmit(void* p, const state::AdmitResult& r) {
 
 bool checkIdempotencyHeader(const net::HttpRequest& req, pipeline::Rejection* out) {
   for (const net::Header& h : req.headers) {
-    if (!net::equalsLower(h.name, "idempotency-key") || isValidIdempotencyKey(h.value)) continue;
+    if (!equalsLower(h.name, "idempotency-key") || isValidIdempotencyKey(h.value)) continue;
     *out = pipeline::Rejection{};
     out->status = 400;
     out->type = "invalid-idempotency-key";
@@ -213,7 +213,7 @@ void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted) {
     // Validated at head time (checkIdempotencyHeader); only one can be present.
     const net::Header* idem_header = nullptr;
     for (const net::Header& h : http.headers) {
-      if (net::equalsLower(h.name, "idempotency-key")) idem_header = &h;
+      if (equalsLower(h.name, "idempotency-key")) idem_header = &h;
     }
     if (idem_header != nullptr) {
       const std::string_view idem = idem_header->value;

@@ -11,7 +11,7 @@
 #include "config/config.h"
 #include "crypto/hash.h"
 #include "crypto/key_ring.h"
-#include "net/buffer.h"
+#include "common/buffer.h"
 #include "net/exchange.h"
 #include "pipeline/stage.h"
 #include "state/store.h"
@@ -79,10 +79,10 @@ struct CallState {
   bool head_rejected = false;             // ctx.rejection is the answer, given at onRequest
   std::vector<MessageId> ids;
   std::vector<state::OutboxEntry> entries;
-  net::Buffer plain;                      // plaintext payloads, back to back
-  net::Buffer sealed;                     // their sealed forms
-  net::Buffer response;                   // the success body, built before admission
-  net::Buffer sealed_response;            // ... sealed for the idempotency record
+  Buffer plain;                      // plaintext payloads, back to back
+  Buffer sealed;                     // their sealed forms
+  Buffer response;                   // the success body, built before admission
+  Buffer sealed_response;            // ... sealed for the idempotency record
   Services* services = nullptr;
   Admitted on_admitted = nullptr;
   Admitted on_unavailable = nullptr;     // null: the generic 503 problem

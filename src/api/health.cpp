@@ -15,7 +15,7 @@ namespace {
 
 // The store is "ok", "down" (cannot answer), or "full" (answers, but refuses
 // new messages: the embedded store at capacity).
-void writeHealth(net::Buffer& body, bool draining, const state::StateStore& store, bool store_ok) {
+void writeHealth(Buffer& body, bool draining, const state::StateStore& store, bool store_ok) {
   const bool full = store_ok && store.full();
   body.clear();
   body.append(draining              ? R"({"status":"draining")"
@@ -34,7 +34,7 @@ void writeHealth(net::Buffer& body, bool draining, const state::StateStore& stor
 // pass: another worker, a reconnect); 507 while the in-process store is full,
 // which retrying soon does not change (the sends answer 507 too).
 void respondHealth(net::Exchange& ex, const state::StateStore& store, bool draining, bool store_ok,
-                   const net::Buffer& body, std::span<const net::HeaderField> headers) {
+                   const Buffer& body, std::span<const net::HeaderField> headers) {
   if (draining || !store_ok) {
     net::HeaderField with_retry[5];
     size_t n = 0;
@@ -52,7 +52,7 @@ void respondHealth(net::Exchange& ex, const state::StateStore& store, bool drain
 void answer(CallState& st, bool store_ok) {
   net::Exchange& ex = *st.ctx.ex;
   const bool draining = ex.worker().draining();
-  net::Buffer& body = ex.worker().scratch();
+  Buffer& body = ex.worker().scratch();
   writeHealth(body, draining, st.services->store, store_ok);
   respondHealth(ex, st.services->store, draining, store_ok, body, st.headers());
 }
@@ -75,7 +75,7 @@ void handleHealth(Call& call) {
   net::Exchange& ex = call.ex();
   const bool draining = ex.worker().draining();
   if (draining || !call.services.store.healthy()) {
-    net::Buffer& body = ex.worker().scratch();
+    Buffer& body = ex.worker().scratch();
     writeHealth(body, draining, call.services.store, call.services.store.healthy());
     respondHealth(ex, call.services.store, draining, call.services.store.healthy(), body, {});
     return;

@@ -10,7 +10,7 @@ namespace phigate::api {
 
 namespace {
 
-void appendIsoTime(net::Buffer& out, int64_t unix_ms) {
+void appendIsoTime(Buffer& out, int64_t unix_ms) {
   const time_t secs = static_cast<time_t>(unix_ms / 1000);
   tm t;
   gmtime_r(&secs, &t);
@@ -23,7 +23,7 @@ void found(CallState& st, const state::AdmitResult& r) {
   net::Exchange& ex = *st.ctx.ex;
   const state::MessageStatus* status = r.message;
   if (status == nullptr) return respondProblem(ex, 404, "not-found", "Not Found", "No such resource.", st.headers());
-  net::Buffer& body = ex.worker().scratch();
+  Buffer& body = ex.worker().scratch();
   body.clear();
   body.append("{\"id\":\"");
   body.append(std::string_view(st.ids[0].data(), st.ids[0].size()));

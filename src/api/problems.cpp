@@ -7,7 +7,7 @@ namespace phigate::api {
 
 void respondProblem(net::Exchange& ex, int status, std::string_view type, std::string_view title,
                     std::string_view detail, std::span<const net::HeaderField> extra) {
-  net::Buffer& body = ex.worker().scratch();
+  Buffer& body = ex.worker().scratch();
   body.clear();
   net::writeProblem(body, net::Problem{status, type, title, detail}, ex.ensureRequestId());
   ex.respond(status, net::kProblemType, body.view(), extra);

@@ -35,18 +35,18 @@ std::string_view view(const MessageId& id) { return {id.data(), id.size()}; }
 std::string_view encodingName(SmsEncoding e) { return e == SmsEncoding::kGsm7 ? "GSM-7" : "UCS-2"; }
 
 // The plaintext that gets sealed: everything delivery needs, nothing else.
-void appendSmsPayload(net::Buffer& out, const SmsMessage& m, const pipeline::ApiKey& key) {
+void appendSmsPayload(Buffer& out, const SmsMessage& m, const pipeline::ApiKey& key) {
   out.append("{\"channel\":\"sms\",\"to\":");
-  net::appendJsonString(out, m.to);
+  appendJsonString(out, m.to);
   out.append(",\"message\":");
-  net::appendJsonString(out, m.message);
+  appendJsonString(out, m.message);
   if (!m.template_id.empty()) {
     out.append(",\"template_id\":");
-    net::appendJsonString(out, m.template_id);
+    appendJsonString(out, m.template_id);
   }
   if (!m.sender_id.empty()) {
     out.append(",\"sender_id\":");
-    net::appendJsonString(out, m.sender_id);
+    appendJsonString(out, m.sender_id);
   }
   out.append(m.type == pipeline::SmsType::kOtp ? ",\"type\":\"otp\"" : ",\"type\":\"transactional\"");
   out.append(",\"encoding\":\"");
@@ -54,17 +54,17 @@ void appendSmsPayload(net::Buffer& out, const SmsMessage& m, const pipeline::Api
   out.append(key.test_mode ? "\",\"test\":true}" : "\",\"test\":false}");
 }
 
-void appendEmailPayload(net::Buffer& out, const pipeline::EmailMessage& m, const pipeline::ApiKey& key) {
+void appendEmailPayload(Buffer& out, const pipeline::EmailMessage& m, const pipeline::ApiKey& key) {
   out.append("{\"channel\":\"email\",\"to\":");
-  net::appendJsonString(out, m.to);
+  appendJsonString(out, m.to);
   out.append(",\"subject\":");
-  net::appendJsonString(out, m.subject);
+  appendJsonString(out, m.subject);
   const std::pair<const char*, std::string_view> optional[] = {
       {",\"text\":", m.text}, {",\"html\":", m.html}, {",\"reply_to\":", m.reply_to}};
   for (const auto& [name, value] : optional) {
     if (value.empty()) continue;
     out.append(name);
-    net::appendJsonString(out, value);
+    appendJsonString(out, value);
   }
   out.append(key.test_mode ? ",\"test\":true}" : ",\"test\":false}");
 }
@@ -111,7 +111,7 @@ void accepted(CallState& st, const state::AdmitResult&) {
 
 void buildSmsResponse(CallState& st) {
   const SmsMessage& m = st.ctx.sms;
-  net::Buffer& body = st.response;
+  Buffer& body = st.response;
   body.append("{\"id\":\"");
   body.append(view(st.ids[0]));
   body.append("\",\"status\":\"queued\",\"segments\":");
@@ -122,7 +122,7 @@ void buildSmsResponse(CallState& st) {
 }
 
 void buildBulkResponse(CallState& st) {
-  net::Buffer& body = st.response;
+  Buffer& body = st.response;
   body.append("{\"ids\":[");
   uint64_t segments = 0;
   for (size_t i = 0; i < st.ids.size(); ++i) {

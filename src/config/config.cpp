@@ -4,6 +4,7 @@
 // variable and never echoes its value: start-up errors go to terminals, CI
 // logs and journald, and the value that failed validation is very often a
 // secret with a typo in it.
+#include "common/ascii.h"
 #include "config/config.h"
 
 #include <algorithm>
@@ -36,10 +37,6 @@ constexpr size_t kMaxNameInError = 64;
 constexpr std::array<std::string_view, 5> kDevDefaults = {
     "dev-api-key", "dev-admin-key", "dev-secret-key-not-for-production", "dev-encryption-key",
     "changeme"};
-
-bool isHexDigit(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 size_t distinctChars(std::string_view s) {
   std::array<bool, 256> seen{};

@@ -10,11 +10,11 @@
 #include <string>
 #include <string_view>
 
+#include "common/ascii.h"
+
 namespace phigate::config {
 
-constexpr char toLowerAscii(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
+using phigate::toLowerAscii;
 
 constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

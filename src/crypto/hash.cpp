@@ -1,6 +1,7 @@
 #include "crypto/hash.h"
 
 #include <sodium.h>
+#include "common/ascii.h"
 
 namespace phigate::crypto {
 
@@ -40,15 +41,6 @@ void toHex(std::span<const uint8_t> bytes, char* out) {
     out[2 * i + 1] = kHex[bytes[i] & 0xf];
   }
 }
-
-namespace {
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
 
 bool fromHex(std::string_view hex, std::span<uint8_t> out) {
   if (hex.size() != 2 * out.size()) return false;

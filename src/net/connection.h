@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "net/buffer.h"
+#include "common/buffer.h"
 #include "net/exchange.h"
 #include "net/http_parser.h"
 #include "obs/security_event.h"

@@ -15,16 +15,6 @@ std::string_view methodName(Method m) {
   return "OTHER";
 }
 
-bool equalsLower(std::string_view s, std::string_view lower) {
-  if (s.size() != lower.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 std::string_view HttpRequest::header(std::string_view lower) const {
   for (const Header& h : headers) {
     if (equalsLower(h.name, lower)) return h.value;

@@ -7,6 +7,8 @@
 #include <span>
 #include <string_view>
 
+#include "common/ascii.h"
+
 namespace phigate::net {
 
 /** The methods phigate accepts; anything else is refused before routing. */
@@ -19,9 +21,6 @@ struct Header {
   std::string_view name;
   std::string_view value;
 };
-
-/** ASCII case-insensitive equality; `lower` must already be lower case. */
-bool equalsLower(std::string_view s, std::string_view lower);
 
 /** A complete request head (and, once the message is complete, its body). */
 struct HttpRequest {

@@ -10,7 +10,8 @@
 #include <span>
 #include <string_view>
 
-#include "net/buffer.h"
+#include "common/buffer.h"
+#include "common/json_text.h"
 #include "obs/security_event.h"
 
 namespace phigate::net {
@@ -50,9 +51,6 @@ struct Problem {
 
 /** The problem a framing/limit violation is answered with (code = the event's name). */
 Problem problemForViolation(obs::SecurityEvent e);
-
-/** Appends a JSON string literal with escaping (for static or validated text). */
-void appendJsonString(Buffer& out, std::string_view s);
 
 /** Serialises `p` as one problem+json object. */
 void writeProblem(Buffer& out, const Problem& p, std::string_view request_id);

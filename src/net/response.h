@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "net/buffer.h"
-#include "net/clock.h"
+#include "common/buffer.h"
+#include "common/clock.h"
 
 namespace phigate::net {
 

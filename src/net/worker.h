@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "net/worker_options.h"
-#include "net/buffer.h"
-#include "net/clock.h"
+#include "common/buffer.h"
+#include "common/clock.h"
 #include "net/exchange.h"
 #include "net/head_scanner.h"
 #include "net/response.h"

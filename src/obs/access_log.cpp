@@ -16,7 +16,7 @@ constexpr size_t kMaxPending = 8u << 20;
 constexpr size_t kFlushThreshold = 64u << 10;
 }  // namespace
 
-AccessLog::AccessLog(uv_loop_t* loop, int fd, const net::WallClock& clock)
+AccessLog::AccessLog(uv_loop_t* loop, int fd, const WallClock& clock)
     : loop_(loop), fd_(fd), clock_(clock) {
   struct stat st;
   is_pipe_ = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
@@ -33,7 +33,7 @@ void AccessLog::write(const AccessRecord& r) {
   if (!admit()) return;
   char ts[32];
   const size_t ts_len = clock_.iso8601(ts);
-  net::Buffer& b = pending_;
+  Buffer& b = pending_;
   b.append("{\"time\":\"");
   b.append({ts, ts_len});
   b.append("\",\"request_id\":\"");
@@ -122,7 +122,7 @@ void AccessLog::onWritten(uv_fs_t* req) {
 }
 
 void AccessLog::flushSync() {
-  auto drain = [this](net::Buffer& b, size_t off) {
+  auto drain = [this](Buffer& b, size_t off) {
     while (off < b.size()) {
       ssize_t w = ::write(fd_, b.data() + off, b.size() - off);
       if (w < 0 && errno == EINTR) continue;

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "net/buffer.h"
-#include "net/clock.h"
+#include "common/buffer.h"
+#include "common/clock.h"
 #include "obs/security_event.h"
 
 namespace phigate::obs {
@@ -34,7 +34,7 @@ class AccessLog {
  public:
   /** Writes to `fd` (not owned). A pipe is written in <= PIPE_BUF pieces so
    *  lines from several worker processes never interleave. */
-  AccessLog(uv_loop_t* loop, int fd, const net::WallClock& clock);
+  AccessLog(uv_loop_t* loop, int fd, const WallClock& clock);
   AccessLog(const AccessLog&) = delete;
   AccessLog& operator=(const AccessLog&) = delete;
 
@@ -55,9 +55,9 @@ class AccessLog {
   uv_loop_t* loop_;
   int fd_;
   bool is_pipe_ = false;
-  const net::WallClock& clock_;
-  net::Buffer pending_;
-  net::Buffer inflight_;
+  const WallClock& clock_;
+  Buffer pending_;
+  Buffer inflight_;
   size_t inflight_off_ = 0;
   size_t inflight_chunk_ = 0;
   uv_fs_t req_;

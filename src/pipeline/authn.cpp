@@ -24,7 +24,7 @@ bool isB64Token(std::string_view t) {
 }
 
 bool startsWithBearer(std::string_view v) {
-  return v.size() > 7 && net::equalsLower(v.substr(0, 7), "bearer ");
+  return v.size() > 7 && equalsLower(v.substr(0, 7), "bearer ");
 }
 
 }  // namespace
@@ -49,12 +49,7 @@ std::string_view decodeName(std::string_view name, char (&buf)[32]) {
   for (size_t i = 0; i < name.size() && n < sizeof buf; ++i) {
     char c = name[i];
     if (c == '%' && i + 2 < name.size()) {
-      auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f') return (h | 0x20) - 'a' + 10;
-        return -1;
-      };
-      const int hi = hex(name[i + 1]), lo = hex(name[i + 2]);
+      const int hi = hexValue(name[i + 1]), lo = hexValue(name[i + 2]);
       if (hi >= 0 && lo >= 0) {
         c = static_cast<char>(hi << 4 | lo);
         i += 2;
@@ -76,7 +71,7 @@ bool queryHasCredential(std::string_view query) {
     char buf[32];
     std::string_view name = decodeName(pair.substr(0, pair.find('=')), buf);
     for (std::string_view n : kNames) {
-      if (net::equalsLower(name, n)) return true;
+      if (equalsLower(name, n)) return true;
     }
   }
   return false;
@@ -88,7 +83,7 @@ AuthFailure authenticate(const net::HttpRequest& req, const KeyRegistry& keys, c
   std::string_view value;
   int count = 0;
   for (const net::Header& h : req.headers) {
-    if (net::equalsLower(h.name, "authorization")) {
+    if (equalsLower(h.name, "authorization")) {
       value = h.value;
       ++count;
     }

@@ -87,7 +87,7 @@ Verdict ClientIpStage::run(RequestContext& ctx) {
   size_t seen = 0;
   if (!cfg_.trusted_proxies.empty()) {
     for (const net::Header& h : ctx.request().headers) {
-      if (net::equalsLower(h.name, "x-forwarded-for")) values[seen++ % kMaxForwardedHeaders] = h.value;
+      if (equalsLower(h.name, "x-forwarded-for")) values[seen++ % kMaxForwardedHeaders] = h.value;
     }
   }
   size_t n = seen;

@@ -45,7 +45,7 @@ void Pipeline::respond(RequestContext& ctx) {
   net::Exchange& ex = *ctx.ex;
   ex.event = r.event;
   ex.reason = r.reason;
-  net::Buffer& body = ex.worker().scratch();
+  Buffer& body = ex.worker().scratch();
   body.clear();
   net::Problem p{r.status, r.type, r.title, r.detail, r.code, r.members, r.errors};
   net::writeProblem(body, p, ex.ensureRequestId());

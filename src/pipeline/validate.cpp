@@ -8,7 +8,7 @@ bool isJson(std::string_view ct) {
   const size_t semi = ct.find(';');
   std::string_view type = ct.substr(0, semi);
   while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-  return net::equalsLower(type, "application/json");
+  return equalsLower(type, "application/json");
 }
 }  // namespace
 

@@ -11,6 +11,8 @@
 #include <ctime>
 #include <vector>
 
+#include "common/backoff.h"
+#include "common/event_line.h"
 #include "crypto/random.h"
 
 namespace phigate::process {
@@ -26,7 +28,7 @@ struct Slot {
   pid_t pid = 0;
   long started_ms = 0;
   long restart_at_ms = 0;  // when pid == 0: when to fork again
-  long backoff_ms = kInitialBackoffMs;
+  Backoff backoff{kInitialBackoffMs, kMaxBackoffMs};  // exact: 100 ms doubling to 5 s
 };
 
 long nowMs() {
@@ -36,16 +38,17 @@ long nowMs() {
 }
 
 void logLine(const char* event, int slot, pid_t pid, long extra_ms, int status) {
-  fprintf(stderr, "{\"event\":\"%s\",\"worker\":%d,\"pid\":%d", event, slot, static_cast<int>(pid));
+  EventLine line(event);
+  line.num("worker", slot).num("pid", pid);
   if (status >= 0) {
     if (WIFSIGNALED(status)) {
-      fprintf(stderr, ",\"signal\":%d", WTERMSIG(status));
+      line.num("signal", WTERMSIG(status));
     } else {
-      fprintf(stderr, ",\"exit_code\":%d", WEXITSTATUS(status));
+      line.num("exit_code", WEXITSTATUS(status));
     }
   }
-  if (extra_ms >= 0) fprintf(stderr, ",\"restart_in_ms\":%ld", extra_ms);
-  fprintf(stderr, "}\n");
+  if (extra_ms >= 0) line.num("restart_in_ms", extra_ms);
+  line.emit();
 }
 
 pid_t spawn(const std::function<int()>& worker_main, const sigset_t& old_mask, pid_t master) {
@@ -93,10 +96,10 @@ int runMaster(const MasterOptions& opts, const std::function<int()>& worker_main
           break;
         }
         const long now = nowMs();
-        if (now - s.started_ms >= kStableAfterMs) s.backoff_ms = kInitialBackoffMs;
-        s.restart_at_ms = now + s.backoff_ms;
-        logLine("worker_died", static_cast<int>(i), pid, s.backoff_ms, status);
-        s.backoff_ms = std::min(s.backoff_ms * 2, kMaxBackoffMs);
+        if (now - s.started_ms >= kStableAfterMs) s.backoff.reset();
+        const long delay = static_cast<long>(s.backoff.next());
+        s.restart_at_ms = now + delay;
+        logLine("worker_died", static_cast<int>(i), pid, delay, status);
       }
     }
     const long now = nowMs();
@@ -128,7 +131,7 @@ int runMaster(const MasterOptions& opts, const std::function<int()>& worker_main
       for (Slot& s : slots) {
         if (s.pid != 0) kill(s.pid, SIGTERM);
       }
-      fprintf(stderr, "{\"event\":\"draining\",\"workers\":%d}\n", opts.workers);
+      EventLine("draining").num("workers", opts.workers).emit();
     }
     // SIGHUP (reload) is accepted and ignored until there is something to reload.
   }

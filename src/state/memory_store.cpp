@@ -1,8 +1,9 @@
 #include "state/memory_store.h"
 
 #include <chrono>
-#include <cstdio>
 #include <vector>
+
+#include "common/event_line.h"
 
 namespace phigate::state {
 
@@ -251,9 +252,12 @@ void MemoryStore::listBlocks(void* ctx, BlocksDone done) {
 void MemoryStore::refuseFull(void* ctx, AdmitDone done, AdmitResult& r) {
   if (!reported_full_) {
     reported_full_ = true;
-    fprintf(stderr, "{\"event\":\"store_full\",\"backend\":\"memory\",\"messages\":%zu,\"nonces\":%zu,"
-                    "\"idempotency_records\":%zu}\n",
-            messages_.size(), nonces_.size(), idempotency_.size());
+    EventLine("store_full")
+        .str("backend", "memory")
+        .num("messages", static_cast<int64_t>(messages_.size()))
+        .num("nonces", static_cast<int64_t>(nonces_.size()))
+        .num("idempotency_records", static_cast<int64_t>(idempotency_.size()))
+        .emit();
   }
   r.status = AdmitStatus::kFull;
   done(ctx, r);

@@ -1,3 +1,4 @@
+#include "common/event_line.h"
 #include "state/redis_client.h"
 
 #include <fcntl.h>
@@ -95,8 +96,11 @@ RedisClient::RedisClient(uv_loop_t* loop, RedisOptions opts)
   uv_idle_init(loop_, &handles_->nudge);
   handles_->nudge.data = handles_;
   handles_->open = 3;
-  rng_ = uv_hrtime() ^ reinterpret_cast<uintptr_t>(this) ^ (static_cast<uint64_t>(getpid()) << 32);
-  if (rng_ == 0) rng_ = 0x9e3779b97f4a7c15ull;
+  // Jittered, seeded per process and client, so workers that lost Redis
+  // together do not come back in lockstep.
+  uint64_t seed = uv_hrtime() ^ reinterpret_cast<uintptr_t>(this) ^ (static_cast<uint64_t>(getpid()) << 32);
+  if (seed == 0) seed = 0x9e3779b97f4a7c15ull;
+  backoff_ = Backoff(opts_.backoff_min_ms, opts_.backoff_max_ms, seed);
 }
 
 // A stop() whose listener and on_closed are never called: busy_ is 0, so the
@@ -276,7 +280,7 @@ bool RedisClient::sendHandshake() {
 
 void RedisClient::becomeReady() {
   enter(State::kReady);
-  attempts_ = 0;
+  backoff_.reset();
   uv_timer_stop(&handles_->timer);
   announced_ = Announced::kUp;
   report("redis_connected", nullptr);
@@ -330,8 +334,7 @@ void RedisClient::disconnected(const char* reason) {
     if (before != Announced::kDown) report("redis_unavailable", reason);
     announced_ = Announced::kDown;
     enter(State::kBackoff);
-    armTimer(backoffDelay());
-    ++attempts_;
+    armTimer(backoff_.next());
   }
   if (before == Announced::kUp && state_fn_ != nullptr) state_fn_(state_ctx_, false);
 }
@@ -339,18 +342,6 @@ void RedisClient::disconnected(const char* reason) {
 void RedisClient::finishStop() {
   enter(State::kStopped);
   handles_->closeOwnHandles();
-}
-
-// Equal jitter: half the exponential step, plus up to as much again at random,
-// so workers that lost Redis together do not come back in lockstep.
-uint64_t RedisClient::backoffDelay() {
-  const uint64_t lo = std::max<uint32_t>(opts_.backoff_min_ms, 1);
-  const uint64_t hi = std::max<uint64_t>(opts_.backoff_max_ms, lo);
-  const uint64_t step = std::min<uint64_t>(hi, lo << std::min<uint32_t>(attempts_, 20));
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  return step / 2 + rng_ % (step - step / 2 + 1);
 }
 
 // A one-shot timer is inactive again once it has fired or been stopped (and
@@ -408,19 +399,19 @@ void RedisClient::timerFired() {
 }
 
 void RedisClient::report(const char* event, const char* reason) {
-  if (reason == nullptr) {
-    fprintf(stderr, "{\"event\":\"%s\"}\n", event);
-    return;
+  EventLine line(event);
+  // Reasons come from us, strerror or hiredis's errstr: never from commands;
+  // still, only printable ASCII reaches the log.
+  if (reason != nullptr) {
+    char clean[sizeof last_error_];
+    size_t n = 0;
+    for (const char* s = reason; *s != '\0' && n < sizeof clean; ++s) {
+      const auto c = static_cast<unsigned char>(*s);
+      clean[n++] = (c < 0x20 || c >= 0x7f) ? '?' : static_cast<char>(c);
+    }
+    line.str("reason", std::string_view(clean, n));
   }
-  // Reasons come from us, strerror or hiredis's errstr: never from commands.
-  char clean[sizeof last_error_];
-  size_t n = 0;
-  for (const char* s = reason; *s != '\0' && n + 1 < sizeof clean; ++s) {
-    const auto c = static_cast<unsigned char>(*s);
-    clean[n++] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?' : static_cast<char>(c);
-  }
-  clean[n] = '\0';
-  fprintf(stderr, "{\"event\":\"%s\",\"reason\":\"%s\"}\n", event, clean);
+  line.emit();
 }
 
 // ---- the socket, through RedisUvAdapter -------------------------------------

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/backoff.h"
 #include "state/redis_uri.h"
 #include "state/redis_uv_adapter.h"
 
@@ -236,7 +237,6 @@ class RedisClient final : private RedisUvAdapter::Owner {
   void timerFired();
   bool timerArmed() const;
   void armTimer(uint64_t delay_ms);
-  uint64_t backoffDelay();
   void report(const char* event, const char* reason);
 
   Pending* acquire();
@@ -265,8 +265,7 @@ class RedisClient final : private RedisUvAdapter::Owner {
   std::string scratch_;  // encodes one command at a time
   uint32_t handshake_left_ = 0;  // kConnecting: handshake replies still due
   uint64_t connect_deadline_ = 0;
-  uint32_t attempts_ = 0;   // consecutive failed connects (backoff exponent)
-  uint64_t rng_;
+  Backoff backoff_{1, 1};  // between failed connects; reset once ready
   uint64_t commands_sent_ = 0;
   char last_error_[128] = {};
 

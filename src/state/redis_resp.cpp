@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "net/http_request.h"  // equalsLower
+#include "common/ascii.h"
 
 namespace phigate::state::resp {
 
@@ -56,9 +56,9 @@ bool refusedOnSharedConnection(std::span<const std::string_view> argv) {
       "watch", "unwatch"};
   if (argv.empty()) return true;
   for (std::string_view r : kRefused) {
-    if (net::equalsLower(argv[0], r)) return true;
+    if (equalsLower(argv[0], r)) return true;
   }
-  return argv.size() > 1 && net::equalsLower(argv[0], "client") && net::equalsLower(argv[1], "reply");
+  return argv.size() > 1 && equalsLower(argv[0], "client") && equalsLower(argv[1], "reply");
 }
 
 bool isNoScript(const redisReply* r) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/event_line.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "state/redis_scripts.h"
@@ -157,7 +158,7 @@ void RedisStore::onTimeReply(void* p, const redisReply* reply) {
 void RedisStore::markSynced() {
   if (clock_synced_) return;
   clock_synced_ = true;
-  fprintf(stderr, "{\"event\":\"store_ready\",\"backend\":\"redis\"}\n");
+  EventLine("store_ready").str("backend", "redis").emit();
 }
 
 // A command fails when its own deadline passes, or earlier, when an older

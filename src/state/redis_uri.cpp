@@ -1,5 +1,5 @@
 #include "state/redis_uri.h"
-#include "net/http_request.h"  // equalsLower
+#include "common/ascii.h"
 
 
 #include <arpa/inet.h>
@@ -23,13 +23,6 @@ bool fail(std::string* error, std::string_view why) {
   *error = "RATELIMIT_STORAGE_URI ";
   *error += why;
   return false;
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // RFC 3986 percent-decoding ('+' is not a space here: this is not a form).
@@ -259,11 +252,11 @@ bool parseRedisUri(std::string_view uri, RedisEndpoint* out, std::string* error)
   RedisEndpoint ep;
   ep.port = kDefaultPort;
   bool ok;
-  if (net::equalsLower(scheme, "redis")) {
+  if (equalsLower(scheme, "redis")) {
     ok = parseTcp(rest, &ep, error);
-  } else if (net::equalsLower(scheme, "unix")) {
+  } else if (equalsLower(scheme, "unix")) {
     ok = parseUnix(rest, &ep, error);
-  } else if (net::equalsLower(scheme, "rediss")) {
+  } else if (equalsLower(scheme, "rediss")) {
     return fail(error, "uses rediss:// (TLS), which is not supported: use a unix socket or a "
                        "local TLS tunnel");
   } else {

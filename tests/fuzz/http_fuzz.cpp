@@ -50,7 +50,7 @@
 #include "crypto/hash.h"
 #include "crypto/key_ring.h"
 #include "crypto/random.h"
-#include "net/buffer.h"
+#include "common/buffer.h"
 #include "net/connection.h"
 #include "net/worker.h"
 #include "pipeline/cidr.h"
@@ -303,7 +303,7 @@ std::string runConnection(Gateway& gw, std::string_view input, size_t piece) {
   } else {
     for (size_t at = 0; at < input.size(); at += piece) conn->injectInput(input.substr(at, piece));
   }
-  net::Buffer out;
+  Buffer out;
   conn->takeOutput(&out);
   std::string bytes(out.view());
 

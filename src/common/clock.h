@@ -6,7 +6,7 @@
 #include <ctime>
 #include <string_view>
 
-namespace phigate::net {
+namespace phigate {
 
 /** Formats "Date: <IMF-fixdate>\r\n" and an ISO-8601 prefix, once per second. */
 class WallClock {
@@ -26,4 +26,4 @@ class WallClock {
   char iso_[24] = {};  // "2026-11-28T02:01:59."
 };
 
-}  // namespace phigate::net
+}  // namespace phigate

@@ -1,10 +1,10 @@
-#include "net/clock.h"
+#include "common/clock.h"
 
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 
-namespace phigate::net {
+namespace phigate {
 
 void WallClock::refresh() {
   timespec ts;
@@ -29,4 +29,4 @@ size_t WallClock::iso8601(char out[32]) const {
   return 27;
 }
 
-}  // namespace phigate::net
+}  // namespace phigate

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <utility>
 
-namespace phigate::net {
+namespace phigate {
 
 /** Contiguous, growable, reusable byte buffer (no per-append allocation). */
 class Buffer {
@@ -100,4 +100,4 @@ class Buffer {
   size_t cap_ = 0;
 };
 
-}  // namespace phigate::net
+}  // namespace phigate
