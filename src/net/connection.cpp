@@ -187,6 +187,7 @@ void Connection::takeOutput(Buffer* out) {
 // can legitimately need: a maximal head, or a head plus the route's body limit.
 bool Connection::ensureCapacity(size_t needed) {
   if (needed <= rcap_) return true;
+  budget_refused_ = false;  // says why *this* call failed
   const ServerLimits& l = worker_.limits();
   size_t max = l.max_request_line + l.max_header_bytes + kMinRead + kPadding;
   if (state_ == State::kBody) max += exchange_.body_limit + 64 * 1024;
