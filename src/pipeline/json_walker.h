@@ -41,7 +41,8 @@
 //
 // Unknown and repeated members, wrong types, "required" for a missing "ip",
 // syntax, depth and size are the walker's; the schema only checks values.
-// (tests/unit/pipeline/json_walker_test.cpp holds this schema and its cases.)
+// (isIpAddress stands for the check the real schema will make;
+// tests/unit/pipeline/json_walker_test.cpp declares this schema, with its cases.)
 #pragma once
 
 #include <array>
