@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "alloc_counter.h"
@@ -173,6 +174,68 @@ void BM_StageValidateSms(benchmark::State& state) {
                                  static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_StageValidateSms);
+
+// The bulk schemas walk up to 200 recipients or 200 SMS objects: the largest
+// bodies the validator reads element by element.
+std::string bulkListBody() {
+  std::string body = R"({"message":"Clinic closed tomorrow","type":"otp","to":[)";
+  for (int i = 0; i < 200; ++i) {
+    char phone[24];
+    std::snprintf(phone, sizeof phone, "%s\"+9198%08d\"", i ? "," : "", i + 1);
+    body += phone;
+  }
+  return body + "]}";
+}
+
+std::string bulkMessagesBody() {
+  std::string body = R"({"messages":[)";
+  for (int i = 0; i < 200; ++i) {
+    char item[96];
+    std::snprintf(item, sizeof item, R"(%s{"to":"+9198%08d","message":"Reminder %d"})", i ? "," : "",
+                  i + 1, i);
+    body += item;
+  }
+  return body + "]}";
+}
+
+void validateBulk(benchmark::State& state, const std::string& json) {
+  pipeline::BodyValidator v;
+  std::string body = json + std::string(64, '\0');
+  std::span<const pipeline::SmsMessage> out;
+  const size_t before = g_allocs;
+  for (auto _ : state) {
+    const auto st = v.validateBulk(std::string_view(body.data(), json.size()), &out);
+    if (st != pipeline::BodyStatus::kOk) state.SkipWithError("bulk body refused");
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["allocs/req"] = static_cast<double>(g_allocs - before) /
+                                 static_cast<double>(state.iterations());
+}
+
+void BM_StageValidateBulkList200(benchmark::State& state) { validateBulk(state, bulkListBody()); }
+BENCHMARK(BM_StageValidateBulkList200);
+
+void BM_StageValidateBulkMessages200(benchmark::State& state) { validateBulk(state, bulkMessagesBody()); }
+BENCHMARK(BM_StageValidateBulkMessages200);
+
+void BM_StageValidateEmail(benchmark::State& state) {
+  const std::string json =
+      R"({"to":"patient@example.invalid","subject":"Your lab results are ready",)"
+      R"("text":"Dear patient,\nyour results are ready in the portal.","reply_to":"desk@hospital.example.invalid"})";
+  pipeline::BodyValidator v;
+  std::string body = json + std::string(64, '\0');
+  pipeline::EmailMessage m;
+  const size_t before = g_allocs;
+  for (auto _ : state) {
+    if (v.validateEmail(std::string_view(body.data(), json.size()), &m) != pipeline::BodyStatus::kOk) {
+      state.SkipWithError("email body refused");
+    }
+    benchmark::DoNotOptimize(m.to.data());
+  }
+  state.counters["allocs/req"] = static_cast<double>(g_allocs - before) /
+                                 static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_StageValidateEmail);
 
 void BM_SealPayload(benchmark::State& state) {
   crypto::KeyRing ring;

@@ -1,5 +1,5 @@
 // Request-body validation for /v1/sms, /v1/sms/bulk and /v1/email (DESIGN §3):
-// strict JSON schemas parsed in place with simdjson On-Demand, reporting
+// the schemas, written on the strict-JSON walker (json_walker.h), reporting
 // {field, code} problems that never contain the rejected value.
 #pragma once
 
@@ -9,28 +9,11 @@
 #include <span>
 #include <string_view>
 
-#include "net/problem.h"
+#include "pipeline/json_walker.h"
 #include "pipeline/phone.h"
 #include "pipeline/validators.h"
 
 namespace phigate::pipeline {
-
-/**
- * One validation problem: a JSON path of the field (e.g. "to",
- * "messages[3].to", "" for the whole body) and a stable code. Never the
- * rejected value, nor a name the client chose: an unknown field is reported
- * as its object's path with code "unknown_field" and `allowed`, the names
- * that object accepts (static text). Views into the validator's own storage
- * (or static text), valid until the next validate call.
- */
-using FieldError = net::ProblemFieldError;
-
-/** Outcome of a validate call: which answer the handler gives. */
-enum class BodyStatus : uint8_t {
-  kOk,
-  kMalformed,  // → 400: not JSON, invalid UTF-8, too deep, not an object, too large
-  kInvalid,    // → 422: well-formed JSON that breaks the schema
-};
 
 /** The two SMS kinds the gateway routes differently. */
 enum class SmsType : uint8_t { kTransactional, kOtp };
@@ -56,7 +39,7 @@ struct EmailMessage {
 
 /**
  * Validates request bodies. One per worker (not thread-safe): it owns a
- * simdjson parser and all buffers, allocated once in the constructor, so a
+ * JsonWalker and all buffers, allocated once in the constructor, so a
  * validate call never touches the heap.
  *
  * `body` must be followed in memory by at least simdjson::SIMDJSON_PADDING
@@ -73,11 +56,11 @@ struct EmailMessage {
 class BodyValidator {
  public:
   /** Largest body accepted; larger ones are kMalformed "too_large" (route limits must be ≤). */
-  static constexpr size_t kMaxBodyBytes = size_t{1} << 20;
+  static constexpr size_t kMaxBodyBytes = JsonWalker::kMaxBodyBytes;
   /** Maximum nesting of arrays/objects; the top-level object is depth 1. */
-  static constexpr int kMaxDepth = 8;
+  static constexpr int kMaxDepth = JsonWalker::kMaxDepth;
   /** At most this many errors are kept per call; further ones are dropped. */
-  static constexpr size_t kMaxErrors = 32;
+  static constexpr size_t kMaxErrors = JsonWalker::kMaxErrors;
   static constexpr size_t kMaxBulkRecipients = 200;
   static constexpr uint32_t kMaxSmsCodePoints = 500;
   static constexpr uint32_t kMaxSubjectCodePoints = 255;
@@ -108,7 +91,7 @@ class BodyValidator {
   std::span<const FieldError> errors() const;
 
  private:
-  struct Impl;  // keeps <simdjson.h> out of every includer
+  struct Impl;  // the walker and the schemas' buffers, behind one pointer
   std::unique_ptr<Impl> impl_;
 };
 
