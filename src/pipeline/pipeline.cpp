@@ -17,7 +17,10 @@ Pipeline::Pipeline(const PolicyConfig& cfg, int64_t (*now_s)())
 
 Verdict Pipeline::runHead(RequestContext& ctx) { return runStages(head_, ctx); }
 
-Verdict Pipeline::runBody(RequestContext& ctx) { return runStages(body_, ctx); }
+Verdict Pipeline::runBody(RequestContext& ctx) {
+  rebindReplayToken(ctx.request(), &ctx.replay);
+  return runStages(body_, ctx);
+}
 
 Verdict Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx) {
   for (Stage* s : stages) {

@@ -31,7 +31,11 @@ class Pipeline {
    */
   Verdict runHead(RequestContext& ctx);
 
-  /** The rest (the signature over the body, then the schema), once the body is in. */
+  /**
+   * The rest (the signature over the body, then the schema), once the body
+   * is in. The read buffer may have moved (grown for the body) since the
+   * head stages ran: the views they kept into it are taken again first.
+   */
   Verdict runBody(RequestContext& ctx);
 
   /** Sends ctx.rejection as problem+json (also used by handlers). */

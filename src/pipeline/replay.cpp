@@ -56,6 +56,12 @@ ReplayFailure checkReplayHeaders(const net::HttpRequest& req, const ApiKey& key,
   return ReplayFailure::kNone;
 }
 
+void rebindReplayToken(const net::HttpRequest& req, ReplayToken* token) {
+  if (token->nonce.empty() && token->timestamp_text.empty()) return;  // not checked: nothing kept
+  token->timestamp_text = req.header("x-timestamp");
+  token->nonce = req.header("x-nonce");
+}
+
 ReplayFailure checkSignature(const net::HttpRequest& req, const ApiKey& key, const ReplayToken& token) {
   if (key.signing_secret.empty()) return ReplayFailure::kNone;
   const crypto::Sha256 body_hash = crypto::sha256(req.body);

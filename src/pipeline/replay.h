@@ -36,6 +36,12 @@ bool isValidNonce(std::string_view nonce);
 ReplayFailure checkReplayHeaders(const net::HttpRequest& req, const ApiKey& key, int64_t now_s,
                                  uint32_t window_s, ReplayToken* out);
 
+/**
+ * Points the token's views (timestamp text, nonce) at `req` again: after the
+ * head they may point into a read buffer that has since grown and moved.
+ */
+void rebindReplayToken(const net::HttpRequest& req, ReplayToken* token);
+
 /** The body's part: X-Signature matches (keys without a signing secret always pass). */
 ReplayFailure checkSignature(const net::HttpRequest& req, const ApiKey& key, const ReplayToken& token);
 

@@ -172,5 +172,21 @@ TEST(HeadPolicy, BodyBudgetBoundsWhatAuthenticatedClientsMakeUsHold) {
   EXPECT_FALSE(third.readResponse(300)) << "the budget was given back";
 }
 
+// The head stages keep views of X-Timestamp and X-Nonce; a body that
+// outgrows the pooled buffer moves it. The nonce the store records must still
+// be the one sent (under ASan, a stale view is a use-after-free).
+TEST(HeadPolicy, ALargeBodyKeepsItsNonce) {
+  Server s({.env = {{"SMS_API_KEY", kToken}}});
+  ASSERT_TRUE(s.ready()) << s.logText();
+  std::string body = R"({"to":"+919000000001","message":"x")";
+  body += std::string(60000 - body.size() - 1, ' ') + "}";
+  ApiRequest big = post("/v1/sms", body, kToken);
+  big.nonce = "large-body-nonce-0001";
+  ASSERT_EQ(call(s.port(), big).status, 202);
+  ApiRequest again = post("/v1/sms", R"({"to":"+919000000001","message":"x"})", kToken);
+  again.nonce = "large-body-nonce-0001";
+  expectProblem(call(s.port(), again), 409, "replayed");
+}
+
 }  // namespace
 }  // namespace phigate::test
