@@ -16,6 +16,7 @@ constexpr std::string_view kTooLong = "too_long";
 constexpr std::string_view kInvalidValue = "invalid_value";
 constexpr std::string_view kInvalidUtf8 = "invalid_utf8";
 constexpr std::string_view kInvalidPhone = "invalid_phone";
+constexpr std::string_view kCountryCodeRequired = "country_code_required";
 constexpr std::string_view kInvalidEmail = "invalid_email";
 constexpr std::string_view kInvalidTemplateId = "invalid_template_id";
 constexpr std::string_view kInvalidSenderId = "invalid_sender_id";
@@ -97,6 +98,7 @@ struct BodyValidator::Impl {
       case PhoneStatus::kOk: return phone.e164;
       case PhoneStatus::kInvalid: v.addError(kInvalidPhone); break;
       case PhoneStatus::kNotMobile: v.addError(phone.region->not_mobile_code); break;
+      case PhoneStatus::kNeedsPlus: v.addError(kCountryCodeRequired); break;
     }
     return {};
   }

@@ -107,7 +107,16 @@ NormalizedPhone normalizePhone(std::string_view input, const PhoneRegion& home, 
     return national(digits.substr(1), home, out);
   }
   if (digits.size() == home.mobile_digits) return national(digits, home, out);
-  return international(digits, out);
+  // The home country code without its '+' ("91" + a mobile) is unambiguous.
+  if (digits.starts_with(home.country_code) &&
+      digits.size() == home.country_code.size() + home.mobile_digits) {
+    return international(digits, out);
+  }
+  // Anything else without '+' is a guess: a national number with a digit too
+  // many or too few would otherwise read as another country's (98000000021 as
+  // Iran's +98...), and the message would go abroad. Refuse it instead.
+  if (!isValidPhone(digits)) return {};  // not a number under the guide's floor either
+  return {PhoneStatus::kNeedsPlus, {}, nullptr};
 }
 
 }  // namespace phigate::pipeline

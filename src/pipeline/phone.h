@@ -42,6 +42,7 @@ enum class PhoneStatus : uint8_t {
   kOk,
   kInvalid,    // not digits with an optional leading '+', or outside ^\+?[1-9]\d{5,14}$
   kNotMobile,  // under a known region's country code (or national) but not one of its mobiles
+  kNeedsPlus,  // no '+', and not a home-region number: an international number must say so
 };
 
 struct NormalizedPhone {

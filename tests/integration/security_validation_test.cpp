@@ -130,11 +130,13 @@ std::unique_ptr<Server> ValidationTest::server_;
 // ---- /v1/sms ----------------------------------------------------------------------------
 
 TEST_F(ValidationTest, PhoneNumbersAt6And15DigitsButNot5Or16) {
-  // "": accepted; otherwise the code. A leading 0 is a national (trunk) number.
+  // "": accepted; otherwise the code. A leading 0 is a national (trunk)
+  // number; without '+' only a home-region number is read as one.
   const std::pair<std::string, std::string> cases[] = {
-      {"+123456", ""},                 {"123456", ""},
+      {"+123456", ""},                 {"123456", "country_code_required"},
       {"+12345", "invalid_phone"},     {"12345", "invalid_phone"},
-      {"+123456789012345", ""},        {"123456789012345", ""},
+      {"+123456789012345", ""},        {"123456789012345", "country_code_required"},
+      {"98765432101", "country_code_required"},  // a national number with a digit too many
       {"+1234567890123456", "invalid_phone"}, {"1234567890123456", "invalid_phone"},
       {"+0123456789", "invalid_phone"}, {"0123456789", "not_indian_mobile"},
       {"", "invalid_phone"},           {"+", "invalid_phone"},

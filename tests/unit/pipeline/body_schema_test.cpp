@@ -129,8 +129,11 @@ TEST_F(BodySchemaTest, SmsStringsAreUnescaped) {
 }
 
 TEST_F(BodySchemaTest, SmsPhoneBoundaries) {
-  EXPECT_EQ(sms(smsBody("100000", "x")), BodyStatus::kOk);                  // 6 digits
+  EXPECT_EQ(sms(smsBody("+100000", "x")), BodyStatus::kOk);                 // 6 digits
   EXPECT_EQ(sms_.to, "+100000");
+  // Without '+', only a home-region number is read as one (no guessing).
+  EXPECT_EQ(sms(smsBody("100000", "x")), BodyStatus::kInvalid);
+  EXPECT_EQ(errs(), (Errors{{"to", "country_code_required"}}));
   EXPECT_EQ(sms(smsBody("+100000000000000", "x")), BodyStatus::kOk);        // 15 digits
   EXPECT_EQ(sms(smsBody("10000", "x")), BodyStatus::kInvalid);              // 5
   EXPECT_EQ(errs(), (Errors{{"to", "invalid_phone"}}));
@@ -152,8 +155,10 @@ TEST_F(BodySchemaTest, SmsRecipientIsNormalisedToE164) {
     EXPECT_FALSE(sms_.to.data() >= buffer_.data() && sms_.to.data() < buffer_.data() + buffer_.size())
         << "'to' must not point into the request";
   }
-  ASSERT_EQ(sms(smsBody("441632960000", "x")), BodyStatus::kOk);  // other countries: floor rule
+  ASSERT_EQ(sms(smsBody("+441632960000", "x")), BodyStatus::kOk);  // other countries: floor rule
   EXPECT_EQ(sms_.to, "+441632960000");
+  EXPECT_EQ(sms(smsBody("441632960000", "x")), BodyStatus::kInvalid);  // ... with their '+'
+  EXPECT_EQ(errs(), (Errors{{"to", "country_code_required"}}));
 }
 
 TEST_F(BodySchemaTest, SmsUnderPlus91MustBeAnIndianMobile) {
@@ -578,7 +583,7 @@ TEST_F(BodySchemaTest, BulkListForm) {
     EXPECT_EQ(bulk_[i].text.code_points, 22u);
   }
   // Recipients come out in E.164, whatever form each was sent in.
-  ASSERT_EQ(bulk(R"({"to":["9800000001","09800000002","919800000003","+919800000004","441632960000"],)"
+  ASSERT_EQ(bulk(R"({"to":["9800000001","09800000002","919800000003","+919800000004","+441632960000"],)"
                  R"("message":"m"})"),
             BodyStatus::kOk)
       << testing::PrintToString(errs());

@@ -24,6 +24,7 @@ class NormalizePhoneTest : public ::testing::Test {
       case PhoneStatus::kOk: return std::string(p.e164);
       case PhoneStatus::kInvalid: return "<invalid>";
       case PhoneStatus::kNotMobile: return "<not mobile: " + std::string(p.region->not_mobile_code) + ">";
+      case PhoneStatus::kNeedsPlus: return "<needs +>";
     }
     return "?";
   }
@@ -32,6 +33,7 @@ class NormalizePhoneTest : public ::testing::Test {
 };
 
 constexpr std::string_view kNotIndian = "<not mobile: not_indian_mobile>";
+constexpr std::string_view kNeedsPlus = "<needs +>";
 
 TEST_F(NormalizePhoneTest, NationalNumbersBecomeE164) {
   EXPECT_EQ(normalized("9800000002"), "+919800000002");
@@ -47,8 +49,20 @@ TEST_F(NormalizePhoneTest, TwelveDigitsStarting91AreIndianWhenTheRestIsAMobile) 
   // Otherwise still under +91 once the '+' is added: refused, not sent as is.
   EXPECT_EQ(normalized("910000000002"), kNotIndian);
   EXPECT_EQ(normalized("915800000002"), kNotIndian);
-  EXPECT_EQ(normalized("91980000000"), kNotIndian);     // 11 digits
-  EXPECT_EQ(normalized("9198000000021"), kNotIndian);   // 13 digits
+  // Other lengths are not the home country code plus a number: no guess.
+  EXPECT_EQ(normalized("91980000000"), kNeedsPlus);     // 11 digits
+  EXPECT_EQ(normalized("9198000000021"), kNeedsPlus);   // 13 digits
+}
+
+// A national number with a digit too many or too few must not become another
+// country's: 98000000021 is not Iran's +98 0000 0021, it is a typo.
+TEST_F(NormalizePhoneTest, WithoutAPlusOnlyHomeNumbersAreGuessed) {
+  for (std::string_view typo : {"98000000021", "980000000", "70000000012", "600000001", "98000000",
+                                "441632960000", "123456", "123456789012345"}) {
+    EXPECT_EQ(normalized(typo), kNeedsPlus) << typo;
+  }
+  // Outside the floor rule it is no number at all.
+  for (std::string_view bad : {"12345", "1234567890123456"}) EXPECT_EQ(normalized(bad), "<invalid>") << bad;
 }
 
 TEST_F(NormalizePhoneTest, Plus91MustBeAnIndianMobile) {
@@ -71,13 +85,9 @@ TEST_F(NormalizePhoneTest, NationalNonMobilesAreRefusedAsSuch) {
 
 TEST_F(NormalizePhoneTest, OtherCountriesKeepTheFloorRuleWithAPlus) {
   EXPECT_EQ(normalized("+441632960000"), "+441632960000");
-  EXPECT_EQ(normalized("441632960000"), "+441632960000");
   EXPECT_EQ(normalized("+123456"), "+123456");            // 6 digits
-  EXPECT_EQ(normalized("123456"), "+123456");
   EXPECT_EQ(normalized("+123456789012345"), "+123456789012345");  // 15 digits
-  EXPECT_EQ(normalized("123456789012345"), "+123456789012345");
-  for (std::string_view bad : {"+12345", "12345", "+1234567890123456", "1234567890123456", "+0123456789",
-                               "+00441632960000"}) {
+  for (std::string_view bad : {"+12345", "+1234567890123456", "+0123456789", "+00441632960000"}) {
     EXPECT_EQ(normalized(bad), "<invalid>") << bad;
   }
 }
