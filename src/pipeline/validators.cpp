@@ -216,14 +216,17 @@ bool isValidPhone(std::string_view s) {
   return s.front() != '0' && allDigits(s);
 }
 
-bool hasHeaderUnsafeChar(std::string_view utf8) {
+namespace {
+// Controls and invisible line breaks in UTF-8 text: every C0 control but
+// `allowed` (-1: none), DEL, the C1 block (U+0080..U+009F, C2 80..9F) and
+// U+2028/U+2029 (E2 80 A8/A9). In valid UTF-8, C2 and E2 only ever lead a
+// sequence, so looking at bytes is exact.
+bool hasControl(std::string_view utf8, int allowed) {
   const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
   const size_t n = utf8.size();
   for (size_t i = 0; i < n; ++i) {
     const unsigned char b = p[i];
-    if (b < 0x20 || b == 0x7F) return true;
-    // In valid UTF-8, C2 and E2 only ever lead a sequence: C2 80..9F is the
-    // C1 block, E2 80 A8/A9 are U+2028/U+2029.
+    if ((b < 0x20 && b != allowed) || b == 0x7F) return true;
     if (b == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) return true;
     if (b == 0xE2 && i + 2 < n && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
       return true;
@@ -231,17 +234,15 @@ bool hasHeaderUnsafeChar(std::string_view utf8) {
   }
   return false;
 }
+}  // namespace
+
+bool hasHeaderUnsafeChar(std::string_view utf8) { return hasControl(utf8, -1); }
 
 // LF is the line break. CR is refused although GSM-7 has it: a CR LF pair
 // costs two characters and handsets render it differently. TAB has no GSM-7
 // code: it would switch the whole text to UCS-2 (or be dropped by a gateway).
-bool hasSmsUnsafeChar(std::string_view text) {
-  for (char c : text) {
-    const auto b = static_cast<unsigned char>(c);
-    if ((b < 0x20 && b != '\n') || b == 0x7F) return true;
-  }
-  return false;
-}
+// C1 controls and U+2028/U+2029 are invisible on a handset and force UCS-2.
+bool hasSmsUnsafeChar(std::string_view text) { return hasControl(text, '\n'); }
 
 bool hasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 

@@ -181,8 +181,13 @@ TEST_F(BodySchemaTest, SmsMessageControlCharacters) {
     EXPECT_EQ(sms(smsBody(kPhone, "a" + std::string(bad) + "b")), BodyStatus::kInvalid);
     EXPECT_EQ(errs(), (Errors{{"message", "control_character"}}));
   }
-  // Not a header: the other Unicode separators are left alone.
-  EXPECT_EQ(sms(smsBody(kPhone, R"(a\u2028b\u0085c)")), BodyStatus::kOk);
+  // Invisible on a handset: C1 controls and the Unicode line separators too.
+  for (std::string_view bad : {R"(\u2028)", R"(\u2029)", R"(\u0085)", R"(\u009b)"}) {
+    SCOPED_TRACE(std::string(bad));
+    EXPECT_EQ(sms(smsBody(kPhone, "a" + std::string(bad) + "b")), BodyStatus::kInvalid);
+    EXPECT_EQ(errs(), (Errors{{"message", "control_character"}}));
+  }
+  EXPECT_EQ(sms(smsBody(kPhone, R"(a\u00a0b\u2027c)")), BodyStatus::kOk);
   // Both bulk forms apply the rule.
   EXPECT_EQ(bulk(R"({"to":["+919800000001"],"message":"a\rb"})"), BodyStatus::kInvalid);
   EXPECT_EQ(errs(), (Errors{{"message", "control_character"}}));

@@ -196,14 +196,18 @@ TEST(HasHeaderUnsafeChar, AcceptsOrdinaryText) {
   EXPECT_FALSE(hasHeaderUnsafeChar("\xE2\x81\xA8"));
 }
 
-TEST(HasSmsUnsafeChar, RefusesC0ButLfAndDel) {
+TEST(HasSmsUnsafeChar, RefusesC0ButLfDelC1AndTheUnicodeSeparators) {
   for (char32_t cp = 0; cp < 0x20; ++cp) {
     EXPECT_EQ(hasSmsUnsafeChar("a" + utf8(cp) + "b"), cp != U'\n') << static_cast<uint32_t>(cp);
   }
   EXPECT_TRUE(hasSmsUnsafeChar("a\x7F"));
   EXPECT_TRUE(hasSmsUnsafeChar("a\r\nb"));
   EXPECT_TRUE(hasSmsUnsafeChar(std::string_view("a\0b", 3)));
-  EXPECT_FALSE(hasSmsUnsafeChar("Your OTP is 123456.\nDo not share it. é € 😀 \u2028 \u0085"));
+  // Invisible on a handset: the C1 block and the Unicode line separators.
+  for (const char* bad : {"a\u2028b", "a\u2029b", "a\u0085b", "a\u009Bb", "a\u0080b"}) {
+    EXPECT_TRUE(hasSmsUnsafeChar(bad)) << bad;
+  }
+  EXPECT_FALSE(hasSmsUnsafeChar("Your OTP is 123456.\nDo not share it. é € 😀 \u00A0 \u2027"));
 }
 
 TEST(HasNul, FindsNulAnywhere) {
