@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@
 #include "config/config.h"
 #include "config/variables.h"
 #include "crypto/random.h"
+#include "net/connection.h"
 #include "net/worker.h"
 #include "pipeline/permissions.h"
 #include "pipeline/stage.h"
@@ -219,6 +221,22 @@ std::unique_ptr<phigate::state::StateStore> makeStore(const phigate::config::Con
   return std::make_unique<phigate::state::RedisStore>(std::move(opts), std::move(names));
 }
 
+// The body budget must hold at least one body of every route, or that
+// route's requests would get "503, retry in a moment" forever.
+bool bodyBudgetFitsEveryRoute(const phigate::config::Config& cfg) {
+  uint64_t largest = 0;
+  for (const phigate::api::Route& r : phigate::api::gatewayRoutes()) {
+    largest = std::max(largest, std::min<uint64_t>(r.max_body, cfg.limits.max_content_length));
+  }
+  const uint64_t need = phigate::net::readBufferCeiling(cfg.limits, largest) - phigate::net::kReadBufferSize;
+  if (cfg.limits.max_body_buffer_bytes >= need) return true;
+  fprintf(stderr,
+          "phigate: configuration error: PHIGATE_MAX_BODY_BUFFER_BYTES must be at least %llu: one "
+          "request of the largest route body (%llu bytes, with its head) must fit\n",
+          static_cast<unsigned long long>(need), static_cast<unsigned long long>(largest));
+  return false;
+}
+
 // The immutable security policy shared by every worker.
 bool buildPolicy(const phigate::config::Config& cfg, phigate::pipeline::PolicyConfig* policy) {
   std::string error;
@@ -303,6 +321,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  if (!bodyBudgetFitsEveryRoute(cfg)) return 2;
   phigate::pipeline::PolicyConfig policy;
   if (!buildPolicy(cfg, &policy)) return 2;
   phigate::crypto::KeyRing key_ring;

@@ -20,6 +20,8 @@ namespace {
 constexpr size_t kPadding = simdjson::SIMDJSON_PADDING;
 constexpr size_t kMinRead = 4096;
 constexpr uint64_t kLingerMs = 2000;
+// Room beyond a body's limit for chunk-size lines not yet dropped.
+constexpr size_t kChunkSlack = 64 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 template <typename H>
@@ -183,14 +185,18 @@ void Connection::takeOutput(Buffer* out) {
   out_.clear();
 }
 
+size_t readBufferCeiling(const ServerLimits& l, uint64_t body_limit) {
+  size_t max = l.max_request_line + l.max_header_bytes + kMinRead + kPadding;
+  if (body_limit > 0) max += body_limit + kChunkSlack;
+  return max;
+}
+
 // Grows the read buffer to hold `needed` bytes, within what the current state
 // can legitimately need: a maximal head, or a head plus the route's body limit.
 bool Connection::ensureCapacity(size_t needed) {
   if (needed <= rcap_) return true;
   budget_refused_ = false;  // says why *this* call failed
-  const ServerLimits& l = worker_.limits();
-  size_t max = l.max_request_line + l.max_header_bytes + kMinRead + kPadding;
-  if (state_ == State::kBody) max += exchange_.body_limit + 64 * 1024;
+  size_t max = readBufferCeiling(worker_.limits(), state_ == State::kBody ? exchange_.body_limit : 0);
   if (needed > max) needed = max;
   if (needed <= rcap_) return false;
   size_t cap = rcap_;
@@ -238,6 +244,24 @@ void Connection::releaseReadBuffer() {
   }
   rbuf_ = nullptr;
   rcap_ = rlen_ = 0;
+}
+
+// The body that grew the buffer is answered; what is left is pipelined
+// bytes. Moved back into a pooled buffer when they fit, so the grown one and
+// its share of the body budget are not held for the rest of the connection.
+// Returns where the next message now starts.
+size_t Connection::shrinkReadBuffer(size_t from) {
+  const size_t left = rlen_ - from;
+  if (left + kPadding + kMinRead > kReadBufferSize) return from;  // a large message follows
+  char* pooled = worker_.acquireReadBuffer();
+  memcpy(pooled, rbuf_ + from, left);
+  free(rbuf_);  // a grown buffer is our own allocation, never a pooled one
+  worker_.releaseBodyBytes(body_reserved_);
+  body_reserved_ = 0;
+  rbuf_ = pooled;
+  rcap_ = kReadBufferSize;
+  rlen_ = left;
+  return 0;
 }
 
 void Connection::startReading() {
@@ -423,6 +447,8 @@ void Connection::beginNextMessage() {
     // Nothing pipelined: give the buffer back so idle connections stay small.
     releaseReadBuffer();
     next = 0;
+  } else if (rcap_ != kReadBufferSize) {
+    next = shrinkReadBuffer(next);
   }
   parser_.begin(next);
   state_ = State::kIdle;

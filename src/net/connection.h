@@ -12,11 +12,18 @@
 #include "common/buffer.h"
 #include "net/exchange.h"
 #include "net/http_parser.h"
+#include "net/worker_options.h"
 #include "obs/security_event.h"
 
 namespace phigate::net {
 
 class Worker;
+
+/**
+ * The largest read buffer a request may make a connection hold: a maximal
+ * head, plus `body_limit` and slack for chunk framing once the body is read.
+ */
+size_t readBufferCeiling(const ServerLimits& limits, uint64_t body_limit);
 
 /** A connection's client address, IPv4 stored as IPv4-mapped IPv6. */
 struct PeerAddress {
@@ -88,6 +95,7 @@ class Connection {
   bool ensureCapacity(size_t needed);
   void compact();
   void releaseReadBuffer();
+  size_t shrinkReadBuffer(size_t from);
   void startReading();
   void stopReading();
   void startLinger();

@@ -312,6 +312,8 @@ void HttpParser::materializeHead() {
                               trimOws(std::string_view(m + h.value.off, h.value.len))});
   }
   request_.headers = headers_;
+  // Rebuilt with the other views: the buffer may have moved since the head.
+  request_.request_id = request_.header("x-request-id");
   request_.target = std::string_view(m + url_.off, url_.len);
   request_.method = mapMethod(parser_.method);
   request_.method_text = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
@@ -404,8 +406,6 @@ SecurityEvent HttpParser::checkFraming() {
     } else if (equalsLower(n, "expect")) {
       if (!equalsLower(h.value, "100-continue")) return SecurityEvent::kBadExpect;
       request_.expect_continue = true;
-    } else if (equalsLower(n, "x-request-id") && request_.request_id.empty()) {
-      request_.request_id = h.value;
     }
   }
   if (lengths > 0 && encodings > 0) return SecurityEvent::kContentLengthWithChunked;

@@ -87,7 +87,13 @@ Verdict IpAccessStage::run(RequestContext& ctx) {
 
 Verdict KeyIpAccessStage::run(RequestContext& ctx) {
   if (ctx.key == nullptr || ctx.key->allow.empty()) return Verdict::kContinue;
-  if (!ctx.key->allow.contains(ctx.client.ip)) return ctx.reject(blocked("not_in_key_allowlist", kNotAllowedForKey));
+  if (!ctx.key->allow.contains(ctx.client.ip)) {
+    // The 403 tells whoever holds the token that it is valid, so repeated
+    // use from outside its addresses counts toward containment like a bad token.
+    Rejection r = blocked("not_in_key_allowlist", kNotAllowedForKey);
+    r.counts_as_auth_failure = true;
+    return ctx.reject(r);
+  }
   return Verdict::kContinue;
 }
 

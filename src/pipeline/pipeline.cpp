@@ -33,8 +33,10 @@ Verdict Pipeline::runStages(std::span<Stage* const> stages, RequestContext& ctx)
     // Containment counts it, per /64 for IPv6; never against a trusted
     // proxy (a request that resolves to one, as one without a usable
     // X-Forwarded-For does), which would lock out everyone behind it.
-    if (v == Verdict::kReject && ctx.rejection.event == obs::SecurityEvent::kAuthFailure &&
-        hook_ != nullptr && !cfg_.trusted_proxies.contains(ctx.client.ip)) {
+    const bool failure = ctx.rejection.event == obs::SecurityEvent::kAuthFailure ||
+                         ctx.rejection.counts_as_auth_failure;
+    if (v == Verdict::kReject && failure && hook_ != nullptr &&
+        !cfg_.trusted_proxies.contains(ctx.client.ip)) {
       char subject[kSubjectTextCapacity];
       hook_(hook_ctx_, formatSubject(ctx.client.ip, subject));
     }

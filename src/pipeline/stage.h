@@ -67,6 +67,7 @@ struct Rejection {
   std::string_view reason;       // stable reason code for the audit line
   std::string_view code;         // the reason as told to the client (empty: not told)
   bool www_authenticate = false;
+  bool counts_as_auth_failure = false;  // containment counts it (a token used from the wrong place)
   std::span<const FieldError> errors;  // validation errors, if any
   std::span<const net::ProblemMember> members;  // extension members (what to change)
   std::span<const net::HeaderField> headers;    // extra response headers (Retry-After)

@@ -905,5 +905,24 @@ TEST(IpAccess, PerKeyAllowCidrs) {
   expectProblem(callGet(s.port(), "/v1/messages/" + kRandomId, tokenFor("office")), 403, "forbidden");
 }
 
+// A 403 for a key's allow_cidrs confirms the token is valid: used again and
+// again from outside its addresses, it is contained like a bad token.
+TEST(IpAccess, WrongAddressForAKeyCountsTowardContainment) {
+  TestKey office = keyWithRoles("office", {"sms"});
+  office.allow_cidrs = {"10.20.0.0/16"};
+  Server s(ipServer({{"TRUSTED_PROXIES", "127.0.0.1/32"}, {"PHIGATE_AUTH_FAILURE_LIMIT", "3"}}, {office}));
+  ASSERT_TRUE(s.ready()) << s.logText();
+  const std::string outside = "X-Forwarded-For: 198.51.100.44\r\n";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(smsFrom(s, outside, "", "office"), 403);
+  // Blocked now: even another key's valid request from there is refused.
+  int status = 0;
+  for (int i = 0; i < 30 && status != 403; ++i) {
+    status = smsFrom(s, outside);
+    if (status != 403) usleep(50'000);
+  }
+  EXPECT_EQ(status, 403);
+  EXPECT_EQ(smsFrom(s, "X-Forwarded-For: 198.51.100.45\r\n"), 202) << "others are not affected";
+}
+
 }  // namespace
 }  // namespace phigate::test
