@@ -105,7 +105,10 @@ struct HttpClient::Timers {
     auto* t = static_cast<Timers*>(h->data);
     if (--t->open == 0) delete t;
   }
+  // Their data pointed at the client, which is gone by the close callback.
   void close() {
+    curl.data = this;
+    refused.data = this;
     uv_close(reinterpret_cast<uv_handle_t*>(&curl), onClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&refused), onClosed);
   }
