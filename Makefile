@@ -85,7 +85,7 @@ FUZZ_PACKAGES := clang libclang-rt-dev
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CXXFLAGS := -std=c++20 -g -O1 $(FUZZ_SAN) -Wall -Wextra -Isrc -I/usr/share/include/llhttp -MMD -MP
 FUZZ_CFLAGS := -g -O1 $(FUZZ_SAN) -w -DLLHTTP_STRICT_MODE=1 -I/usr/share/include/llhttp
-FUZZ_LIBS := -luv -lsimdjson -lsodium -lhiredis
+FUZZ_LIBS := -luv -lsimdjson -lsodium -lhiredis -lcurl
 # All of src/<layer>/*.cpp, i.e. phigate_core (src/main.cpp, with main(), is not needed).
 FUZZ_CORE_OBJS := $(patsubst src/%.cpp,$(FUZZ_BUILD)/obj/src/%.o,$(wildcard src/*/*.cpp)) \
                   $(patsubst /usr/share/llhttp/%.c,$(FUZZ_BUILD)/obj/llhttp/%.o,$(wildcard /usr/share/llhttp/*.c))
