@@ -316,6 +316,7 @@ void Connection::processInput() {
 void Connection::onHeadersComplete() {
   const HttpRequest& req = parser_.request();
   exchange_.attach(&req);
+  head_shown_ = true;  // from here the application hears onDone exactly once
   app_.onHead(exchange_);
   if (exchange_.responded()) return;  // answered from the head; we are closing
   const uint64_t limit = std::min(exchange_.body_limit, worker_.limits().max_content_length);
@@ -427,6 +428,7 @@ void Connection::finish(Exchange& ex, int status, std::string_view content_type,
   rec.reason = ex.reason;
   rec.key_id = ex.key_id;
   worker_.accessLog().write(rec);
+  head_shown_ = false;
   app_.onDone(ex);
 
   if (close_after) {
@@ -593,10 +595,11 @@ void Connection::logEvent(SecurityEvent e, int status, size_t bytes) {
 
 void Connection::close(bool reset) {
   if (state_ == State::kClosed) return;
-  // An exchange the application holds state for (from the end of its head:
-  // its body may still have been arriving, or an async call may be in
-  // flight) is abandoned: tell the application now, while it still exists.
-  const bool abandoned = exchange_.app_data != nullptr && !exchange_.responded();
+  // An exchange the application was shown (from the end of its head: its
+  // body may still have been arriving, or an async call may be in flight)
+  // is abandoned: tell the application now, while it still exists, whether
+  // or not it kept state for it (a /livez head keeps none).
+  const bool abandoned = head_shown_ && !exchange_.responded();
   state_ = State::kClosed;
   if (abandoned) app_.onDone(exchange_);
   reading_ = false;

@@ -139,6 +139,7 @@ class Connection {
   bool lingering_ = false;
   bool shutdown_sent_ = false;
   bool read_blocked_ = false;    // buffer full while a request is being handled
+  bool head_shown_ = false;      // the application saw onHead and has not had onDone
   bool budget_refused_ = false;  // the worker's body budget refused to grow the buffer
   size_t body_reserved_ = 0;     // bytes of that budget this connection's buffer holds
 };
