@@ -5,6 +5,7 @@ set -u
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 export PHIGATE_BIN="$root/$build/phigate"
+export PHIGATE_MOCK_BIN="$root/$build/phigate-mock-provider"
 passed=0
 failed=0
 log=$(mktemp)

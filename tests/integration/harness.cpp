@@ -66,17 +66,23 @@ int64_t nowMs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-std::string phigateBin() {
-  if (const char* bin = getenv("PHIGATE_BIN"); bin != nullptr && *bin != '\0') return bin;
+namespace {
+// $VAR, else <build>/<name> (this binary lives in <build>/tests/).
+std::string buildBinary(const char* var, const std::string& name) {
+  if (const char* bin = getenv(var); bin != nullptr && *bin != '\0') return bin;
   // Default: this binary lives in <build>/tests/, the server in <build>/.
   char self[4096];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "build/phigate";
+  if (n <= 0) return "build/" + name;
   std::string path(self, static_cast<size_t>(n));
   path = path.substr(0, path.rfind('/'));  // <build>/tests
   path = path.substr(0, path.rfind('/'));  // <build>
-  return path + "/phigate";
+  return path + "/" + name;
 }
+}  // namespace
+
+std::string phigateBin() { return buildBinary("PHIGATE_BIN", "phigate"); }
+std::string mockProviderBin() { return buildBinary("PHIGATE_MOCK_BIN", "phigate-mock-provider"); }
 
 uint16_t freePort() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -147,7 +153,11 @@ bool Server::start(const ServerOptions& opts) {
 
   // Everything the child needs is built before fork(): after it, only
   // async-signal-safe calls.
-  std::vector<std::string> args = {phigateBin()};
+  std::vector<std::string> args = {opts.bin.empty() ? phigateBin() : opts.bin};
+  if (opts.listen_flag) {
+    args.push_back("--listen");
+    args.push_back("127.0.0.1:" + std::to_string(port_));
+  }
   if (opts.workers > 0) {
     args.push_back("--workers");
     args.push_back(std::to_string(opts.workers));

@@ -17,6 +17,8 @@ namespace phigate::test {
 
 /** The binary under test: $PHIGATE_BIN, else the build directory's phigate. */
 std::string phigateBin();
+/** The mock provider: $PHIGATE_MOCK_BIN, else the build directory's phigate-mock-provider. */
+std::string mockProviderBin();
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, close). */
 uint16_t freePort();
@@ -32,6 +34,8 @@ struct ServerOptions {
   // Files written into the server's working directory before it starts, by
   // name (e.g. {"keys.json", keysFileJson(...)} with API_KEYS_FILE=keys.json).
   std::map<std::string, std::string> files;
+  std::string bin;                         // the program; empty: phigateBin()
+  bool listen_flag = false;                // pass "--listen 127.0.0.1:<port>" (the mock provider)
   bool wait_ready = true;                  // wait for GET /livez to answer
   int ready_timeout_ms = 5000;
 };
@@ -54,6 +58,8 @@ class Server {
   bool ready() const { return ready_; }
   pid_t pid() const { return pid_; }
   uint16_t port() const { return port_; }
+  /** The process's working directory (files it writes by relative path land here). */
+  const std::string& dir() const { return dir_; }
 
   /** Everything the process wrote to stdout and stderr so far. */
   std::string logText() const;

@@ -1,0 +1,166 @@
+// phigate-mock-provider: a stand-in for the SMS providers phigate delivers
+// to (CDAC Mobile Seva and a generic JSON vendor), for tests and local runs.
+// One worker of phigate's own net layer on loopback; see docs/MOCK_PROVIDER.md.
+#include <signal.h>
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "crypto/random.h"
+#include "mock/cdac.h"
+#include "mock/mock_app.h"
+#include "mock/recorder.h"
+#include "net/worker.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: phigate-mock-provider [options]\n"
+    "\n"
+    "  --listen HOST:PORT        IPv4 address to listen on (default 127.0.0.1:9090)\n"
+    "  --cdac-username NAME      CDAC account username (default mock-user)\n"
+    "  --cdac-password TEXT      its password; clients send SHA-1 hex of it (default mock-pass)\n"
+    "  --cdac-secure-key TEXT    its secure key for the SHA-512 request key (default mock-key)\n"
+    "  --cdac-sender-id ID       the approved sender id (default MOCKID)\n"
+    "  --http-token TOKEN        Bearer token of POST /v1/messages (default mock-token)\n"
+    "  --record PATH             append one JSON line per accepted message (no text)\n"
+    "  --latency-ms N            answer every request after N ms (0..60000; default 0)\n"
+    "  --fail-next N CODE        the next N sends fail with CDAC temporary CODE\n"
+    "                            (405, 407, 408, 409); the JSON protocol answers 503\n"
+    "  --help                    this text\n"
+    "\n"
+    "Each option may also come from the environment: MOCK_LISTEN, MOCK_CDAC_USERNAME,\n"
+    "MOCK_CDAC_PASSWORD, MOCK_CDAC_SECURE_KEY, MOCK_CDAC_SENDER_ID, MOCK_HTTP_TOKEN,\n"
+    "MOCK_RECORD, MOCK_LATENCY_MS (flags win). Secrets are never printed.\n"
+    "\n"
+    "Routes: POST /esms/sendsmsrequestDLT (CDAC form), POST /v1/messages (JSON),\n"
+    "GET /_mock/received ({\"count\":N}), GET /livez.\n";
+
+struct Args {
+  phigate::net::ListenAddress listen{.host = "127.0.0.1", .port = 9090, .ipv6 = false};
+  phigate::mock::MockOptions mock{.cdac = {.username = "mock-user", .password = "mock-pass",
+                                           .secure_key = "mock-key", .sender_id = "MOCKID"},
+                                  .http_token = "mock-token"};
+  std::string record;
+};
+
+bool parseUint(std::string_view s, uint32_t max, uint32_t* out) {
+  if (s.empty() || s.size() > 9) return false;
+  uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (v > max) return false;
+  *out = v;
+  return true;
+}
+
+// IPv4 literal and port only: a test tool on loopback needs no more.
+bool parseListen(std::string_view text, phigate::net::ListenAddress* out) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  const std::string host(text.substr(0, colon));
+  in_addr a;
+  uint32_t port;
+  if (inet_pton(AF_INET, host.c_str(), &a) != 1 || !parseUint(text.substr(colon + 1), 65535, &port)) {
+    return false;
+  }
+  out->host = host;
+  out->port = static_cast<uint16_t>(port);
+  return true;
+}
+
+// One option's value, from the flag or its environment variable.
+bool setOption(std::string_view name, std::string_view value, Args* args) {
+  auto& m = args->mock;
+  if (name == "listen") return parseListen(value, &args->listen);
+  if (name == "cdac-username") return m.cdac.username = value, true;
+  if (name == "cdac-password") return m.cdac.password = value, true;
+  if (name == "cdac-secure-key") return m.cdac.secure_key = value, true;
+  if (name == "cdac-sender-id") return m.cdac.sender_id = value, true;
+  if (name == "http-token") return m.http_token = value, true;
+  if (name == "record") return args->record = value, true;
+  if (name == "latency-ms") return parseUint(value, 60000, &m.latency_ms);
+  return false;
+}
+
+void readEnvironment(Args* args) {
+  static constexpr std::pair<const char*, std::string_view> kEnv[] = {
+      {"MOCK_LISTEN", "listen"},           {"MOCK_CDAC_USERNAME", "cdac-username"},
+      {"MOCK_CDAC_PASSWORD", "cdac-password"}, {"MOCK_CDAC_SECURE_KEY", "cdac-secure-key"},
+      {"MOCK_CDAC_SENDER_ID", "cdac-sender-id"}, {"MOCK_HTTP_TOKEN", "http-token"},
+      {"MOCK_RECORD", "record"},           {"MOCK_LATENCY_MS", "latency-ms"}};
+  for (const auto& [var, name] : kEnv) {
+    const char* v = getenv(var);
+    if (v != nullptr && *v != '\0' && !setOption(name, v, args)) {
+      fprintf(stderr, "phigate-mock-provider: invalid %s\n", var);  // the name, never the value
+      exit(2);
+    }
+  }
+}
+
+// Returns -1 to continue, else an exit code.
+int parseArgs(int argc, char** argv, Args* args) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--fail-next" && i + 2 < argc) {
+      uint32_t n, code;
+      if (!parseUint(argv[i + 1], 1'000'000, &n) || !parseUint(argv[i + 2], 999, &code) ||
+          !phigate::mock::isCdacTemporary(static_cast<int>(code))) {
+        fputs("phigate-mock-provider: --fail-next needs N and one of 405, 407, 408, 409\n", stderr);
+        return 2;
+      }
+      args->mock.fail_next = n;
+      args->mock.fail_code = static_cast<int>(code);
+      i += 2;
+      continue;
+    }
+    if (a.starts_with("--") && i + 1 < argc && setOption(a.substr(2), argv[i + 1], args)) {
+      ++i;
+      continue;
+    }
+    // Only a flag's name is echoed: a stray value could be a secret.
+    if (a.starts_with("--")) {
+      fprintf(stderr, "phigate-mock-provider: unknown or invalid %.*s (see --help)\n",
+              static_cast<int>(a.size()), a.data());
+    } else {
+      fputs("phigate-mock-provider: unexpected argument (see --help)\n", stderr);
+    }
+    return 2;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  readEnvironment(&args);
+  if (int rc = parseArgs(argc, argv, &args); rc >= 0) return rc;
+  signal(SIGPIPE, SIG_IGN);
+  if (!phigate::crypto::initCrypto()) {
+    fputs("phigate-mock-provider: libsodium initialisation failed\n", stderr);
+    return 1;
+  }
+  phigate::mock::Recorder recorder;
+  if (!recorder.open(args.record)) {
+    fprintf(stderr, "phigate-mock-provider: cannot open --record file: %s\n", strerror(errno));
+    return 1;
+  }
+  phigate::mock::MockApp app(args.mock, recorder);
+  phigate::net::WorkerOptions opts;
+  opts.listen = args.listen;
+  phigate::net::Worker worker(opts, app);
+  return worker.run();
+}
