@@ -29,4 +29,19 @@ constexpr int hexValue(char c) {
 
 constexpr bool isHexDigit(char c) { return hexValue(c) >= 0; }
 
+/** [A-Za-z0-9._-]: safe as it is in a log line, a JSON string or a key name. */
+constexpr bool isIdentifierChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+/** 1..max_len identifier characters (request ids, key ids, message ids). */
+constexpr bool isIdentifier(std::string_view s, size_t max_len) {
+  if (s.empty() || s.size() > max_len) return false;
+  for (char c : s) {
+    if (!isIdentifierChar(c)) return false;
+  }
+  return true;
+}
+
 }  // namespace phigate

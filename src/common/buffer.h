@@ -84,6 +84,12 @@ class Buffer {
     size_ += n;
   }
 
+  void appendInt(int64_t v) {
+    if (v >= 0) return appendUint(static_cast<uint64_t>(v));
+    append('-');
+    appendUint(static_cast<uint64_t>(-(v + 1)) + 1);  // INT64_MIN has no positive twin
+  }
+
   /** Drops the first `n` bytes (used after a partial write). */
   void consume(size_t n) {
     if (n >= size_) {

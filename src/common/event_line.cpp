@@ -26,12 +26,7 @@ EventLine& EventLine::num(std::string_view name, int64_t value) {
   out_.append(',');
   appendJsonString(out_, name);
   out_.append(':');
-  if (value < 0) {
-    out_.append('-');
-    out_.appendUint(static_cast<uint64_t>(-(value + 1)) + 1);
-  } else {
-    out_.appendUint(static_cast<uint64_t>(value));
-  }
+  out_.appendInt(value);
   return *this;
 }
 

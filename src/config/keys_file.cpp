@@ -1,5 +1,7 @@
 #include "config/keys_file.h"
 
+#include "common/ascii.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -129,13 +131,7 @@ class KeyParser {
 
 }  // namespace
 
-bool isValidKeyId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxKeyIdLength) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
-  });
-}
+bool isValidKeyId(std::string_view id) { return isIdentifier(id, kMaxKeyIdLength); }
 
 bool parseKeysFile(std::string_view json, std::vector<KeySpec>* out, std::string* error) {
   simdjson::dom::parser parser;

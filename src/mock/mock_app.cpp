@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "common/ascii.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "net/response.h"
@@ -26,15 +27,7 @@ constexpr Route kRouteLivez = Route::kLivez;
 
 // Our message ids as phigate makes them; anything else is refused so the
 // record file (JSON lines) only ever holds safe characters.
-bool safeId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool safeId(std::string_view id) { return isIdentifier(id, 64); }
 
 std::string_view bearerToken(const net::HttpRequest& req) {
   constexpr std::string_view kPrefix = "Bearer ";

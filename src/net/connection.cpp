@@ -520,6 +520,11 @@ void Connection::onWrite(uv_write_t* req, int status) {
 void Connection::startLinger() {
   if (shutdown_sent_ || state_ == State::kClosed) return;
   shutdown_sent_ = true;
+  // The last answer is written and nothing more is parsed: whatever the
+  // client still sends goes to the worker's discard buffer, so the read
+  // buffer (and its share of the body budget) is given back now, not when
+  // the linger ends.
+  releaseReadBuffer();
   if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), onShutdown) != 0) {
     close();
     return;

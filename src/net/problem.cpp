@@ -77,14 +77,6 @@ Problem problemForViolation(SecurityEvent e) {
 }
 
 namespace {
-void appendInt(Buffer& out, int64_t v) {
-  if (v < 0) {
-    out.append('-');
-    out.appendUint(static_cast<uint64_t>(-(v + 1)) + 1);
-  } else {
-    out.appendUint(static_cast<uint64_t>(v));
-  }
-}
 
 void appendMember(Buffer& out, std::string_view name) {
   out.append(',');
@@ -112,7 +104,7 @@ void writeProblem(Buffer& out, const Problem& p, std::string_view request_id) {
   for (const ProblemMember& m : p.members) {
     appendMember(out, m.name);
     if (m.is_number) {
-      appendInt(out, m.number);
+      out.appendInt(m.number);
     } else {
       appendJsonString(out, m.text);
     }

@@ -2,19 +2,12 @@
 
 #include <cstring>
 
+#include "common/ascii.h"
 #include "crypto/random.h"
 
 namespace phigate::net {
 
-bool isValidRequestId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool isValidRequestId(std::string_view id) { return isIdentifier(id, kMaxRequestIdLength); }
 
 std::string_view freshRequestId(char (&out)[kMaxRequestIdLength]) {
   static constexpr char kHex[] = "0123456789abcdef";
