@@ -172,7 +172,7 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
   // entries expire or are delivered, so it has its own answer.
   if ((!nonce_key.empty() && nonces_.size() >= limits_.max_nonces) ||
       (!idem_key.empty() && idempotency_.size() >= limits_.max_idempotency_records) ||
-      messages_.size() + req.entries.size() > limits_.max_messages) {
+      live_messages_ + req.entries.size() > limits_.max_messages) {
     refuseFull(ctx, done, r);
     return;
   }
@@ -185,10 +185,20 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     nonces_[nonce_key] = expiry;
     nonce_order_.emplace_back(expiry, std::move(nonce_key));
   }
+  dropFinal(now, req.entries.size());
   for (const OutboxEntry& e : req.entries) {
-    messages_.emplace(std::string(e.message_id),
-                      Message{std::string(req.key_id), std::string(e.channel), std::string(e.sealed),
-                              now, e.segments});
+    Message m;
+    m.key_id = req.key_id;
+    m.channel = e.channel;
+    m.sealed = e.sealed;
+    m.created_unix_ms = m.updated_unix_ms = now;
+    m.segments = e.segments;
+    m.lane = e.lane;
+    auto [it, fresh] = messages_.emplace(std::string(e.message_id), std::move(m));
+    if (!fresh) continue;  // 128 random bits: not a real case
+    ++live_messages_;
+    // Email is not delivered yet (it has no consumer): it waits, queued.
+    if (e.channel == "sms") queues_[it->second.key_id][static_cast<size_t>(e.lane)].push_back(it->first);
   }
   if (!idem_key.empty()) {
     const int64_t expiry = now + int64_t{req.idempotency.ttl_s} * 1000;
@@ -200,8 +210,14 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
   if (!req.lookup_message_id.empty()) {
     auto it = messages_.find(std::string(req.lookup_message_id));
     if (it != messages_.end() && it->second.key_id == req.key_id) {
-      const Message& m = it->second;
-      found = MessageStatus{"queued", m.channel, m.created_unix_ms, m.segments};
+      Message& m = it->second;
+      if (req.cancel && m.status == "queued") {
+        m.status = "cancelled";
+        m.updated_unix_ms = now;
+        finalize(it->first, m, now);
+        r.cancelled = true;
+      }
+      found = statusOf(m);
       r.message = &found;
     }
   }
@@ -254,7 +270,7 @@ void MemoryStore::refuseFull(void* ctx, AdmitDone done, AdmitResult& r) {
     reported_full_ = true;
     EventLine("store_full")
         .str("backend", "memory")
-        .num("messages", static_cast<int64_t>(messages_.size()))
+        .num("messages", static_cast<int64_t>(live_messages_))
         .num("nonces", static_cast<int64_t>(nonces_.size()))
         .num("idempotency_records", static_cast<int64_t>(idempotency_.size()))
         .emit();
@@ -264,7 +280,7 @@ void MemoryStore::refuseFull(void* ctx, AdmitDone done, AdmitResult& r) {
 }
 
 bool MemoryStore::full() const {
-  return messages_.size() >= limits_.max_messages || nonces_.size() >= limits_.max_nonces ||
+  return live_messages_ >= limits_.max_messages || nonces_.size() >= limits_.max_nonces ||
          idempotency_.size() >= limits_.max_idempotency_records;
 }
 

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <array>
 #include <functional>
+#include <map>
 #include <string>
 #include <unordered_map>
 
@@ -21,8 +23,9 @@ struct MemoryStoreLimits {
   size_t max_rate_subjects = 200'000;
 };
 
-class MemoryStore : public StateStore {
+class MemoryStore : public StateStore, public Outbox {
  public:
+  using Done = StateStore::Done;  // the same type in both bases
   /** `now_ms` (wall clock, ms) is injectable so tests can move time. */
   explicit MemoryStore(MemoryStoreLimits limits = {}, std::function<int64_t()> now_ms = {});
 
@@ -35,9 +38,27 @@ class MemoryStore : public StateStore {
   bool healthy() const override { return true; }
   bool full() const override;
 
+  // The outbox (memory_outbox.cpp): a queue per key and lane; this process
+  // is its only consumer.
+  void setOutboxOptions(const OutboxOptions& o) { outbox_opts_ = o; }
+  Outbox& outbox() override { return *this; }
+  void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key, void* ctx,
+            ReadDone done) override;
+  void reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
+               ReadDone done) override;
+  void begin(std::string_view key_id, std::span<const BeginItem> items, std::string_view provider,
+             void* ctx, BeginDone done) override;
+  void finish(std::string_view key_id, std::span<const FinishItem> items, void* ctx,
+              Done done) override;
+  void promoteRetries(std::string_view key_id, uint32_t max, void* ctx, Done done) override;
+  void reportsDue(std::string_view key_id, int64_t sent_before_unix_ms, uint32_t max, void* ctx,
+                  ReportsDone done) override;
+  void trim(std::string_view key_id, void* ctx, Done done) override;
+
   size_t nonceCount() const { return nonces_.size(); }
-  size_t messageCount() const { return messages_.size(); }
-  /** The sealed payload of a message (the delivery consumer's read path). */
+  /** Messages not final yet (what PHIGATE_MEMORY_MAX_MESSAGES bounds). */
+  size_t messageCount() const { return live_messages_; }
+  /** The sealed payload of a message; empty once it is final. */
   const std::string* sealedPayload(std::string_view message_id) const;
 
  private:
@@ -45,9 +66,21 @@ class MemoryStore : public StateStore {
     std::string key_id;
     std::string channel;
     std::string sealed;
-    int64_t created_unix_ms;
-    uint32_t segments;
+    int64_t created_unix_ms = 0;
+    uint32_t segments = 0;
+    Lane lane = Lane::kPriority;
+    std::string_view status = "queued";  // canonicalStatus(): static text
+    uint32_t attempts = 0;
+    int64_t updated_unix_ms = 0;
+    std::string provider;
+    std::string provider_message_id;
+    std::string error_code;
   };
+  MessageStatus statusOf(const Message& m) const;
+  /** A message became final: its payload goes, its record stays for the retention. */
+  void finalize(const std::string& id, Message& m, int64_t now);
+  /** Forgets final records past the retention, or the oldest ones when `need` more must fit. */
+  void dropFinal(int64_t now, size_t need);
   struct IdempotencyRecord {
     std::string fingerprint;
     std::string response;
@@ -81,6 +114,13 @@ class MemoryStore : public StateStore {
   std::unordered_map<std::string, uint32_t> daily_;  // subject \n bucket \n day -> count
   int64_t daily_day_ = -1;
   std::unordered_map<std::string, Message> messages_;
+  size_t live_messages_ = 0;                                    // not final
+  OutboxOptions outbox_opts_;
+  using LaneQueues = std::array<std::deque<std::string>, kLaneCount>;
+  std::unordered_map<std::string, LaneQueues> queues_;          // key id -> new message ids
+  std::multimap<int64_t, std::string> retries_;                 // due -> message id
+  std::unordered_map<std::string, std::map<std::string, int64_t>> reports_;  // key -> id -> sent
+  std::deque<std::pair<int64_t, std::string>> final_order_;     // (forget at, id)
   std::unordered_map<std::string, int64_t> blocks_;  // ip -> expiry
   std::unordered_map<std::string, std::deque<int64_t>> auth_failures_;  // ip -> times
 };

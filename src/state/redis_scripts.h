@@ -11,15 +11,18 @@ namespace phigate::state {
 
 /**
  * admit. KEYS: 1 rate window (ZSET), 2 daily counter, 3 nonce, 4 idempotency
- * record (HASH), 5 outbox stream, 6 looked-up message, 7.. one message record
- * per entry. ARGV: 1 limit, 2 window ms, 3 daily quota, 4 member, 5 nonce ttl
- * ms (0: no nonce), 6 idempotency (1/0), 7 fingerprint, 8 sealed response,
- * 9 idempotency ttl ms, 10 lookup (1/0), 11 message ttl ms, 12 entry count,
- * 13 deadline (Redis clock, ms), then per entry: id, channel, sealed payload,
- * segments.
+ * record (HASH), 5 outbox stream (the entries' lane), 6 looked-up message,
+ * 7 retry schedule, 8 retry payloads (redis_outbox_scripts.h), 9.. one
+ * message record per entry. ARGV: 1 limit, 2 window ms, 3 daily quota,
+ * 4 member, 5 nonce ttl ms (0: no nonce), 6 idempotency (1/0),
+ * 7 fingerprint, 8 sealed response, 9 idempotency ttl ms, 10 lookup (0 none,
+ * 1 read, 2 cancel if queued), 11 message ttl ms, 12 entry count,
+ * 13 deadline (Redis clock, ms), 14 retention ms (a cancelled record), then
+ * per entry: id, channel, sealed payload, segments.
  * Returns {status, limit, remaining, reset ms, retry-after ms, ...}:
- * status 0 admitted (+ the looked-up message record, "status|channel|created
- * ms|segments": one string, one command per message), 1 rate limited, 2 quota exceeded, 3 nonce replayed,
+ * status 0 admitted (+ the looked-up message record, one string
+ * (message_record.h), one command per message; + 1 when this call cancelled
+ * it), 1 rate limited, 2 quota exceeded, 3 nonce replayed,
  * 4 idempotent replay (+ stored response), 5 idempotency mismatch,
  * 6 expired: the script ran after the caller had given up on it (a paused
  * or overloaded Redis catching up); it did nothing, matching the 503 the
@@ -58,7 +61,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit, window, quota = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local member, nonce_ttl = ARGV[4], tonumber(ARGV[5])
 local idem, fp, idem_ttl = ARGV[6] == '1', ARGV[7], tonumber(ARGV[9])
-local lookup, message_ttl, n = ARGV[10] == '1', tonumber(ARGV[11]), tonumber(ARGV[12])
+local lookup, message_ttl, n = ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12])
 if now > tonumber(ARGV[13]) then return {EXPIRED, 0, 0, 0, 0} end
 
 if idem then
@@ -100,10 +103,10 @@ if quota > 0 then
   redis.call('EXPIRE', KEYS[2], 172800)
 end
 if nonce_ttl > 0 then redis.call('SET', KEYS[3], '1', 'PX', nonce_ttl) end
-local a = 14
+local a = 15
 for i = 1, n do
-  redis.call('SET', KEYS[6 + i], 'queued|' .. ARGV[a + 1] .. '|' .. now .. '|' .. ARGV[a + 3],
-             'PX', message_ttl)
+  redis.call('SET', KEYS[8 + i], 'queued|' .. ARGV[a + 1] .. '|' .. now .. '|' .. ARGV[a + 3] ..
+             '|0|' .. now .. '|||', 'PX', message_ttl)
   redis.call('XADD', KEYS[5], '*', 'id', ARGV[a], 'channel', ARGV[a + 1], 'payload', ARGV[a + 2])
   a = a + 4
 end
@@ -112,9 +115,22 @@ if idem then
   redis.call('PEXPIRE', KEYS[4], idem_ttl)
 end
 local result = {ADMITTED, limit, remaining, reset, 0}
-if lookup then
+if lookup ~= '0' then
   local m = redis.call('GET', KEYS[6])
-  if m then result[6] = m end
+  if m then
+    result[6], result[7] = m, 0
+    if lookup == '2' and string.sub(m, 1, 7) == 'queued|' then
+      local f = {}
+      for v in (m .. '|'):gmatch('([^|]*)|') do f[#f + 1] = v end
+      for i = #f + 1, 9 do f[i] = '' end
+      f[1], f[6] = 'cancelled', now
+      result[6], result[7] = table.concat(f, '|', 1, 9), 1
+      redis.call('SET', KEYS[6], result[6], 'PX', tonumber(ARGV[14]))
+      local id = string.sub(KEYS[6], -32)
+      redis.call('ZREM', KEYS[7], '0' .. id, '1' .. id)
+      redis.call('HDEL', KEYS[8], id)
+    end
+  end
 end
 return result
 )lua";

@@ -1,6 +1,7 @@
 #include "state/redis_store.h"
 
 #include <hiredis/hiredis.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -12,6 +13,9 @@
 #include "common/event_line.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
+#include "state/message_record.h"
+#include "state/redis_keys.h"
+#include "state/redis_outbox_scripts.h"
 #include "state/redis_scripts.h"
 
 namespace phigate::state {
@@ -26,9 +30,19 @@ namespace phigate::state {
 //   phigate:{T}:d:<bucket>:<day>   daily counter
 //   phigate:{T}:n:<P(n, nonce)>    replay nonce
 //   phigate:{T}:i:<P(i, key)>      idempotency record (HASH, sealed answer)
-//   phigate:{T}:outbox             outbox stream (sealed messages)
-//   phigate:{T}:m:<message id>     message record; the id is phigate's
-//                                  (isMessageIdText, also for a lookup)
+//   phigate:{T}:outbox             SMS outbox, priority lane (stream, sealed
+//                                  messages; consumer group "phigate")
+//   phigate:{T}:outbox:bulk        SMS outbox, bulk lane
+//   phigate:{T}:outbox:email       email outbox (not consumed yet)
+//   phigate:{T}:m:<message id>     message record (message_record.h); the id
+//                                  is phigate's (isMessageIdText, also for a
+//                                  lookup)
+//   phigate:{T}:m:<message id>:x   cancel marker of an admit answered 503
+//   phigate:{T}:retry              retry schedule (ZSET "<lane><id>" -> due)
+//   phigate:{T}:retry:p            sealed payloads waiting for a retry (HASH)
+//   phigate:{T}:reports            sent messages awaiting a delivery report
+//                                  (ZSET "<id>|<provider id>" -> sent ms)
+//   phigate:{T}:dead               dead letters (ZSET id -> ms), for operators
 //   phigate:{blocks}:f:<P(a, subject)>  authentication failures (ZSET)
 //   phigate:{blocks}               the block list: addresses as members,
 //                                  because operators list them
@@ -38,6 +52,11 @@ namespace phigate::state {
 // "ip:<P(a, subject)>". T, the hash tag, is the key id, else S: one
 // request's keys share one Redis Cluster slot. (Values are another matter:
 // the failure script gets the address in ARGV to put it on the block list.)
+
+using redis_keys::integerAt;
+using redis_keys::makeKey;
+using redis_keys::number;
+using redis_keys::stringAt;
 
 namespace {
 
@@ -50,49 +69,6 @@ int64_t wallMs() {
 }
 
 uint32_t ceilSeconds(long long ms) { return ms <= 0 ? 0 : static_cast<uint32_t>((ms + 999) / 1000); }
-
-// Per request (eight arguments of every admit): to_chars, not printf.
-std::string_view number(char (&buf)[24], uint64_t v) {
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return {buf, static_cast<size_t>(r.ptr - buf)};
-}
-
-// phigate:{<tag>}:<kind>:<a>[:<b>]
-void makeKey(std::string* out, std::string_view tag, std::string_view kind, std::string_view a,
-             std::string_view b = {}) {
-  out->assign("phigate:{").append(tag).append("}:").append(kind);
-  if (!a.empty()) out->append(1, ':').append(a);
-  if (!b.empty()) out->append(1, ':').append(b);
-}
-
-long long integerAt(const redisReply* r, size_t i) {
-  if (r->elements <= i) return 0;
-  const redisReply* e = r->element[i];
-  if (e->type == REDIS_REPLY_INTEGER) return e->integer;
-  if (e->type == REDIS_REPLY_STRING) return strtoll(e->str, nullptr, 10);
-  return 0;
-}
-
-std::string_view stringAt(const redisReply* r, size_t i) {
-  if (r->elements <= i || r->element[i]->type != REDIS_REPLY_STRING) return {};
-  return {r->element[i]->str, r->element[i]->len};
-}
-
-// "status|channel|created ms|segments", as the admit script writes it.
-bool parseMessageRecord(std::string_view rec, MessageStatus* out) {
-  std::string_view parts[4];
-  for (size_t i = 0; i < 4; ++i) {
-    const size_t bar = i < 3 ? rec.find('|') : rec.size();
-    if (bar == std::string_view::npos) return false;
-    parts[i] = rec.substr(0, bar);
-    rec.remove_prefix(i < 3 ? bar + 1 : rec.size());
-  }
-  out->status = parts[0] == "queued" ? "queued" : "unknown";
-  out->channel = parts[1];
-  std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), out->created_unix_ms);
-  std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), out->segments);
-  return !parts[1].empty();
-}
 
 }  // namespace
 
@@ -117,6 +93,19 @@ void RedisStore::start(uv_loop_t* loop) {
   auth_failure_script_ = client_->registerScript(std::string(kAuthFailureScript));
   set_block_script_ = client_->registerScript(std::string(kSetBlockScript));
   list_blocks_script_ = client_->registerScript(std::string(kListBlocksScript));
+  begin_script_ = client_->registerScript(std::string(kBeginScript));
+  finish_script_ = client_->registerScript(std::string(kFinishScript));
+  promote_script_ = client_->registerScript(std::string(kPromoteScript));
+  trim_script_ = client_->registerScript(std::string(kTrimScript));
+  // This worker's name in the consumer groups: host and pid, plus random
+  // bits so a restarted worker that gets an old pid is a new consumer.
+  char host[64] = "host";
+  gethostname(host, sizeof host - 1);
+  uint8_t raw[4];
+  crypto::pooledRandomBytes(raw, sizeof raw);
+  char hex[8];
+  crypto::toHex(raw, hex);
+  consumer_ = std::string(host) + "-" + std::to_string(getpid()) + "-" + std::string(hex, sizeof hex);
   client_->setStateListener(this, onClientState);
   client_->start();
 }
@@ -130,6 +119,7 @@ void RedisStore::start(uv_loop_t* loop) {
 void RedisStore::onClientState(void* p, bool connected) {
   auto* self = static_cast<RedisStore*>(p);
   self->clock_synced_ = false;
+  self->grouped_streams_.clear();  // a new connection may reach a Redis that lost them
   if (connected) self->resyncClock();
 }
 
@@ -220,15 +210,17 @@ void RedisStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
   auto& n = op->numbers;
   const bool idem = !req.idempotency.key.empty();
   const bool lookup = isMessageIdText(req.lookup_message_id);
+  const std::string_view lookup_mode = !lookup ? "0" : req.cancel ? "2" : "1";
   op->args.insert(op->args.end(),
                   {number(n[0], req.rate.limit), number(n[1], uint64_t{req.rate.window_s} * 1000),
                    number(n[2], req.rate.daily_quota), req.member,
                    number(n[3], req.nonce.empty() ? 0 : uint64_t{req.nonce_ttl_s} * 1000),
                    idem ? "1" : "0", req.idempotency.fingerprint, req.idempotency.response,
                    number(n[4], uint64_t{req.idempotency.ttl_s} * 1000),
-                   lookup ? "1" : "0",
+                   lookup_mode,
                    number(n[5], uint64_t{message_ttl_s_} * 1000), number(n[6], req.entries.size()),
-                   number(n[7], static_cast<uint64_t>(scriptDeadlineMs()))});
+                   number(n[7], static_cast<uint64_t>(scriptDeadlineMs())),
+                   retentionText()});
   if (op->segment_text.size() < req.entries.size()) op->segment_text.resize(req.entries.size());
   for (size_t i = 0; i < req.entries.size(); ++i) {
     const OutboxEntry& e = req.entries[i];
@@ -266,8 +258,12 @@ void RedisStore::buildAdmitKeys(const AdmitRequest& req, Op* op) const {
   makeKey(&op->key_text[1], tag, "d", req.rate.bucket, number(day_text, day));
   makeKey(&op->key_text[2], tag, "n", nonce);
   makeKey(&op->key_text[3], tag, "i", idem);
-  makeKey(&op->key_text[4], tag, "outbox", {});
+  const bool email = !req.entries.empty() && req.entries[0].channel == "email";
+  const bool bulk = !req.entries.empty() && req.entries[0].lane == Lane::kBulk;
+  makeKey(&op->key_text[4], tag, "outbox", email ? "email" : bulk ? "bulk" : "");
   makeKey(&op->key_text[5], tag, "m", lookup);
+  makeKey(&op->key_text[6], tag, "retry", {});
+  makeKey(&op->key_text[7], tag, "retry", "p");
   for (const std::string& k : op->key_text) op->keys.emplace_back(k);
   if (op->message_keys.size() < req.entries.size()) op->message_keys.resize(req.entries.size());
   for (size_t i = 0; i < req.entries.size(); ++i) {
@@ -291,6 +287,7 @@ void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
         r.status = AdmitStatus::kAdmitted;
         if (reply->elements >= 6 && parseMessageRecord(stringAt(reply, 5), &op->message)) {
           r.message = &op->message;
+          r.cancelled = integerAt(reply, 6) == 1;
         }
         break;
       case AdmitReply::kRateLimited: r.status = AdmitStatus::kRateLimited; break;

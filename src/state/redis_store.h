@@ -28,11 +28,30 @@
 
 namespace phigate::state {
 
-class RedisStore : public StateStore {
+class RedisStore : public StateStore, public Outbox {
  public:
+  using Done = StateStore::Done;  // the same type in both bases
   /** `names` (ready) turns client values into key-name parts; every process sharing the Redis needs the same. */
   RedisStore(RedisOptions opts, crypto::Pseudonymizer names, uint32_t message_ttl_s = 30 * 86'400);
   ~RedisStore() override;
+
+  /** Before start(): how long final records stay, and the like. */
+  void setOutboxOptions(const OutboxOptions& o);
+  Outbox& outbox() override { return *this; }
+  void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key, void* ctx,
+            ReadDone done) override;
+  void reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
+               ReadDone done) override;
+  void begin(std::string_view key_id, std::span<const BeginItem> items, std::string_view provider,
+             void* ctx, BeginDone done) override;
+  void finish(std::string_view key_id, std::span<const FinishItem> items, void* ctx,
+              Done done) override;
+  void promoteRetries(std::string_view key_id, uint32_t max, void* ctx, Done done) override;
+  void reportsDue(std::string_view key_id, int64_t sent_before_unix_ms, uint32_t max, void* ctx,
+                  ReportsDone done) override;
+  void trim(std::string_view key_id, void* ctx, Done done) override;
+  /** This worker's consumer name in the groups (set by start()). */
+  const std::string& consumerName() const { return consumer_; }
 
   void admit(const AdmitRequest& req, void* ctx, AdmitDone done) override;
   void recordAuthFailure(std::string_view ip, const ContainmentPolicy& policy, void* ctx,
@@ -57,7 +76,7 @@ class RedisStore : public StateStore {
     AdmitDone admit_done = nullptr;
     Done done = nullptr;
     BlocksDone blocks_done = nullptr;
-    std::array<std::string, 6> key_text;
+    std::array<std::string, 8> key_text;
     std::vector<std::string> message_keys;
     std::array<char[24], 8> numbers{};
     std::vector<std::array<char, 12>> segment_text;
@@ -65,6 +84,14 @@ class RedisStore : public StateStore {
     std::vector<std::string_view> args;
     MessageStatus message;
     int64_t sent_ms = 0;
+    // The outbox calls (redis_outbox.cpp).
+    Outbox::ReadDone read_done = nullptr;
+    Outbox::BeginDone begin_done = nullptr;
+    Outbox::ReportsDone reports_done = nullptr;
+    std::vector<std::string> texts;  // key names and numbers of a batch
+    std::vector<OutboxItem> items;
+    std::vector<BeginStatus> statuses;
+    std::vector<ReportWait> waits;
   };
   /** Text of one rate subject as a key name may hold it (see redis_store.cpp). */
   using SubjectName = char[kClientSubjectPrefix.size() + crypto::Pseudonymizer::kTextChars];
@@ -77,6 +104,16 @@ class RedisStore : public StateStore {
   static void onBlocksReply(void* ctx, const redisReply* reply);
   static void onClientState(void* ctx, bool connected);
   static void onTimeReply(void* ctx, const redisReply* reply);
+  static void onReadReply(void* ctx, const redisReply* reply);
+  static void onReclaimReply(void* ctx, const redisReply* reply);
+  static void onBeginReply(void* ctx, const redisReply* reply);
+  static void onReportsReply(void* ctx, const redisReply* reply);
+  static void onGroupReply(void* ctx, const redisReply* reply);
+  /** Creates the consumer groups of `key_ids`' streams once per connection. */
+  void ensureGroups(std::span<const std::string_view> key_ids);
+  /** Appends one stream entry's item (XREADGROUP / XAUTOCLAIM shape) to op->items. */
+  void addItem(Op* op, std::string_view key_id, Lane lane, const redisReply* entry) const;
+  std::string_view retentionText() const { return retention_text_; }
   void resyncClock();
   /** The admit script's deadline on Redis's clock. */
   int64_t scriptDeadlineMs() const;
@@ -90,6 +127,19 @@ class RedisStore : public StateStore {
   int auth_failure_script_ = -1;
   int set_block_script_ = -1;
   int list_blocks_script_ = -1;
+  int begin_script_ = -1;
+  int finish_script_ = -1;
+  int promote_script_ = -1;
+  int trim_script_ = -1;
+  OutboxOptions outbox_opts_;
+  std::string consumer_;
+  std::string retention_text_ = "604800000";
+  std::string give_up_text_ = "259200000";
+  // Streams whose group exists on this connection (XGROUP CREATE is sent
+  // once per connection, before the first read: a restarted Redis without
+  // its data has no groups).
+  std::vector<std::string> grouped_streams_;
+  bool groups_fresh_ = false;
   // Redis clock minus ours, measured with TIME on every (re)connect: the
   // admit script refuses to act past the moment we stopped waiting for it.
   int64_t clock_offset_ms_ = 0;

@@ -14,6 +14,8 @@
 #include <span>
 #include <string_view>
 
+#include "state/outbox.h"
+
 namespace phigate::state {
 
 /** Prefix of a rate subject that is a client address ("ip:<subject>"); key ids never contain ':'. */
@@ -38,6 +40,7 @@ struct OutboxEntry {
   std::string_view channel;     // "sms" | "email"
   std::string_view sealed;      // KeyRing::seal output (binary)
   uint32_t segments = 0;        // SMS segments (0 for email)
+  Lane lane = Lane::kPriority;  // SMS only: bulk requests go to the bulk lane
 };
 
 /**
@@ -74,6 +77,7 @@ struct AdmitRequest {
   std::span<const OutboxEntry> entries;
   std::string_view lookup_message_id;  // GET /v1/messages/{id}: read it (same key only);
                                        // not isMessageIdText(): never found
+  bool cancel = false;                 // DELETE: cancel lookup_message_id if still queued
 };
 
 enum class AdmitStatus : uint8_t {
@@ -88,13 +92,25 @@ enum class AdmitStatus : uint8_t {
   kFull,                  // a bounded table is at capacity (507): not transient
 };
 
-/** What GET /v1/messages/{id} may show. */
+/** What GET /v1/messages/{id} may show: no recipient, no text. */
 struct MessageStatus {
-  std::string_view status;      // "queued" (delivery states come with the consumer)
+  std::string_view status;      // queued, sending, sent, delivered, undelivered, failed,
+                                // expired, cancelled (outbox.h)
   std::string_view channel;
   int64_t created_unix_ms = 0;
+  int64_t updated_unix_ms = 0;
   uint32_t segments = 0;
+  uint32_t attempts = 0;
+  std::string_view provider;             // empty until the first attempt
+  std::string_view provider_message_id;  // empty until sent
+  std::string_view error_code;           // the last error, if any
 };
+
+/** The record's statuses that never change again (the payload is gone). */
+inline bool isFinalStatus(std::string_view s) {
+  return s == "delivered" || s == "undelivered" || s == "failed" || s == "expired" ||
+         s == "cancelled";
+}
 
 /** The store's decision. */
 struct AdmitResult {
@@ -106,6 +122,9 @@ struct AdmitResult {
   uint32_t retry_after_s = 0;    // kRateLimited / kQuotaExceeded
   std::string_view stored_response;   // kIdempotentReplay (sealed)
   const MessageStatus* message = nullptr;  // lookup result; nullptr: not found
+  // cancel: true when this call cancelled it; false with `message` set: it
+  // was no longer queued (message->status says what it is).
+  bool cancelled = false;
 };
 
 /** Automatic containment: `threshold` auth failures from one address within
@@ -142,6 +161,9 @@ class StateStore {
   virtual void setBlock(std::string_view ip, uint32_t ttl_s, void* ctx, Done done) = 0;
   /** The blocks in force now, with their expiries (each worker polls this to refresh its copy). */
   virtual void listBlocks(void* ctx, BlocksDone done) = 0;
+
+  /** The delivery side of the store. */
+  virtual Outbox& outbox() = 0;
 
   /** "memory" or "redis". */
   virtual std::string_view backend() const = 0;

@@ -1,0 +1,205 @@
+// The delivery side's Lua scripts (see redis_scripts.h for the admit side).
+// One run covers the messages of one key: every KEY shares the key's hash
+// tag, so they run unchanged on Redis Cluster. Time comes from Redis (TIME).
+//
+// A message record is one string, "status|channel|created ms|segments|
+// attempts|updated ms|provider|provider id|error code" (records written
+// before delivery existed have only the first four fields). Provider ids and
+// error codes never contain '|': adapters sanitise them.
+#pragma once
+
+#include <string_view>
+
+namespace phigate::state {
+
+/** Shared head of every script below: the clock and the record's fields. */
+#define PHIGATE_LUA_PRELUDE                                                            \
+  "local t = redis.call('TIME')\n"                                                      \
+  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"            \
+  "local function fields(s)\n"                                                          \
+  "  local f = {}\n"                                                                    \
+  "  for v in (s .. '|'):gmatch('([^|]*)|') do f[#f + 1] = v end\n"                     \
+  "  for i = #f + 1, 9 do f[i] = '' end\n"                                              \
+  "  return f\n"                                                                        \
+  "end\n"                                                                               \
+  "local function record(f)\n"                                                          \
+  "  return table.concat(f, '|', 1, 9)\n"                                               \
+  "end\n"                                                                               \
+  "local FINAL = {delivered = true, undelivered = true, failed = true, expired = true,\n" \
+  "               cancelled = true}\n"
+
+/**
+ * begin: claim messages before their provider call. KEYS: 1 priority
+ * stream, 2 bulk stream, then per item its record and its cancel marker
+ * (written for an admit answered 503: cancel.h). ARGV: 1 group, 2 this
+ * consumer, 3 provider, 4 message ttl ms, 5 item count, then per item:
+ * message id, entry id, lane (0/1), attempt. Returns one code per item:
+ * 0 go (record now `sending`), 1 cancelled, 2 gone.
+ *
+ * "Gone" covers an entry this consumer no longer owns (it held the entry
+ * past the visibility timeout and another consumer took it over: that one
+ * sends) and a message already final (acknowledged and deleted here).
+ */
+inline constexpr std::string_view kBeginScript = PHIGATE_LUA_PRELUDE R"lua(
+local GO, CANCELLED, GONE = 0, 1, 2
+local group, me, provider, ttl, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local out, a = {}, 6
+for i = 1, n do
+  local entry, stream = ARGV[a + 1], KEYS[1 + tonumber(ARGV[a + 2])]
+  local attempt = ARGV[a + 3]
+  local rk, xk = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  a = a + 4
+  local p = redis.call('XPENDING', stream, group, entry, entry, 1)
+  if #p == 0 or p[1][2] ~= me then
+    out[i] = GONE
+  else
+    local rec = redis.call('GET', rk)
+    local f = fields(rec or '')
+    if f[1] == 'cancelled' or redis.call('EXISTS', xk) == 1 then
+      if f[1] ~= 'cancelled' and rec then
+        f[1], f[6] = 'cancelled', now
+        redis.call('SET', rk, record(f), 'KEEPTTL')
+      end
+      redis.call('XACK', stream, group, entry)
+      redis.call('XDEL', stream, entry)
+      out[i] = CANCELLED
+    elseif FINAL[f[1]] or f[1] == 'sent' then
+      redis.call('XACK', stream, group, entry)
+      redis.call('XDEL', stream, entry)
+      out[i] = GONE
+    else
+      if not rec then
+        -- No record (it expired, or was never written): the entry is all we
+        -- have, and an accepted message is delivered, not dropped.
+        f = {'queued', 'sms', string.match(entry, '^(%d+)'), '0', '0', now, '', '', ''}
+      end
+      f[1], f[5], f[6], f[7] = 'sending', attempt, now, provider
+      if rec then
+        redis.call('SET', rk, record(f), 'KEEPTTL')
+      else
+        redis.call('SET', rk, record(f), 'PX', ttl)
+      end
+      out[i] = GO
+    end
+  end
+end
+return out
+)lua";
+
+/**
+ * finish: record outcomes. KEYS: 1 priority stream, 2 bulk stream, 3 retry
+ * schedule (ZSET "<lane><id>" -> due ms), 4 retry payloads (HASH id ->
+ * "created|attempts|sealed"), 5 awaiting reports (ZSET "<id>|<provider id>"
+ * -> sent ms),
+ * 6 dead letters (ZSET id -> ms), then one record per item. ARGV: 1 group,
+ * 2 retention ms (final records), 3 message ttl ms (records still moving),
+ * 4 item count, then per item: entry id ("" for a report), lane, status
+ * (the record's new status; "queued" for a retry), attempts, provider,
+ * provider id, error code, flags ("d" dead letter, "r" now awaiting a
+ * report, "u" no longer awaiting one),
+ * retry at (Redis ms), sealed payload, created ms.
+ *
+ * A record never goes back: a final one stays as it is (a duplicate finish
+ * after a reclaim, a late report).
+ */
+inline constexpr std::string_view kFinishScript = PHIGATE_LUA_PRELUDE R"lua(
+local group, retention, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local a = 5
+for i = 1, n do
+  local entry, lane, status, attempts = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local provider, pid, err, flags = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+  local retry_at, sealed, created = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
+  local rk = KEYS[6 + i]
+  local id = string.sub(rk, -32)
+  a = a + 11
+  local stream = KEYS[1 + tonumber(lane)]
+  local rec = redis.call('GET', rk)
+  local f = fields(rec or '')
+  if not rec then f = {'queued', 'sms', created, '0', '0', now, '', '', ''} end
+  if not FINAL[f[1]] and not (f[1] == 'sent' and status == 'queued') then
+    f[1], f[5], f[6] = status, attempts, now
+    if provider ~= '' then f[7] = provider end
+    if pid ~= '' then f[8] = pid end
+    if err ~= '' then f[9] = err end
+    local keep = (FINAL[status] or status == 'sent') and retention or ttl
+    redis.call('SET', rk, record(f), 'PX', keep)
+    if status == 'queued' then
+      redis.call('ZADD', KEYS[3], retry_at, lane .. id)
+      redis.call('HSET', KEYS[4], id, created .. '|' .. attempts .. '|' .. sealed)
+    end
+    if string.find(flags, 'r', 1, true) then redis.call('ZADD', KEYS[5], now, id .. '|' .. pid) end
+    if string.find(flags, 'd', 1, true) then redis.call('ZADD', KEYS[6], now, id) end
+  end
+  if string.find(flags, 'u', 1, true) then redis.call('ZREM', KEYS[5], id .. '|' .. pid) end
+  if entry ~= '' then
+    redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
+  end
+end
+return n
+)lua";
+
+/**
+ * promote: retries whose time has come go back into their lane. KEYS:
+ * 1 priority stream, 2 bulk stream, 3 retry schedule, 4 retry payloads.
+ * ARGV: 1 most to move. Returns how many moved.
+ */
+inline constexpr std::string_view kPromoteScript = PHIGATE_LUA_PRELUDE R"lua(
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, m in ipairs(due) do
+  local lane, id = string.sub(m, 1, 1), string.sub(m, 2)
+  local v = redis.call('HGET', KEYS[4], id)
+  if v then
+    local c = string.find(v, '|', 1, true)
+    local d = string.find(v, '|', c + 1, true)
+    redis.call('XADD', KEYS[1 + tonumber(lane)], '*', 'id', id, 'channel', 'sms',
+               'payload', string.sub(v, d + 1), 'c', string.sub(v, 1, c - 1),
+               'a', string.sub(v, c + 1, d - 1))
+  end
+  redis.call('ZREM', KEYS[3], m)
+  redis.call('HDEL', KEYS[4], id)
+end
+return #due
+)lua";
+
+/**
+ * trim: KEYS: 1 priority stream, 2 bulk stream, 3 awaiting reports, 4 dead
+ * letters. ARGV: 1 group, 2 retention ms, 3 report give-up ms. Final
+ * messages are deleted one by one (XDEL in finish); this drops what is left
+ * below the group's progress, which no consumer can still need: entries
+ * older than both the oldest pending one and the last delivered one (Redis
+ * 7.0 has no acknowledgement-aware XTRIM, so the safe point is computed).
+ */
+inline constexpr std::string_view kTrimScript = PHIGATE_LUA_PRELUDE R"lua(
+local trimmed = 0
+for s = 1, 2 do
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[s])
+  if ok then
+    for _, g in ipairs(groups) do
+      local name, last
+      for j = 1, #g, 2 do
+        if g[j] == 'name' then name = g[j + 1] end
+        if g[j] == 'last-delivered-id' then last = g[j + 1] end
+      end
+      if name == ARGV[1] and last then
+        local safe = last
+        local p = redis.call('XPENDING', KEYS[s], ARGV[1])
+        if p[1] > 0 then safe = p[2] end
+        -- MINID keeps entries >= safe: pending ones and everything not yet read.
+        if safe == last then
+          local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+          safe = ms .. '-' .. (tonumber(seq) + 1)
+        end
+        trimmed = trimmed + redis.call('XTRIM', KEYS[s], 'MINID', safe)
+      end
+    end
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[3]))
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[2]))
+return trimmed
+)lua";
+
+#undef PHIGATE_LUA_PRELUDE
+
+}  // namespace phigate::state
