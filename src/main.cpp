@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "api/app.h"
+#include "delivery/service.h"
 #include "config/keys_file.h"
 #include "crypto/hash.h"
 #include "crypto/key_ring.h"
@@ -194,6 +195,12 @@ int keygen(int argc, char** argv) {
 }
 
 
+phigate::state::OutboxOptions outboxOptions(const phigate::config::Config& cfg) {
+  phigate::state::OutboxOptions o;
+  o.retention_s = cfg.delivery.retention_s;
+  return o;
+}
+
 // The state store: Redis when RATELIMIT_STORAGE_URI is set (its host is
 // resolved here, once, so no worker ever resolves a name on its loop), else
 // the embedded in-process store. Each worker connects after the fork.
@@ -201,7 +208,9 @@ std::unique_ptr<phigate::state::StateStore> makeStore(const phigate::config::Con
   if (cfg.ratelimit_storage_uri.empty()) {
     phigate::state::MemoryStoreLimits limits;
     limits.max_messages = cfg.state.memory_max_messages;
-    return std::make_unique<phigate::state::MemoryStore>(limits);
+    auto store = std::make_unique<phigate::state::MemoryStore>(limits);
+    store->setOutboxOptions(outboxOptions(cfg));
+    return store;
   }
   phigate::state::RedisOptions opts;
   std::string error;
@@ -218,7 +227,9 @@ std::unique_ptr<phigate::state::StateStore> makeStore(const phigate::config::Con
     fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
     return nullptr;
   }
-  return std::make_unique<phigate::state::RedisStore>(std::move(opts), std::move(names));
+  auto store = std::make_unique<phigate::state::RedisStore>(std::move(opts), std::move(names));
+  store->setOutboxOptions(outboxOptions(cfg));
+  return store;
 }
 
 // The body budget must hold at least one body of every route, or that
@@ -333,6 +344,12 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<phigate::state::StateStore> store = makeStore(cfg);
   if (!store) return 2;
+  phigate::delivery::DeliverySetup delivery;
+  if (std::string error; !phigate::delivery::makeDeliverySetup(cfg, policy.keys.ids(), cfg.workers,
+                                                               &delivery, &error)) {
+    fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
+    return 2;
+  }
   // Everything above is what --check-config validates: variables, keys file,
   // CIDR lists, encryption keys, the store's address.
   if (args.check_only) {
@@ -347,7 +364,8 @@ int main(int argc, char** argv) {
             phigate::net::formatListenAddress(cfg.listen).c_str(), uv_strerror(rc));
     return 1;
   }
-  phigate::api::GatewayApp app(cfg, policy, key_ring, std::move(store), phigate::api::gatewayRoutes());
+  phigate::api::GatewayApp app(cfg, policy, key_ring, std::move(store), phigate::api::gatewayRoutes(),
+                               std::move(delivery));
   auto worker_main = [&cfg, &app]() {
     phigate::net::Worker worker(phigate::config::workerOptions(cfg), app);
     return worker.run();

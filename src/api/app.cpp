@@ -40,6 +40,11 @@ constexpr RoutePolicy kSendEmail{.permission = Permission::kEmailSend,
 constexpr RoutePolicy kReadMessages{.permission = Permission::kMessagesRead,
                                     .authenticated = true,
                                     .rate_class = "messages"};
+// Cancelling changes state: X-Timestamp and X-Nonce, like a send.
+constexpr RoutePolicy kCancelMessage{.permission = Permission::kMessagesRead,
+                                     .authenticated = true,
+                                     .state_changing = true,
+                                     .rate_class = "messages"};
 
 // Per-route body limits: far below MAX_CONTENT_LENGTH (the ceiling). An email
 // may carry 10,000 characters of text and of html, each up to 6 bytes once
@@ -57,6 +62,8 @@ constexpr Route kRoutes[] = {
      .max_body = 256 * kKiB, .policy = kSendEmail},
     {.methods = kGet, .pattern = "/v1/messages/{id}", .name = "message_status",
      .handler = handleMessageStatus, .max_body = 0, .policy = kReadMessages},
+    {.methods = kDelete, .pattern = "/v1/messages/{id}", .name = "message_cancel",
+     .handler = handleMessageCancel, .max_body = 0, .policy = kCancelMessage},
 };
 
 }  // namespace
@@ -74,10 +81,11 @@ crypto::Sha256 fingerprintKey(std::string_view secret_key) {
 
 GatewayApp::GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& policy,
                        const crypto::KeyRing& key_ring, std::unique_ptr<state::StateStore> store,
-                       std::span<const Route> routes)
+                       std::span<const Route> routes, delivery::DeliverySetup delivery)
     : cfg_(cfg),
       router_(routes),
       store_(std::move(store)),
+      delivery_(std::move(delivery)),
       services_{cfg, policy, key_ring, *store_, fingerprintKey(cfg.secret_key)},
       pipeline_(policy) {
   pipeline_.setAuthFailureHook(this, onAuthFailure);
@@ -100,6 +108,7 @@ constexpr uint64_t kBlocksRefreshMs = 500;
 
 void GatewayApp::onStart(net::Worker& worker) {
   store_->start(worker.loop());
+  delivery_.start(worker.loop(), store_->outbox(), services_.key_ring);
   uv_timer_init(worker.loop(), &blocks_timer_);
   blocks_timer_.data = this;
   uv_timer_start(&blocks_timer_, onBlocksTimer, 0, kBlocksRefreshMs);
@@ -111,7 +120,10 @@ void GatewayApp::onStop() {
   if (!started_) return;
   started_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&blocks_timer_), nullptr);
-  store_->stop();
+  // Messages in flight to a provider are finished and recorded first; the
+  // store goes after (the consumer needs it to record them).
+  delivery_.stop(cfg_.limits.drain_timeout_ms, this,
+                 [](void* p) { static_cast<GatewayApp*>(p)->store_->stop(); });
 }
 
 void GatewayApp::onBlocksTimer(uv_timer_t* t) { static_cast<GatewayApp*>(t->data)->refreshBlocks(); }

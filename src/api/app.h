@@ -10,6 +10,7 @@
 #include "api/call.h"
 #include "api/router.h"
 #include "config/config.h"
+#include "delivery/service.h"
 #include "net/exchange.h"
 #include "pipeline/pipeline.h"
 
@@ -22,7 +23,7 @@ class GatewayApp : public net::Application {
  public:
   GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& policy,
              const crypto::KeyRing& key_ring, std::unique_ptr<state::StateStore> store,
-             std::span<const Route> routes);
+             std::span<const Route> routes, delivery::DeliverySetup delivery = {.enabled = false});
 
   void onHead(net::Exchange& ex) override;
   void onRequest(net::Exchange& ex) override;
@@ -32,6 +33,7 @@ class GatewayApp : public net::Application {
   bool sharedPeer(const unsigned char (&bytes)[16]) const override;
 
   state::StateStore& store() { return *store_; }
+  const delivery::DeliveryService& delivery() const { return delivery_; }
 
  private:
   void notFound(net::Exchange& ex);
@@ -44,6 +46,7 @@ class GatewayApp : public net::Application {
   const config::Config& cfg_;
   Router router_;
   std::unique_ptr<state::StateStore> store_;
+  delivery::DeliveryService delivery_;
   Services services_;
   pipeline::Pipeline pipeline_;
   CallPool pool_;

@@ -73,7 +73,8 @@ void appendEmailPayload(Buffer& out, const pipeline::EmailMessage& m, const pipe
 // outbox entries. The associated data binds each ciphertext to its message id
 // and key: a blob copied to another record will not open.
 void sealAll(CallState& st, const crypto::KeyRing& ring, std::string_view channel,
-             std::span<const size_t> ends, std::span<const uint32_t> segments) {
+             std::span<const size_t> ends, std::span<const uint32_t> segments,
+             state::Lane lane = state::Lane::kPriority) {
   size_t total = 0, start = 0;
   for (size_t end : ends) {
     total += crypto::KeyRing::sealedSize(end - start);
@@ -94,7 +95,7 @@ void sealAll(CallState& st, const crypto::KeyRing& ring, std::string_view channe
     ring.seal(plain, std::string_view(ad, 33 + key_id.size()), out);
     st.entries.push_back(state::OutboxEntry{view(st.ids[i]), channel,
                                             std::string_view(st.sealed.data() + st.sealed.size(), n),
-                                            segments[i]});
+                                            segments[i], lane});
     st.sealed.commit(n);
     start = ends[i];
   }
@@ -177,7 +178,10 @@ void handleSmsBulk(Call& call) {
     ends[i] = st.plain.size();
     segments[i] = m.text.segments;
   }
-  sealAll(st, call.services.key_ring, "sms", std::span(ends, n), std::span(segments, n));
+  // A bulk request's messages travel in the bulk lane: OTPs and single
+  // messages never wait behind a campaign.
+  sealAll(st, call.services.key_ring, "sms", std::span(ends, n), std::span(segments, n),
+          state::Lane::kBulk);
   buildBulkResponse(st);
   admitEntries(call);
 }

@@ -85,6 +85,7 @@ class Loader {
   LoadResult load(std::optional<int> cli_workers, int cpu_count) {
     bool ok = rejectUnknownNames() && applyTable() && resolveWorkers(cli_workers, cpu_count);
     if (ok) ok = config_.production() ? checkProduction() : prepareDevelopment();
+    if (ok) ok = checkDelivery();
     if (ok) result_.config = std::move(config_);
     return std::move(result_);
   }
@@ -231,6 +232,57 @@ class Loader {
     if (distinctChars(value) < kMinDistinctChars) {
       return fail(n + " has fewer than " + std::to_string(kMinDistinctChars) +
                   " distinct characters (a pattern, not a random token); not allowed in production");
+    }
+    return true;
+  }
+
+  // What the provider needs, and what cannot work together. Names only,
+  // never values (some are secrets).
+  bool checkDelivery() {
+    const DeliveryPolicy& d = config_.delivery;
+    const bool prod = config_.production();
+    if (d.retry_min_ms > d.retry_max_ms) {
+      return fail("PHIGATE_RETRY_MIN_MS must not exceed PHIGATE_RETRY_MAX_MS");
+    }
+    if (uint64_t{d.visibility_s} * 1000 < 2 * uint64_t{d.timeout_ms}) {
+      return fail("PHIGATE_VISIBILITY_TIMEOUT_S must be at least twice PHIGATE_PROVIDER_TIMEOUT_MS "
+                  "(a message still being sent must not be taken over by another worker)");
+    }
+    auto url = [&](std::string_view name, const std::string& value) {
+      if (value.empty()) return fail(std::string(name) + " is required with SMS_PROVIDER=" +
+                                     (d.provider == SmsProviderKind::kCdac ? "cdac" : "http"));
+      if (value.starts_with("https://")) return true;
+      if (value.starts_with("http://") && !prod) return true;
+      return fail(std::string(name) + (prod ? " must be an https:// URL in production"
+                                            : " must be an http:// or https:// URL"));
+    };
+    auto required = [&](std::string_view name, const std::string& value) {
+      if (!value.empty()) return true;
+      return fail(std::string(name) + " is required with SMS_PROVIDER=cdac");
+    };
+    switch (d.provider) {
+      case SmsProviderKind::kMock:
+        if (prod && d.enabled) {
+          return fail("SMS_PROVIDER=mock only simulates delivery; production needs cdac or http "
+                      "(or PHIGATE_DELIVERY=false on a host that only accepts)");
+        }
+        break;
+      case SmsProviderKind::kCdac:
+        if (!url("CDAC_URL", d.cdac_url) || !required("CDAC_USERNAME", d.cdac_username) ||
+            !required("CDAC_PASSWORD", d.cdac_password) ||
+            !required("CDAC_SENDER_ID", d.cdac_sender_id) ||
+            !required("CDAC_SECURE_KEY", d.cdac_secure_key)) {
+          return false;
+        }
+        if (!d.cdac_report_url.empty() && !url("CDAC_REPORT_URL", d.cdac_report_url)) return false;
+        break;
+      case SmsProviderKind::kHttp:
+        if (!url("SMS_HTTP_URL", d.http_url)) return false;
+        if (d.http_token.empty()) return fail("SMS_HTTP_TOKEN is required with SMS_PROVIDER=http");
+        break;
+    }
+    if (!d.outbound_proxy.empty() && !d.outbound_proxy.starts_with("http://")) {
+      return fail("OUTBOUND_PROXY must be an http://host:port URL");
     }
     return true;
   }

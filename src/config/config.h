@@ -59,6 +59,39 @@ struct StatePolicy {
   bool operator==(const StatePolicy&) const = default;
 };
 
+/** Which SMS provider delivers (SMS_PROVIDER). */
+enum class SmsProviderKind : uint8_t { kMock, kCdac, kHttp };
+
+/** Delivery: the outbox consumer, the providers, retries, retention. */
+struct DeliveryPolicy {
+  bool enabled = true;                       // PHIGATE_DELIVERY
+  SmsProviderKind provider = SmsProviderKind::kMock;  // SMS_PROVIDER
+  std::string cdac_url = "https://msdgweb.mgov.gov.in/esms/sendsmsrequestDLT";  // CDAC_URL
+  std::string cdac_username;                 // CDAC_USERNAME
+  std::string cdac_password;                 // CDAC_PASSWORD
+  std::string cdac_sender_id;                // CDAC_SENDER_ID
+  std::string cdac_secure_key;               // CDAC_SECURE_KEY
+  std::string cdac_report_url;               // CDAC_REPORT_URL (empty: no reports)
+  std::string http_url;                      // SMS_HTTP_URL
+  std::string http_token;                    // SMS_HTTP_TOKEN
+  std::string outbound_ca_file;              // OUTBOUND_CA_FILE
+  std::string outbound_proxy;                // OUTBOUND_PROXY
+  uint32_t otp_ttl_s = 600;                  // OTP_TTL_S
+  uint32_t retention_s = 7 * 86'400;         // MESSAGE_RETENTION_S
+  uint32_t deadline_s = 86'400;              // PHIGATE_DELIVERY_DEADLINE_S
+  uint32_t retry_min_ms = 1'000;             // PHIGATE_RETRY_MIN_MS
+  uint32_t retry_max_ms = 600'000;           // PHIGATE_RETRY_MAX_MS
+  uint32_t concurrency = 256;                // PHIGATE_PROVIDER_CONCURRENCY (per worker)
+  uint32_t rate_per_s = 0;                   // PHIGATE_PROVIDER_RATE (per host; 0: none)
+  uint32_t connect_timeout_ms = 5'000;       // PHIGATE_PROVIDER_CONNECT_TIMEOUT_MS
+  uint32_t timeout_ms = 15'000;              // PHIGATE_PROVIDER_TIMEOUT_MS
+  uint32_t visibility_s = 60;                // PHIGATE_VISIBILITY_TIMEOUT_S
+  uint32_t circuit_failures = 20;            // PHIGATE_CIRCUIT_FAILURES
+  uint32_t circuit_open_s = 30;              // PHIGATE_CIRCUIT_OPEN_S
+
+  bool operator==(const DeliveryPolicy&) const = default;
+};
+
 struct Config {
   AppEnv app_env = AppEnv::kDevelopment;
   bool debug = false;                        // DEBUG
@@ -88,6 +121,7 @@ struct Config {
   int workers = 1;                           // PHIGATE_WORKERS / --workers (resolved, >= 1)
   ServerLimits limits;
   StatePolicy state;
+  DeliveryPolicy delivery;
 
   bool production() const { return app_env == AppEnv::kProduction; }
 

@@ -112,6 +112,18 @@ bool applyAppEnv(const Variable& row, std::string_view value, Config& config, st
 
 constexpr std::string_view kSchemes[] = {"http", "https"};
 
+constexpr std::string_view kSmsProviderNames[] = {"mock", "cdac", "http"};
+constexpr SmsProviderKind kSmsProviders[] = {SmsProviderKind::kMock, SmsProviderKind::kCdac,
+                                             SmsProviderKind::kHttp};
+static_assert(std::size(kSmsProviderNames) == std::size(kSmsProviders));
+
+bool applySmsProvider(const Variable& row, std::string_view value, Config& config, std::string* error) {
+  const size_t i = findSpelling(row, value);
+  if (i == kNoMatch) return fail(error, enumError(row));
+  config.delivery.provider = kSmsProviders[i];
+  return true;
+}
+
 // ---------------------------------------------------------------- PHIGATE_LISTEN
 
 bool parsePort(std::string_view s, uint16_t* port) {
@@ -334,6 +346,7 @@ constexpr Variable appliedByRule(Variable v) {
 
 using Limits = ServerLimits;
 using Policy = StatePolicy;
+using Delivery = DeliveryPolicy;
 
 // The order is the README's: the Flask guide's names first, then phigate's.
 // Each help text is one line and may not contain '|' (it is a table cell).
@@ -521,6 +534,91 @@ constexpr Variable kVariables[] = {
              .help = "whose national numbers an SMS recipient without `+` is (it is then stored "
                      "and sent as E.164); any other value stops start-up with an error that "
                      "lists the accepted ones"}),
+    // ---- delivery (docs/DELIVERY.md, docs/PROVIDERS.md)
+    enumeration("SMS_PROVIDER", kSmsProviderNames, &applySmsProvider,
+                {.value = "mock",
+                 .help = "who delivers SMS: `mock` simulates delivery in-process (development "
+                         "only), `cdac` is CDAC Mobile Seva, `http` the generic JSON provider"}),
+    text<&Config::delivery, &Delivery::cdac_url>(
+        "CDAC_URL",
+        {.value = "https://msdgweb.mgov.gov.in/esms/sendsmsrequestDLT",
+         .syntax = "URL",
+         .help = "CDAC Mobile Seva's send endpoint (`http://` only in development)"}),
+    text<&Config::delivery, &Delivery::cdac_username>(
+        "CDAC_USERNAME", {.syntax = "text", .help = "the Mobile Seva account (required with `cdac`)"}),
+    secret<&Config::delivery, &Delivery::cdac_password>(
+        "CDAC_PASSWORD",
+        {.syntax = "text", .help = "its password (sent as its SHA-1, as the gateway wants)"}),
+    text<&Config::delivery, &Delivery::cdac_sender_id>(
+        "CDAC_SENDER_ID", {.syntax = "text", .help = "the DLT-registered sender id (header)"}),
+    secret<&Config::delivery, &Delivery::cdac_secure_key>(
+        "CDAC_SECURE_KEY",
+        {.syntax = "text", .help = "the account's secure key (only its SHA-512 digest is sent)"}),
+    text<&Config::delivery, &Delivery::cdac_report_url>(
+        "CDAC_REPORT_URL",
+        {.note = "none (no delivery reports: `sent` is the last state)",
+         .syntax = "URL",
+         .help = "the delivery-report endpoint polled for sent messages (docs/PROVIDERS.md)"}),
+    text<&Config::delivery, &Delivery::http_url>(
+        "SMS_HTTP_URL", {.syntax = "URL", .help = "the generic provider's endpoint (required with `http`)"}),
+    secret<&Config::delivery, &Delivery::http_token>(
+        "SMS_HTTP_TOKEN", {.syntax = "token", .help = "its bearer token"}),
+    text<&Config::delivery, &Delivery::outbound_ca_file>(
+        "OUTBOUND_CA_FILE",
+        {.note = "the system store",
+         .syntax = "path",
+         .help = "PEM CA bundle that verifies providers (verification is always on)"}),
+    text<&Config::delivery, &Delivery::outbound_proxy>(
+        "OUTBOUND_PROXY",
+        {.note = "none (direct)",
+         .syntax = "`http://host:port`",
+         .help = "HTTP proxy for outbound calls (HTTPS goes through it with CONNECT)"}),
+    integer<&Config::delivery, &Delivery::otp_ttl_s>(
+        "OTP_TTL_S", 10, kDayS,
+        {.value = "600", .help = "an OTP not delivered this long after acceptance is `expired`"}),
+    integer<&Config::delivery, &Delivery::retention_s>(
+        "MESSAGE_RETENTION_S", 60, 365 * kDayS,
+        {.value = "604800",
+         .help = "how long a final message's status record is kept (its payload goes at once)"}),
+    boolean<&Config::delivery, &Delivery::enabled>(
+        "PHIGATE_DELIVERY",
+        {.value = "true",
+         .help = "`false`: this process accepts but does not deliver (another host's workers "
+                 "consume the shared outbox)"}),
+    integer<&Config::delivery, &Delivery::deadline_s>(
+        "PHIGATE_DELIVERY_DEADLINE_S", 60, 30 * kDayS,
+        {.value = "86400",
+         .help = "retries stop this long after acceptance: `failed`, and on the dead-letter list"}),
+    integer<&Config::delivery, &Delivery::retry_min_ms>(
+        "PHIGATE_RETRY_MIN_MS", 10, kMaxTimeoutMs,
+        {.value = "1000", .help = "first retry delay (then doubling, with jitter)"}),
+    integer<&Config::delivery, &Delivery::retry_max_ms>(
+        "PHIGATE_RETRY_MAX_MS", 10, kMaxTimeoutMs, {.value = "600000", .help = "longest retry delay"}),
+    integer<&Config::delivery, &Delivery::concurrency>(
+        "PHIGATE_PROVIDER_CONCURRENCY", 1, 100'000,
+        {.value = "256", .help = "provider calls in flight per worker (bulk gets at most 75 %)"}),
+    integer<&Config::delivery, &Delivery::rate_per_s>(
+        "PHIGATE_PROVIDER_RATE", 0, 1'000'000,
+        {.value = "0",
+         .note = "(no cap)",
+         .help = "provider calls per second for this host, shared out between its workers (the "
+                 "account's TPS)"}),
+    integer<&Config::delivery, &Delivery::connect_timeout_ms>(
+        "PHIGATE_PROVIDER_CONNECT_TIMEOUT_MS", 1, 600'000, {.value = "5000", .help = "provider connect timeout"}),
+    integer<&Config::delivery, &Delivery::timeout_ms>(
+        "PHIGATE_PROVIDER_TIMEOUT_MS", 1, 600'000,
+        {.value = "15000", .help = "a whole provider call; past it the attempt is retried"}),
+    integer<&Config::delivery, &Delivery::visibility_s>(
+        "PHIGATE_VISIBILITY_TIMEOUT_S", 5, kDayS,
+        {.value = "60",
+         .help = "a message a consumer holds this long without finishing is taken over by another "
+                 "(must exceed the provider timeout)"}),
+    integer<&Config::delivery, &Delivery::circuit_failures>(
+        "PHIGATE_CIRCUIT_FAILURES", 1, 1'000'000,
+        {.value = "20", .help = "consecutive provider failures that open the circuit ..."}),
+    integer<&Config::delivery, &Delivery::circuit_open_s>(
+        "PHIGATE_CIRCUIT_OPEN_S", 1, kDayS,
+        {.value = "30", .help = "... for this long; then one probe decides"}),
 };
 
 }  // namespace

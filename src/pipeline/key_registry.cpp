@@ -86,4 +86,12 @@ const ApiKey* KeyRegistry::find(std::string_view token) const {
   return nullptr;
 }
 
+std::vector<std::string> KeyRegistry::ids() const {
+  std::vector<std::string> out;
+  for (const ApiKey& k : keys_) {
+    if (std::find(out.begin(), out.end(), k.id) == out.end()) out.push_back(k.id);
+  }
+  return out;
+}
+
 }  // namespace phigate::pipeline

@@ -42,6 +42,8 @@ class KeyRegistry {
   /** The key whose token this is, or nullptr. */
   const ApiKey* find(std::string_view token) const;
   size_t size() const { return keys_.size(); }
+  /** Every key id once, revoked ones included (their accepted messages are still delivered). */
+  std::vector<std::string> ids() const;
 
  private:
   static uint64_t prefix(const crypto::Sha256& h);

@@ -129,7 +129,10 @@ void MemoryStore::finish(std::string_view key_id, std::span<const FinishItem> it
     m.updated_unix_ms = now;
     if (!f.provider.empty()) m.provider = f.provider;
     if (!f.provider_message_id.empty()) m.provider_message_id = f.provider_message_id;
-    if (!f.error_code.empty()) m.error_code = f.error_code;
+    // The last error stays until the message goes out.
+    if (!f.error_code.empty() || f.kind == FinishKind::kSent || f.kind == FinishKind::kDelivered) {
+      m.error_code = f.error_code;
+    }
     if (f.kind == FinishKind::kRetry) {
       retries_.emplace(f.retry_at_unix_ms, it->first);
     } else if (f.kind == FinishKind::kSent) {

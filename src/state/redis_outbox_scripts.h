@@ -120,7 +120,7 @@ for i = 1, n do
     f[1], f[5], f[6] = status, attempts, now
     if provider ~= '' then f[7] = provider end
     if pid ~= '' then f[8] = pid end
-    if err ~= '' then f[9] = err end
+    if err ~= '' or status == 'sent' or status == 'delivered' then f[9] = err end
     local keep = (FINAL[status] or status == 'sent') and retention or ttl
     redis.call('SET', rk, record(f), 'PX', keep)
     if status == 'queued' then

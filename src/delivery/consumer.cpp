@@ -1,0 +1,703 @@
+#include "delivery/consumer.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/event_line.h"
+#include "crypto/random.h"
+#include "delivery/simulator.h"
+
+namespace phigate::delivery {
+
+using state::BeginItem;
+using state::BeginStatus;
+using state::FinishItem;
+using state::FinishKind;
+using state::Lane;
+
+namespace {
+
+constexpr uint32_t kTickMs = 100;
+constexpr uint32_t kPromoteEveryMs = 1'000;
+constexpr uint32_t kTrimEveryMs = 60'000;
+constexpr uint32_t kStoreRetryMs = 500;
+constexpr uint32_t kMaxPromote = 256;
+
+size_t laneIndex(Lane l) { return static_cast<size_t>(l); }
+
+void wipe(std::string& s) {
+  if (!s.empty()) sodium_memzero(s.data(), s.size());
+  s.clear();
+}
+
+uv_timer_t* newTimer(uv_loop_t* loop, void* data) {
+  auto* t = new uv_timer_t;
+  uv_timer_init(loop, t);
+  t->data = data;
+  return t;
+}
+
+void closeTimer(uv_timer_t*& t) {
+  if (t == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  t = nullptr;
+}
+
+}  // namespace
+
+// One message on its way: copied out of the read (the store's views die
+// with its callback), opened, and carried through begin, send and finish.
+struct Consumer::Job {
+  Consumer* owner = nullptr;
+  size_t key = 0;
+  std::string message_id;
+  std::string entry_id;
+  std::string sealed;
+  Lane lane = Lane::kPriority;
+  uint32_t attempts = 0;  // provider calls made, this one included once begun
+  int64_t created_ms = 0;
+  // From the payload (PHI: wiped on recycle).
+  std::string to, text, template_id, sender_id;
+  bool otp = false;
+  bool simulated = false;
+  TextEncoding encoding = TextEncoding::kGsm7;
+  bool gate_taken = false;
+  // The outcome, for finish.
+  FinishKind kind = FinishKind::kFailed;
+  std::string provider_id;
+  std::string_view error_code;  // static text
+  std::string_view last_error;  // static text
+  bool dead_letter = false;
+  bool awaiting_report = false;
+  int64_t retry_at_ms = 0;
+  OutboundRequest request;
+  std::vector<std::string_view> header_views;
+};
+
+struct Consumer::BeginCall {
+  Consumer* owner = nullptr;
+  std::vector<Job*> jobs;
+  std::vector<BeginItem> items;
+};
+
+struct Consumer::FinishCall {
+  Consumer* owner = nullptr;
+  size_t key = 0;
+  std::vector<Job*> jobs;
+  std::vector<FinishItem> items;
+};
+
+Consumer::Consumer(uv_loop_t* loop, state::Outbox& outbox, const crypto::KeyRing& ring,
+                   std::vector<std::string> key_ids, DeliveryOptions opts, const SmsAdapter* adapter,
+                   net::HttpClient* http)
+    : loop_(loop),
+      outbox_(outbox),
+      ring_(ring),
+      key_ids_(std::move(key_ids)),
+      opts_(opts),
+      adapter_(adapter),
+      http_(http),
+      gate_(opts.gate) {
+  for (const std::string& k : key_ids_) key_views_.emplace_back(k);
+  for (size_t i = 0; i < key_views_.size(); ++i) key_index_.emplace(key_views_[i], i);
+  for (auto& h : held_) h.resize(key_ids_.size());
+  begin_real_.resize(key_ids_.size());
+  begin_simulated_.resize(key_ids_.size());
+  finish_.resize(key_ids_.size());
+  uint8_t seed[8];
+  crypto::pooledRandomBytes(seed, sizeof seed);
+  rng_ = 0;
+  for (uint8_t b : seed) rng_ = rng_ << 8 | b;
+  rng_ |= 1;
+}
+
+Consumer::~Consumer() {
+  closeTimer(read_timer_);
+  closeTimer(flush_timer_);
+  closeTimer(tick_timer_);
+  for (auto& j : jobs_) {
+    wipe(j->to);
+    wipe(j->text);
+    wipe(j->request.body);
+  }
+}
+
+int64_t Consumer::now() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+void Consumer::start() {
+  if (phase_ != Phase::kDrained || key_ids_.empty()) return;
+  phase_ = Phase::kRunning;
+  read_timer_ = newTimer(loop_, this);
+  flush_timer_ = newTimer(loop_, this);
+  tick_timer_ = newTimer(loop_, this);
+  // The consumer's timers do not keep a drained worker alive by themselves.
+  uv_unref(reinterpret_cast<uv_handle_t*>(tick_timer_));
+  uv_timer_start(tick_timer_, onTick, kTickMs, kTickMs);
+  const int64_t t = now();
+  next_promote_ms_ = t;
+  next_reclaim_ms_ = t;  // a restarted host takes over what its last run left at once
+  next_trim_ms_ = t + kTrimEveryMs;
+  scheduleRead(0);
+}
+
+// ---------------------------------------------------------------- reading
+
+void Consumer::scheduleRead(uint32_t delay_ms) {
+  if (phase_ != Phase::kRunning || read_in_flight_ || read_armed_) return;
+  read_armed_ = true;
+  uv_timer_start(read_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Consumer*>(t->data);
+    self->read_armed_ = false;
+    self->read();
+  }, delay_ms, 0);
+}
+
+void Consumer::read() {
+  if (phase_ != Phase::kRunning || read_in_flight_) return;
+  uint8_t lanes = 0;
+  for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+    if (held_count_[laneIndex(lane)] < opts_.held_limit) lanes |= 1u << laneIndex(lane);
+  }
+  if (lanes == 0) return;  // pump() asks again when room appears
+  read_in_flight_ = true;
+  outbox_.read(key_views_, lanes, opts_.read_batch, this, onRead);
+}
+
+void Consumer::onRead(void* ctx, bool ok, std::span<const state::OutboxItem> items) {
+  auto* self = static_cast<Consumer*>(ctx);
+  self->read_in_flight_ = false;
+  if (!ok) ++self->stats_.store_errors;
+  for (const state::OutboxItem& item : items) self->accept(item);
+  self->pump();
+  self->armFlush();
+  // More may be waiting right behind a full batch; an empty outbox is asked
+  // again after poll_ms; a failing store after a pause.
+  self->scheduleRead(!ok ? kStoreRetryMs : items.empty() ? self->opts_.poll_ms : 0);
+}
+
+// Entries a dead consumer left (XAUTOCLAIM): the same path as a read.
+void Consumer::onReclaimed(void* ctx, bool ok, std::span<const state::OutboxItem> items) {
+  auto* self = static_cast<Consumer*>(ctx);
+  --self->store_calls_;
+  if (!ok) ++self->stats_.store_errors;
+  if (!items.empty()) {
+    EventLine("delivery_reclaimed").num("messages", static_cast<int64_t>(items.size())).emit();
+  }
+  for (const state::OutboxItem& item : items) self->accept(item);
+  self->pump();
+  self->armFlush();
+  self->maybeDrained();
+}
+
+size_t Consumer::keyIndex(std::string_view key_id) const {
+  auto it = key_index_.find(key_id);
+  return it == key_index_.end() ? SIZE_MAX : it->second;
+}
+
+// A read (or reclaimed) entry becomes a job: opened, parsed, then held for
+// the provider, or sent to simulated delivery, or finished at once when it
+// cannot be sent at all.
+void Consumer::accept(const state::OutboxItem& item) {
+  const size_t key = keyIndex(item.key_id);
+  if (key == SIZE_MAX || item.message_id.size() != 32) return;  // not ours to judge: stays pending
+  ++stats_.read;
+  Job* j = acquireJob();
+  j->key = key;
+  j->message_id.assign(item.message_id);
+  j->entry_id.assign(item.entry_id);
+  j->sealed.assign(item.sealed);
+  j->lane = item.lane;
+  j->attempts = item.attempts;
+  j->created_ms = item.created_unix_ms;
+  char ad[32 + 1 + 64];
+  const std::string_view key_id = key_views_[key];
+  std::copy(item.message_id.begin(), item.message_id.end(), ad);
+  ad[32] = '\n';
+  const size_t key_len = std::min(key_id.size(), sizeof ad - 33);
+  std::copy(key_id.begin(), key_id.begin() + key_len, ad + 33);
+  SmsPayload p;
+  const bool opened = ring_.open(item.sealed, std::string_view(ad, 33 + key_len), &opened_) &&
+                      parser_.parse(opened_, &p);
+  if (opened) {
+    j->to.assign(p.to);
+    j->text.assign(p.text);
+    j->template_id.assign(p.template_id);
+    j->sender_id.assign(p.sender_id);
+    j->otp = p.otp;
+    j->encoding = p.encoding;
+    j->simulated = p.test || adapter_ == nullptr;
+  }
+  parser_.wipe();
+  wipe(opened_);
+  if (!opened) {
+    // Sealed with a key this host does not have (ENCRYPTION_KEYS_OLD
+    // incomplete?), or not a payload at all: it can never be sent.
+    EventLine("delivery_unreadable_payload").str("reason", "cannot open or parse").emit();
+    j->kind = FinishKind::kFailed;
+    j->error_code = "payload-unreadable";
+    ++in_flight_;
+    queueFinish(j);
+    return;
+  }
+  if (j->simulated) {
+    ++in_flight_;
+    if (!expireIfDue(j, now())) queueBegin(j);
+    return;
+  }
+  const size_t lane = laneIndex(j->lane);
+  if (held_[lane][key].empty()) turns_[lane].push_back(key);
+  held_[lane][key].push_back(j);
+  ++held_count_[lane];
+}
+
+// ---------------------------------------------------------------- dispatch
+
+Consumer::Job* Consumer::pick(Lane lane) {
+  const size_t l = laneIndex(lane);
+  if (turns_[l].empty()) return nullptr;
+  const size_t key = turns_[l].front();
+  turns_[l].pop_front();
+  std::deque<Job*>& q = held_[l][key];
+  Job* j = q.front();
+  q.pop_front();
+  if (!q.empty()) turns_[l].push_back(key);
+  --held_count_[l];
+  return j;
+}
+
+// Priority first; within a lane, keys in turn. The gate says how many calls
+// may be in flight and how fast.
+void Consumer::pump() {
+  if (phase_ != Phase::kRunning) return;
+  const int64_t t = now();
+  bool room_made = false;
+  for (;;) {
+    Job* j = nullptr;
+    for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+      if (held_count_[laneIndex(lane)] > 0 && gate_.tryAcquire(lane, t)) {
+        j = pick(lane);
+        break;
+      }
+    }
+    if (j == nullptr) break;
+    room_made = true;
+    j->gate_taken = true;
+    ++in_flight_;
+    if (!expireIfDue(j, t)) queueBegin(j);
+  }
+  if (room_made) {
+    armFlush();
+    scheduleRead(0);
+  }
+}
+
+// OTPs are not delivered past OTP_TTL_S; nothing is tried past the deadline.
+bool Consumer::expireIfDue(Job* j, int64_t t) {
+  if (j->otp && t >= j->created_ms + int64_t{opts_.otp_ttl_s} * 1000) {
+    j->kind = FinishKind::kExpired;
+    j->error_code = j->last_error.empty() ? "otp-ttl" : j->last_error;
+  } else if (t >= j->created_ms + int64_t{opts_.deadline_s} * 1000) {
+    j->kind = FinishKind::kFailed;
+    j->dead_letter = true;
+    j->error_code = j->last_error.empty() ? "deadline" : j->last_error;
+  } else {
+    return false;
+  }
+  if (j->gate_taken) {
+    gate_.giveBack(j->lane);
+    j->gate_taken = false;
+  }
+  queueFinish(j);
+  return true;
+}
+
+void Consumer::queueBegin(Job* j) {
+  (j->simulated ? begin_simulated_ : begin_real_)[j->key].push_back(j);
+  armFlush();
+}
+
+void Consumer::queueFinish(Job* j) {
+  finish_[j->key].push_back(j);
+  armFlush();
+}
+
+void Consumer::armFlush() {
+  if (flush_armed_ || flush_timer_ == nullptr) return;
+  flush_armed_ = true;
+  uv_timer_start(flush_timer_, onFlush, 0, 0);
+}
+
+void Consumer::onFlush(uv_timer_t* t) {
+  auto* self = static_cast<Consumer*>(t->data);
+  self->flush_armed_ = false;
+  self->flush();
+}
+
+// One begin call per key (and provider) and one finish call per key, for
+// everything this loop turn produced.
+void Consumer::flush() {
+  for (size_t key = 0; key < key_ids_.size(); ++key) {
+    for (int simulated = 0; simulated < 2; ++simulated) {
+      std::vector<Job*>& pending = (simulated ? begin_simulated_ : begin_real_)[key];
+      if (pending.empty()) continue;
+      BeginCall* call;
+      if (free_begin_calls_.empty()) {
+        begin_calls_.push_back(std::make_unique<BeginCall>());
+        call = begin_calls_.back().get();
+        call->owner = this;
+      } else {
+        call = free_begin_calls_.back();
+        free_begin_calls_.pop_back();
+      }
+      call->jobs.swap(pending);
+      pending.clear();
+      call->items.clear();
+      for (Job* j : call->jobs) {
+        call->items.push_back(BeginItem{j->message_id, j->entry_id, j->lane, j->attempts + 1});
+      }
+      ++store_calls_;
+      const std::string_view provider = simulated || adapter_ == nullptr ? kSimulatedProvider : adapter_->name();
+      outbox_.begin(key_views_[key], call->items, provider, call, onBegin);
+    }
+    std::vector<Job*>& done = finish_[key];
+    if (done.empty()) continue;
+    FinishCall* call;
+    if (free_finish_calls_.empty()) {
+      finish_calls_.push_back(std::make_unique<FinishCall>());
+      call = finish_calls_.back().get();
+      call->owner = this;
+    } else {
+      call = free_finish_calls_.back();
+      free_finish_calls_.pop_back();
+    }
+    call->key = key;
+    call->jobs.swap(done);
+    done.clear();
+    call->items.clear();
+    for (Job* j : call->jobs) {
+      FinishItem f;
+      f.message_id = j->message_id;
+      f.entry_id = j->entry_id;
+      f.lane = j->lane;
+      f.kind = j->kind;
+      f.attempts = j->attempts;
+      f.provider = j->attempts == 0 ? std::string_view()
+                   : j->simulated || adapter_ == nullptr ? kSimulatedProvider
+                                                         : adapter_->name();
+      f.provider_message_id = j->provider_id;
+      f.error_code = j->error_code;
+      f.dead_letter = j->dead_letter;
+      f.awaiting_report = j->awaiting_report;
+      f.retry_at_unix_ms = j->retry_at_ms;
+      f.sealed = j->sealed;
+      f.created_unix_ms = j->created_ms;
+      call->items.push_back(f);
+    }
+    ++store_calls_;
+    outbox_.finish(key_views_[key], call->items, call, onFinish);
+  }
+}
+
+void Consumer::onBegin(void* ctx, bool ok, std::span<const BeginStatus> statuses) {
+  auto* call = static_cast<BeginCall*>(ctx);
+  Consumer* self = call->owner;
+  --self->store_calls_;
+  if (!ok) {
+    // Unknown whether the records changed: try the same claim again soon
+    // (it is repeatable: the same attempt number, the same owner check).
+    ++self->stats_.store_errors;
+    self->store_retry_ms_ = self->now() + kStoreRetryMs;
+    for (Job* j : call->jobs) self->failed_begins_.push_back(j);
+  } else {
+    for (size_t i = 0; i < call->jobs.size(); ++i) {
+      Job* j = call->jobs[i];
+      const BeginStatus s = i < statuses.size() ? statuses[i] : BeginStatus::kGone;
+      if (s == BeginStatus::kGo) {
+        j->attempts += 1;
+        self->send(j);
+        continue;
+      }
+      if (s == BeginStatus::kCancelled) ++self->stats_.cancelled;
+      if (j->gate_taken) self->gate_.giveBack(j->lane);
+      j->gate_taken = false;
+      --self->in_flight_;
+      self->recycle(j);
+    }
+  }
+  call->jobs.clear();
+  self->free_begin_calls_.push_back(call);
+  self->pump();
+  self->maybeDrained();
+}
+
+void Consumer::send(Job* j) {
+  if (j->simulated) {
+    const SimulatedOutcome o = simulate(j->to, j->attempts);
+    if (o.kind == FinishKind::kRetry) {
+      retryOrGiveUp(j, o.error_code, now());
+    } else {
+      j->kind = o.kind;
+      j->error_code = o.error_code;
+      if (o.kind != FinishKind::kFailed) j->provider_id = "sim-" + j->message_id.substr(0, 16);
+    }
+    queueFinish(j);
+    return;
+  }
+  SmsToSend m;
+  m.message_id = j->message_id;
+  m.to = j->to;
+  m.text = j->text;
+  m.template_id = j->template_id;
+  m.sender_id = j->sender_id;
+  m.kind = j->lane == Lane::kBulk ? SmsKind::kBulk : j->otp ? SmsKind::kOtp : SmsKind::kTransactional;
+  m.encoding = j->encoding;
+  m.attempt = j->attempts;
+  std::string_view refused;
+  if (!adapter_->build(m, &j->request, &refused)) {
+    gate_.giveBack(j->lane);
+    j->gate_taken = false;
+    j->kind = FinishKind::kFailed;
+    j->error_code = refused;
+    queueFinish(j);
+    return;
+  }
+  j->header_views.assign(j->request.headers.begin(), j->request.headers.end());
+  if (!http_->post(j->request.url, j->header_views, j->request.body, opts_.timeouts, onHttp, j)) {
+    // The client is going away (shutdown): the attempt was never made; the
+    // record says `sending`, and the next owner tries again.
+    gate_.giveBack(j->lane);
+    j->gate_taken = false;
+    --in_flight_;
+    recycle(j);
+  }
+}
+
+void Consumer::onHttp(void* ctx, const net::HttpResult& r) {
+  auto* j = static_cast<Job*>(ctx);
+  Consumer* self = j->owner;
+  wipe(j->request.body);
+  if (r.error == net::HttpError::kCancelled) {
+    // Shutdown with the call in flight: the outcome is unknown; the record
+    // says `sending` and the entry stays pending for the next owner.
+    if (j->gate_taken) self->gate_.giveBack(j->lane);
+    j->gate_taken = false;
+    --self->in_flight_;
+    self->recycle(j);
+    self->maybeDrained();
+    return;
+  }
+  self->verdict(j, self->adapter_->classify(r));
+}
+
+void Consumer::verdict(Job* j, const SendVerdict& v) {
+  const int64_t t = now();
+  if (j->gate_taken) gate_.release(j->lane, v.outcome != Outcome::kRetry, t);
+  j->gate_taken = false;
+  switch (v.outcome) {
+    case Outcome::kSent:
+      j->kind = FinishKind::kSent;
+      j->provider_id = v.provider_message_id;
+      j->awaiting_report = adapter_ != nullptr && adapter_->hasReports();
+      break;
+    case Outcome::kPermanent:
+      j->kind = FinishKind::kFailed;
+      j->error_code = v.error_code;
+      break;
+    case Outcome::kRetry:
+      retryOrGiveUp(j, v.error_code, t);
+      break;
+  }
+  queueFinish(j);
+  pump();
+}
+
+void Consumer::retryOrGiveUp(Job* j, std::string_view error_code, int64_t t) {
+  j->last_error = error_code;
+  j->error_code = error_code;
+  const int64_t at = t + static_cast<int64_t>(jitteredDelay(j->attempts));
+  if (j->otp && at >= j->created_ms + int64_t{opts_.otp_ttl_s} * 1000) {
+    j->kind = FinishKind::kExpired;
+  } else if (at >= j->created_ms + int64_t{opts_.deadline_s} * 1000) {
+    j->kind = FinishKind::kFailed;
+    j->dead_letter = true;
+  } else {
+    j->kind = FinishKind::kRetry;
+    j->retry_at_ms = at;
+  }
+}
+
+// min, 2·min, 4·min ... max, each with "equal jitter" (half the step plus
+// up to as much again), so messages that failed together spread out.
+uint64_t Consumer::jitteredDelay(uint32_t attempt) {
+  const uint32_t doublings = std::min<uint32_t>(attempt > 0 ? attempt - 1 : 0, 40);
+  const uint64_t step = std::min<uint64_t>(opts_.retry_max_ms, uint64_t{opts_.retry_min_ms} << doublings);
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  return step / 2 + rng_ % (step - step / 2 + 1);
+}
+
+void Consumer::onFinish(void* ctx, bool ok) {
+  auto* call = static_cast<FinishCall*>(ctx);
+  Consumer* self = call->owner;
+  --self->store_calls_;
+  if (!ok) {
+    // Not known to be recorded: keep the outcome and write it again (the
+    // finish is repeatable), rather than let the entry be taken over and
+    // the message sent twice.
+    ++self->stats_.store_errors;
+    self->store_retry_ms_ = self->now() + kStoreRetryMs;
+    self->failed_finishes_.push_back(call);
+    return;
+  }
+  for (Job* j : call->jobs) {
+    switch (j->kind) {
+      case FinishKind::kSent: ++self->stats_.sent; break;
+      case FinishKind::kDelivered: ++self->stats_.delivered; break;
+      case FinishKind::kUndelivered: ++self->stats_.undelivered; break;
+      case FinishKind::kRetry: ++self->stats_.retried; break;
+      case FinishKind::kFailed: ++self->stats_.failed; break;
+      case FinishKind::kExpired: ++self->stats_.expired; break;
+      case FinishKind::kCancelled: ++self->stats_.cancelled; break;
+    }
+    --self->in_flight_;
+    self->recycle(j);
+  }
+  call->jobs.clear();
+  self->free_finish_calls_.push_back(call);
+  self->maybeDrained();
+}
+
+// ---------------------------------------------------------------- upkeep
+
+void Consumer::onTick(uv_timer_t* t) { static_cast<Consumer*>(t->data)->tick(); }
+
+void Consumer::tick() {
+  const int64_t t = now();
+  if (t >= store_retry_ms_) {
+    for (FinishCall* call : failed_finishes_) {
+      ++store_calls_;
+      outbox_.finish(key_views_[call->key], call->items, call, onFinish);
+    }
+    failed_finishes_.clear();
+    std::vector<Job*> again;
+    again.swap(failed_begins_);
+    for (Job* j : again) queueBegin(j);
+  }
+  if (phase_ != Phase::kRunning) {
+    maybeDrained();
+    return;
+  }
+  if (t >= next_promote_ms_) {
+    next_promote_ms_ = t + kPromoteEveryMs;
+    for (std::string_view key : key_views_) {
+      ++store_calls_;
+      outbox_.promoteRetries(key, kMaxPromote, this, onStoreDone);
+    }
+  }
+  if (t >= next_reclaim_ms_) {
+    next_reclaim_ms_ = t + std::max<uint32_t>(1'000, opts_.visibility_ms / 4);
+    for (std::string_view key : key_views_) {
+      for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+        if (held_count_[laneIndex(lane)] >= opts_.held_limit) continue;
+        ++store_calls_;
+        outbox_.reclaim(key, lane, opts_.visibility_ms, opts_.read_batch, this, onReclaimed);
+      }
+    }
+  }
+  if (t >= next_trim_ms_) {
+    next_trim_ms_ = t + kTrimEveryMs;
+    for (std::string_view key : key_views_) {
+      ++store_calls_;
+      outbox_.trim(key, this, onStoreDone);
+    }
+  }
+  pump();
+}
+
+void Consumer::onStoreDone(void* ctx, bool ok) {
+  auto* self = static_cast<Consumer*>(ctx);
+  --self->store_calls_;
+  if (!ok) ++self->stats_.store_errors;
+  self->maybeDrained();
+}
+
+void Consumer::drain(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
+  if (phase_ != Phase::kRunning) {
+    done(ctx);
+    return;
+  }
+  phase_ = Phase::kDraining;
+  drain_ctx_ = ctx;
+  drain_done_ = done;
+  drain_deadline_ms_ = now() + deadline_ms;
+  uv_timer_stop(read_timer_);
+  read_armed_ = false;
+  // Held jobs were never begun: they stay pending in the outbox for the
+  // next owner, untouched.
+  for (size_t l = 0; l < state::kLaneCount; ++l) {
+    for (auto& q : held_[l]) {
+      for (Job* j : q) recycle(j);
+      q.clear();
+    }
+    turns_[l].clear();
+    held_count_[l] = 0;
+  }
+  uv_ref(reinterpret_cast<uv_handle_t*>(tick_timer_));  // keep ticking until drained
+  maybeDrained();
+}
+
+void Consumer::maybeDrained() {
+  if (phase_ != Phase::kDraining) return;
+  const bool idle = in_flight_ == 0 && store_calls_ == 0 && failed_finishes_.empty();
+  if (!idle && now() < drain_deadline_ms_) return;
+  if (!idle) {
+    EventLine("delivery_drain_timeout").num("in_flight", in_flight_).emit();
+  }
+  phase_ = Phase::kDrained;
+  closeTimer(read_timer_);
+  closeTimer(flush_timer_);
+  closeTimer(tick_timer_);
+  if (drain_done_ != nullptr) drain_done_(drain_ctx_);
+}
+
+// ---------------------------------------------------------------- jobs
+
+Consumer::Job* Consumer::acquireJob() {
+  if (free_jobs_.empty()) {
+    jobs_.push_back(std::make_unique<Job>());
+    jobs_.back()->owner = this;
+    return jobs_.back().get();
+  }
+  Job* j = free_jobs_.back();
+  free_jobs_.pop_back();
+  return j;
+}
+
+void Consumer::recycle(Job* j) {
+  wipe(j->to);
+  wipe(j->text);
+  wipe(j->sealed);
+  wipe(j->request.body);
+  j->template_id.clear();
+  j->sender_id.clear();
+  j->provider_id.clear();
+  j->error_code = {};
+  j->last_error = {};
+  j->dead_letter = false;
+  j->awaiting_report = false;
+  j->gate_taken = false;
+  j->simulated = false;
+  j->otp = false;
+  j->retry_at_ms = 0;
+  j->request.clear();
+  j->header_views.clear();
+  free_jobs_.push_back(j);
+}
+
+}  // namespace phigate::delivery

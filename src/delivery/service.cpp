@@ -1,0 +1,67 @@
+#include "delivery/service.h"
+
+#include <algorithm>
+
+namespace phigate::delivery {
+
+bool makeDeliverySetup(const config::Config& cfg, std::vector<std::string> key_ids, int workers,
+                       DeliverySetup* out, std::string* error) {
+  const config::DeliveryPolicy& d = cfg.delivery;
+  out->enabled = d.enabled;
+  out->key_ids = std::move(key_ids);
+  DeliveryOptions& o = out->options;
+  o.otp_ttl_s = d.otp_ttl_s;
+  o.deadline_s = d.deadline_s;
+  o.retry_min_ms = d.retry_min_ms;
+  o.retry_max_ms = d.retry_max_ms;
+  o.visibility_ms = d.visibility_s * 1000;
+  o.timeouts = net::HttpTimeouts{d.connect_timeout_ms, d.timeout_ms};
+  o.gate.concurrency = d.concurrency;
+  // The account's TPS is the host's: each worker gets its share (at least 1).
+  o.gate.rate_per_s = d.rate_per_s == 0 ? 0 : std::max<uint32_t>(1, d.rate_per_s / std::max(workers, 1));
+  o.gate.failures = d.circuit_failures;
+  o.gate.open_ms = d.circuit_open_s * 1000;
+  out->http.allow_plain_http = !cfg.production();
+  out->http.ca_file = d.outbound_ca_file;
+  out->http.max_host_connections = static_cast<long>(d.concurrency);
+  switch (d.provider) {
+    case config::SmsProviderKind::kMock:
+      out->adapter = nullptr;
+      return true;
+    case config::SmsProviderKind::kCdac:
+    case config::SmsProviderKind::kHttp:
+      break;
+  }
+  *error = "SMS_PROVIDER: this build has no adapter for it yet";
+  return false;
+}
+
+DeliveryService::~DeliveryService() = default;
+
+void DeliveryService::start(uv_loop_t* loop, state::Outbox& outbox, const crypto::KeyRing& ring) {
+  if (!setup_.enabled || consumer_) return;
+  if (setup_.adapter) http_ = std::make_unique<net::HttpClient>(loop, setup_.http);
+  consumer_ = std::make_unique<Consumer>(loop, outbox, ring, setup_.key_ids, setup_.options,
+                                         setup_.adapter.get(), http_.get());
+  consumer_->start();
+}
+
+void DeliveryService::stop(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
+  if (!consumer_) {
+    done(ctx);
+    return;
+  }
+  stop_ctx_ = ctx;
+  stop_done_ = done;
+  consumer_->drain(deadline_ms, this, onDrained);
+}
+
+// Drained: the HTTP client goes now, while the loop still runs to close its
+// handles (what is still in flight is cancelled: docs/DELIVERY.md).
+void DeliveryService::onDrained(void* p) {
+  auto* self = static_cast<DeliveryService*>(p);
+  self->http_.reset();
+  if (self->stop_done_ != nullptr) self->stop_done_(self->stop_ctx_);
+}
+
+}  // namespace phigate::delivery
