@@ -461,6 +461,9 @@ std::map<std::string, std::string> productionEnv() {
       {"ADMIN_API_KEY", "fake-admin-key-for-tests-OPQRSTUVWXYZ"},
       // No Redis in these tests: the operator's explicit word for the in-process store.
       {"PHIGATE_ACCEPT_MESSAGE_LOSS", "true"},
+      // Production refuses simulated delivery; these hosts only accept
+      // (delivery has tests of its own, with a provider).
+      {"PHIGATE_DELIVERY", "false"},
   };
 }
 

@@ -458,7 +458,8 @@ TEST_P(ProductionConfigTest, RefusesToStartNamingTheVariableButNotItsValue) {
   EXPECT_EQ(out.find("worker_started"), std::string::npos);
   // The valid secrets of the base configuration are never printed either.
   for (const auto& [k, v] : productionEnv()) {
-    if (k != "APP_ENV") {
+    // Switches ("true"/"false") are words an error text may well contain.
+    if (k != "APP_ENV" && v != "true" && v != "false") {
       EXPECT_EQ(out.find(v), std::string::npos) << k;
     }
   }

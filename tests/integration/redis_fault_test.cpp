@@ -312,6 +312,8 @@ class RedisFaultTest : public ::testing::Test {
     // pseudonyms of it, and a restarted phigate must find the old ones (in
     // development a missing key would be generated anew at each start).
     env.emplace("SECRET_KEY", kSecretKey);
+    // These tests read the outbox itself: nothing consumes it unless a test says so.
+    env.emplace("PHIGATE_DELIVERY", "false");
     server_.reset();
     server_ = std::make_unique<Server>(ServerOptions{.workers = workers,
                                                      .env = env,

@@ -625,7 +625,8 @@ TEST_F(SecurityTest, MessageStatusIsVisibleOnlyToTheKeyThatCreatedIt) {
   ASSERT_EQ(parser.parse(mine.body).get(doc), simdjson::SUCCESS);
   std::set<std::string> keys;
   for (auto field : doc) keys.emplace(field.key);
-  EXPECT_EQ(keys, (std::set<std::string>{"id", "status", "channel", "created_at", "segments"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"id", "status", "channel", "attempts", "provider", "provider_message_id",
+                                   "created_at", "updated_at", "segments"}));
   EXPECT_EQ(jsonField(mine.body, "id"), ids[0]);
   EXPECT_EQ(jsonField(mine.body, "status"), "queued");
   EXPECT_EQ(jsonField(mine.body, "channel"), "sms");

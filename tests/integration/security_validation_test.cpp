@@ -643,10 +643,11 @@ std::optional<std::string> openSealed(const std::string& sealed, const std::stri
   return plain;
 }
 
-/** Every outbox entry of key `key_id`, opened: message id -> plaintext. */
+/** Every outbox entry of key `key_id` (both lanes), opened: message id -> plaintext. */
 std::map<std::string, std::string> openOutbox(const RedisServer& redis, const std::string& key_id) {
   std::map<std::string, std::string> out;
-  auto r = redis.cli("XRANGE", "phigate:{" + key_id + "}:outbox", "-", "+");
+  for (const char* lane : {":outbox", ":outbox:bulk"}) {
+  auto r = redis.cli("XRANGE", "phigate:{" + key_id + "}" + lane, "-", "+");
   if (!r || r->type != RedisReply::Type::kArray) {
     ADD_FAILURE() << "XRANGE failed";
     return out;
@@ -660,6 +661,7 @@ std::map<std::string, std::string> openOutbox(const RedisServer& redis, const st
     if (!plain) ADD_FAILURE() << "an outbox payload does not open";
     out[fields["id"]] = plain.value_or("");
   }
+  }
   return out;
 }
 
@@ -669,8 +671,10 @@ TEST(SealedRecipients, TheOutboxCarriesTheE164Number) {
   ASSERT_EQ(sodium_init() >= 0, true);
   RedisServer redis;
   ASSERT_TRUE(redis.ready()) << redis.error();
+  // Delivery off: the entries stay in the outbox for the test to open.
   Server s({.env = {{"API_KEYS_FILE", "keys.json"}, {"RATELIMIT_STORAGE_URI", redis.uri()},
-                    {"ENCRYPTION_KEY", kSealKeyHex}, {"PHIGATE_STORE_TIMEOUT_MS", "2000"}},
+                    {"ENCRYPTION_KEY", kSealKeyHex}, {"PHIGATE_STORE_TIMEOUT_MS", "2000"},
+                    {"PHIGATE_DELIVERY", "false"}},
             .files = {{"keys.json", keysFileJson({keyWithRoles("sealer", {"sms", "bulk"})})}}});
   ASSERT_TRUE(s.ready()) << s.logText();
   ASSERT_TRUE(s.waitForLine({"\"event\":\"store_ready\""}, 10000)) << s.logText();

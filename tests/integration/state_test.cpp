@@ -685,7 +685,9 @@ TEST_P(StateTest, UnreachableStoreFailsClosed) {
 // A full in-process store is not transient: its own problem type and status
 // (507, no Retry-After), an event in the log, and /health says so.
 TEST(StoreFull, FullMemoryStoreIsItsOwnAnswerAndHealthSaysSo) {
-  Server s({.env = {{"SMS_API_KEY", kClinic}, {"PHIGATE_MEMORY_MAX_MESSAGES", "2"}}});
+  // Delivery off: accepted messages stay queued and keep their room.
+  Server s({.env = {{"SMS_API_KEY", kClinic}, {"PHIGATE_MEMORY_MAX_MESSAGES", "2"},
+                    {"PHIGATE_DELIVERY", "false"}}});
   ASSERT_TRUE(s.ready()) << s.logText();
   auto health = [&] {
     auto r = request(s.port(), get("/health"));

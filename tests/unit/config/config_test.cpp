@@ -29,7 +29,11 @@ class ConfigTest : public ::testing::Test {
             {"SMS_API_KEY", kSmsKey},
             {"ADMIN_API_KEY", kAdminKey},
             // The store is not what these tests are about (see ProductionNeedsADurableStore).
-            {"PHIGATE_ACCEPT_MESSAGE_LOSS", "true"}};
+            {"PHIGATE_ACCEPT_MESSAGE_LOSS", "true"},
+            // Nor the provider (production refuses the simulated one).
+            {"SMS_PROVIDER", "http"},
+            {"SMS_HTTP_URL", "https://sms.provider.test/v1/messages"},
+            {"SMS_HTTP_TOKEN", "fake-provider-token"}};
   }
 
   static LoadResult load(const EnvMap& env, const EnvMap& dotenv = {},
@@ -225,7 +229,15 @@ TEST_F(ConfigTest, TheTableListsEveryName) {
                             "PHIGATE_AUTH_FAILURE_LIMIT", "PHIGATE_AUTH_FAILURE_WINDOW_S",
                             "PHIGATE_AUTO_BLOCK_S", "PHIGATE_STORE_TIMEOUT_MS",
                             "PHIGATE_MEMORY_MAX_MESSAGES", "PHIGATE_ACCEPT_MESSAGE_LOSS",
-                            "PHIGATE_DEFAULT_REGION"};
+                            "PHIGATE_DEFAULT_REGION", "SMS_PROVIDER", "CDAC_URL", "CDAC_USERNAME",
+                            "CDAC_PASSWORD", "CDAC_SENDER_ID", "CDAC_SECURE_KEY", "CDAC_REPORT_URL",
+                            "SMS_HTTP_URL", "SMS_HTTP_TOKEN", "OUTBOUND_CA_FILE", "OUTBOUND_PROXY",
+                            "OTP_TTL_S", "MESSAGE_RETENTION_S", "PHIGATE_DELIVERY",
+                            "PHIGATE_DELIVERY_DEADLINE_S", "PHIGATE_RETRY_MIN_MS",
+                            "PHIGATE_RETRY_MAX_MS", "PHIGATE_PROVIDER_CONCURRENCY",
+                            "PHIGATE_PROVIDER_RATE", "PHIGATE_PROVIDER_CONNECT_TIMEOUT_MS",
+                            "PHIGATE_PROVIDER_TIMEOUT_MS", "PHIGATE_VISIBILITY_TIMEOUT_S",
+                            "PHIGATE_CIRCUIT_FAILURES", "PHIGATE_CIRCUIT_OPEN_S"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }

@@ -117,7 +117,14 @@ TEST_F(VariablesTest, IntegerRowsRefuseTheirOutsideWithTheRangeError) {
       EXPECT_EQ(r.error, expected) << v.name << "=" << outside;
     }
     for (uint64_t inside : {v.lo, v.hi}) {
-      const LoadResult r = load({{std::string(v.name), std::to_string(inside)}});
+      EnvMap env = {{std::string(v.name), std::to_string(inside)}};
+      // Rules across variables: the partner takes a value that lets this
+      // one's whole range load (config.cpp, checkDelivery).
+      if (v.name == "PHIGATE_RETRY_MIN_MS") env["PHIGATE_RETRY_MAX_MS"] = std::to_string(v.hi);
+      if (v.name == "PHIGATE_RETRY_MAX_MS") env["PHIGATE_RETRY_MIN_MS"] = "10";
+      if (v.name == "PHIGATE_PROVIDER_TIMEOUT_MS") env["PHIGATE_VISIBILITY_TIMEOUT_S"] = "1200";
+      if (v.name == "PHIGATE_VISIBILITY_TIMEOUT_S") env["PHIGATE_PROVIDER_TIMEOUT_MS"] = "1000";
+      const LoadResult r = load(env);
       EXPECT_TRUE(r.config.has_value()) << v.name << "=" << inside << ": " << r.error;
     }
   }
