@@ -58,6 +58,8 @@ struct Consumer::Job {
   Lane lane = Lane::kPriority;
   uint32_t attempts = 0;  // provider calls made, this one included once begun
   int64_t created_ms = 0;
+  std::string admitted_by;
+  int64_t admitted_store_ms = 0;
   // From the payload (PHI: wiped on recycle).
   std::string to, text, template_id, sender_id;
   bool otp = false;
@@ -163,6 +165,7 @@ void Consumer::read() {
   for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
     if (held_count_[laneIndex(lane)] < opts_.held_limit) lanes |= 1u << laneIndex(lane);
   }
+  if (settling_.size() >= opts_.held_limit) lanes = 0;  // an admitter's mark is late: wait for it
   if (lanes == 0) return;  // pump() asks again when room appears
   read_in_flight_ = true;
   outbox_.read(key_views_, lanes, opts_.read_batch, this, onRead);
@@ -173,6 +176,7 @@ void Consumer::onRead(void* ctx, bool ok, std::span<const state::OutboxItem> ite
   self->read_in_flight_ = false;
   if (!ok) ++self->stats_.store_errors;
   for (const state::OutboxItem& item : items) self->accept(item);
+  self->recheckSettling();
   self->pump();
   self->armFlush();
   // More may be waiting right behind a full batch; an empty outbox is asked
@@ -214,6 +218,8 @@ void Consumer::accept(const state::OutboxItem& item) {
   j->lane = item.lane;
   j->attempts = item.attempts;
   j->created_ms = item.created_unix_ms;
+  j->admitted_by.assign(item.admitted_by);
+  j->admitted_store_ms = item.admitted_store_ms;
   char ad[32 + 1 + 64];
   const std::string_view key_id = key_views_[key];
   std::copy(item.message_id.begin(), item.message_id.end(), ad);
@@ -244,15 +250,33 @@ void Consumer::accept(const state::OutboxItem& item) {
     queueFinish(j);
     return;
   }
+  route(j);
+}
+
+// An entry whose admitter may still cancel it waits (Outbox::settled), the
+// rest go to simulated delivery or are held for the provider.
+void Consumer::route(Job* j) {
+  if (!outbox_.settled(j->admitted_by, j->admitted_store_ms)) {
+    settling_.push_back(j);
+    return;
+  }
   if (j->simulated) {
     ++in_flight_;
     if (!expireIfDue(j, now())) queueBegin(j);
     return;
   }
   const size_t lane = laneIndex(j->lane);
-  if (held_[lane][key].empty()) turns_[lane].push_back(key);
-  held_[lane][key].push_back(j);
+  if (held_[lane][j->key].empty()) turns_[lane].push_back(j->key);
+  held_[lane][j->key].push_back(j);
   ++held_count_[lane];
+}
+
+void Consumer::recheckSettling() {
+  if (settling_.empty()) return;
+  std::deque<Job*> waiting;
+  waiting.swap(settling_);
+  for (Job* j : waiting) route(j);
+  armFlush();
 }
 
 // ---------------------------------------------------------------- dispatch
@@ -593,6 +617,7 @@ void Consumer::tick() {
     maybeDrained();
     return;
   }
+  recheckSettling();
   if (t >= next_promote_ms_) {
     next_promote_ms_ = t + kPromoteEveryMs;
     for (std::string_view key : key_views_) {
@@ -640,6 +665,8 @@ void Consumer::drain(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
   read_armed_ = false;
   // Held jobs were never begun: they stay pending in the outbox for the
   // next owner, untouched.
+  for (Job* j : settling_) recycle(j);
+  settling_.clear();
   for (size_t l = 0; l < state::kLaneCount; ++l) {
     for (auto& q : held_[l]) {
       for (Job* j : q) recycle(j);

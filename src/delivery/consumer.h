@@ -90,6 +90,8 @@ class Consumer {
   static void onReclaimed(void* ctx, bool ok, std::span<const state::OutboxItem> items);
   void accept(const state::OutboxItem& item);
   size_t keyIndex(std::string_view key_id) const;
+  void route(Job* j);
+  void recheckSettling();
   // Dispatch.
   void pump();
   Job* pick(state::Lane lane);
@@ -134,6 +136,7 @@ class Consumer {
   std::vector<std::deque<Job*>> held_[state::kLaneCount];
   std::deque<size_t> turns_[state::kLaneCount];
   uint32_t held_count_[state::kLaneCount] = {0, 0};
+  std::deque<Job*> settling_;  // their admitter may still cancel them
   // Per key, waiting for this turn's begin / finish call.
   std::vector<std::vector<Job*>> begin_real_, begin_simulated_, finish_;
   std::vector<FinishCall*> failed_finishes_;

@@ -38,6 +38,8 @@ struct OutboxItem {
   Lane lane = Lane::kPriority;
   uint32_t attempts = 0;        // provider calls made before this read
   int64_t created_unix_ms = 0;  // when it was admitted (this host's clock)
+  std::string_view admitted_by; // the admitting worker (Outbox::settled); may be empty
+  int64_t admitted_store_ms = 0;  // when, on the store's clock
 };
 
 /** One message to claim before its provider call. */
@@ -109,6 +111,18 @@ class Outbox {
    *  longer than `idle_ms` (a dead one's); the memory backend has no other consumer. */
   virtual void reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
                        ReadDone done) = 0;
+  /**
+   * Whether a message admitted by worker `admitted_by` at `admitted_store_ms`
+   * may be sent: false while that worker may still be about to cancel it
+   * (it answered 503 to an admit whose reply it never saw, and the admit ran
+   * all the same: see redis_settle.cpp). Synchronous, from what the last
+   * read() learnt; the memory backend has no such case.
+   */
+  virtual bool settled(std::string_view admitted_by, int64_t admitted_store_ms) const {
+    (void)admitted_by;
+    (void)admitted_store_ms;
+    return true;
+  }
   /** Claims `items` of `key_id` for their provider call; statuses in the same order. */
   virtual void begin(std::string_view key_id, std::span<const BeginItem> items, std::string_view provider,
                      void* ctx, BeginDone done) = 0;

@@ -105,6 +105,7 @@ void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, 
   if (!healthy()) return done(ctx, false, {});
   if (key_ids.empty() || lanes == 0 || per_key == 0) return done(ctx, true, {});
   ensureGroups(key_ids);
+  refreshWatermarks();  // in the same write, answered first
   Op* op = acquire();
   op->ctx = ctx;
   op->read_done = done;
@@ -151,8 +152,11 @@ void RedisStore::addItem(Op* op, std::string_view key_id, Lane lane, const redis
       std::from_chars(value.data(), value.data() + value.size(), created);
     } else if (name == "a") {
       std::from_chars(value.data(), value.data() + value.size(), item.attempts);
+    } else if (name == "w") {
+      item.admitted_by = value;
     }
   }
+  std::from_chars(item.entry_id.data(), item.entry_id.data() + item.entry_id.size(), item.admitted_store_ms);
   item.created_unix_ms = created - clock_offset_ms_;
   op->items.push_back(item);
 }

@@ -200,6 +200,30 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[2]))
 return trimmed
 )lua";
 
+/**
+ * cancel (redis_settle.cpp): KEYS: pairs of (record, cancel marker), all of
+ * one key's tag. ARGV: 1 marker ttl ms, 2 retention ms (a cancelled record).
+ */
+inline constexpr std::string_view kCancelScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i + 1], '1', 'PX', ARGV[1])
+  local rec = redis.call('GET', KEYS[i])
+  if rec and string.sub(rec, 1, 7) == 'queued|' then
+    local f = {}
+    for v in (rec .. '|'):gmatch('([^|]*)|') do f[#f + 1] = v end
+    for j = #f + 1, 9 do f[j] = '' end
+    f[1], f[6], f[9] = 'cancelled', now, 'store-timeout'
+    redis.call('SET', KEYS[i], table.concat(f, '|', 1, 9), 'PX', ARGV[2])
+  end
+end
+return #KEYS / 2
+)lua";
+
+/** How often a worker writes its cancels and its watermark (redis_settle.cpp). */
+inline constexpr uint64_t kUpkeepMs = 20;
+
 #undef PHIGATE_LUA_PRELUDE
 
 }  // namespace phigate::state

@@ -17,7 +17,8 @@ namespace phigate::state {
  * 4 member, 5 nonce ttl ms (0: no nonce), 6 idempotency (1/0),
  * 7 fingerprint, 8 sealed response, 9 idempotency ttl ms, 10 lookup (0 none,
  * 1 read, 2 cancel if queued), 11 message ttl ms, 12 entry count,
- * 13 deadline (Redis clock, ms), 14 retention ms (a cancelled record), then
+ * 13 deadline (Redis clock, ms), 14 retention ms (a cancelled record),
+ * 15 the admitting worker (stored with each entry: redis_settle.cpp), then
  * per entry: id, channel, sealed payload, segments.
  * Returns {status, limit, remaining, reset ms, retry-after ms, ...}:
  * status 0 admitted (+ the looked-up message record, one string
@@ -103,11 +104,12 @@ if quota > 0 then
   redis.call('EXPIRE', KEYS[2], 172800)
 end
 if nonce_ttl > 0 then redis.call('SET', KEYS[3], '1', 'PX', nonce_ttl) end
-local a = 15
+local a = 16
 for i = 1, n do
   redis.call('SET', KEYS[8 + i], 'queued|' .. ARGV[a + 1] .. '|' .. now .. '|' .. ARGV[a + 3] ..
              '|0|' .. now .. '|||', 'PX', message_ttl)
-  redis.call('XADD', KEYS[5], '*', 'id', ARGV[a], 'channel', ARGV[a + 1], 'payload', ARGV[a + 2])
+  redis.call('XADD', KEYS[5], '*', 'id', ARGV[a], 'channel', ARGV[a + 1], 'payload', ARGV[a + 2],
+             'w', ARGV[15])
   a = a + 4
 end
 if idem then

@@ -97,6 +97,12 @@ void RedisStore::start(uv_loop_t* loop) {
   finish_script_ = client_->registerScript(std::string(kFinishScript));
   promote_script_ = client_->registerScript(std::string(kPromoteScript));
   trim_script_ = client_->registerScript(std::string(kTrimScript));
+  cancel_script_ = client_->registerScript(std::string(kCancelScript));
+  upkeep_timer_ = new uv_timer_t;
+  uv_timer_init(loop, upkeep_timer_);
+  upkeep_timer_->data = this;
+  uv_timer_start(upkeep_timer_, onUpkeep, kUpkeepMs, kUpkeepMs);
+  uv_unref(reinterpret_cast<uv_handle_t*>(upkeep_timer_));
   // This worker's name in the consumer groups: host and pid, plus random
   // bits so a restarted worker that gets an old pid is a new consumer.
   char host[64] = "host";
@@ -162,6 +168,11 @@ int64_t RedisStore::scriptDeadlineMs() const {
 }
 
 void RedisStore::stop() {
+  if (upkeep_timer_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(upkeep_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    upkeep_timer_ = nullptr;
+  }
   if (client_) client_->stop();
 }
 
@@ -220,7 +231,7 @@ void RedisStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
                    lookup_mode,
                    number(n[5], uint64_t{message_ttl_s_} * 1000), number(n[6], req.entries.size()),
                    number(n[7], static_cast<uint64_t>(scriptDeadlineMs())),
-                   retentionText()});
+                   retentionText(), consumer_});
   if (op->segment_text.size() < req.entries.size()) op->segment_text.resize(req.entries.size());
   for (size_t i = 0; i < req.entries.size(); ++i) {
     const OutboxEntry& e = req.entries[i];
@@ -229,6 +240,7 @@ void RedisStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     op->args.insert(op->args.end(), {e.message_id, e.channel, e.sealed,
                                      std::string_view(text.data(), static_cast<size_t>(r.ptr - text.data()))});
   }
+  noteAdmitSent(op, req.entries.size());
   client_->evalsha(admit_script_, op->keys, op->args, op, onAdmitReply);
 }
 
@@ -318,7 +330,9 @@ void RedisStore::onAdmitReply(void* p, const redisReply* reply) {
     }
   }
   // Anything else (no reply: timeout or lost connection; an error reply such
-  // as OOM) leaves kUnavailable: nothing is known to have happened.
+  // as OOM) leaves kUnavailable: nothing is known to have happened, so the
+  // entries, if any, are cancelled (redis_settle.cpp).
+  self->noteAdmitReply(op, reply);
   void* ctx = op->ctx;
   AdmitDone done = op->admit_done;
   done(ctx, r);

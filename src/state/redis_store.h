@@ -18,7 +18,9 @@
 #include <uv.h>
 
 #include <array>
+#include <deque>
 #include <memory>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,9 @@ class RedisStore : public StateStore, public Outbox {
   void reportsDue(std::string_view key_id, int64_t sent_before_unix_ms, uint32_t max, void* ctx,
                   ReportsDone done) override;
   void trim(std::string_view key_id, void* ctx, Done done) override;
+  bool settled(std::string_view admitted_by, int64_t admitted_store_ms) const override;
+  /** Ids of admits answered 503 whose cancel marker is not written yet. */
+  size_t pendingCancels() const { return cancels_.size(); }
   /** This worker's consumer name in the groups (set by start()). */
   const std::string& consumerName() const { return consumer_; }
 
@@ -84,6 +89,7 @@ class RedisStore : public StateStore, public Outbox {
     std::vector<std::string_view> args;
     MessageStatus message;
     int64_t sent_ms = 0;
+    uint64_t admit_seq = 0;  // admits with entries: their place in admit_sends_
     // The outbox calls (redis_outbox.cpp).
     Outbox::ReadDone read_done = nullptr;
     Outbox::BeginDone begin_done = nullptr;
@@ -109,6 +115,16 @@ class RedisStore : public StateStore, public Outbox {
   static void onBeginReply(void* ctx, const redisReply* reply);
   static void onReportsReply(void* ctx, const redisReply* reply);
   static void onGroupReply(void* ctx, const redisReply* reply);
+  // The 503 guarantee (redis_settle.cpp).
+  void noteAdmitSent(Op* op, size_t entries);
+  void noteAdmitReply(Op* op, const redisReply* reply);
+  static void onUpkeep(uv_timer_t* t);
+  void flushCancels();
+  void writeWatermark();
+  void refreshWatermarks();
+  int64_t ownWatermarkMs() const;
+  static void onCancelReply(void* ctx, const redisReply* reply);
+  static void onWatermarksReply(void* ctx, const redisReply* reply);
   /** Creates the consumer groups of `key_ids`' streams once per connection. */
   void ensureGroups(std::span<const std::string_view> key_ids);
   /** Appends one stream entry's item (XREADGROUP / XAUTOCLAIM shape) to op->items. */
@@ -139,7 +155,26 @@ class RedisStore : public StateStore, public Outbox {
   // once per connection, before the first read: a restarted Redis without
   // its data has no groups).
   std::vector<std::string> grouped_streams_;
-  bool groups_fresh_ = false;
+  // Admits with entries not yet answered, oldest first (replies come in
+  // order): (sequence, local send ms).
+  std::deque<std::pair<uint64_t, int64_t>> admit_sends_;
+  uint64_t next_admit_seq_ = 1;
+  int64_t last_entry_admit_ms_ = 0;
+  // Records of messages whose admit was answered 503 without a reply:
+  // their cancel markers are written when Redis answers again.
+  struct PendingCancel {
+    std::string record_key;
+    int64_t sent_ms = 0;      // the admit's send time: the watermark stays behind it
+    bool in_flight = false;
+  };
+  std::deque<PendingCancel> cancels_;
+  size_t cancels_in_flight_ = 0;
+  // Other workers' watermarks (HGETALL phigate:{wm}): worker -> (mark,
+  // written at), both on Redis's clock.
+  std::unordered_map<std::string, std::pair<int64_t, int64_t>> watermarks_;
+  bool watermarks_pending_ = false;
+  int cancel_script_ = -1;
+  uv_timer_t* upkeep_timer_ = nullptr;  // heap: closing completes after stop()
   // Redis clock minus ours, measured with TIME on every (re)connect: the
   // admit script refuses to act past the moment we stopped waiting for it.
   int64_t clock_offset_ms_ = 0;
