@@ -1,21 +1,10 @@
 #include "mock/cdac.h"
 
-#include <openssl/evp.h>
-
 #include "crypto/hash.h"
 
 namespace phigate::mock {
 
 namespace {
-
-std::string digestHex(const EVP_MD* md, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &len, md, nullptr) != 1) return {};
-  std::string hex(2 * len, '\0');
-  crypto::toHex({out, len}, hex.data());
-  return hex;
-}
 
 bool allDigits(std::string_view s) {
   if (s.empty()) return false;
@@ -51,16 +40,6 @@ CdacCheck fail(int code) {
 }
 
 }  // namespace
-
-std::string sha1Hex(std::string_view data) { return digestHex(EVP_sha1(), data); }
-std::string sha512Hex(std::string_view data) { return digestHex(EVP_sha512(), data); }
-std::string sha256Hex(std::string_view data) { return digestHex(EVP_sha256(), data); }
-
-std::string_view trimControl(std::string_view s) {
-  while (!s.empty() && static_cast<unsigned char>(s.front()) <= ' ') s.remove_prefix(1);
-  while (!s.empty() && static_cast<unsigned char>(s.back()) <= ' ') s.remove_suffix(1);
-  return s;
-}
 
 std::string cdacKey(std::string_view username, std::string_view sender_id,
                     std::string_view content, std::string_view secure_key) {

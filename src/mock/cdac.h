@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ascii.h"
+#include "crypto/digest_hex.h"
 #include "mock/form.h"
 
 namespace phigate::mock {
@@ -34,13 +36,11 @@ struct CdacAccount {
   std::string sender_id;
 };
 
-/** Lower-case hex digests (OpenSSL EVP); empty on an OpenSSL failure. */
-std::string sha1Hex(std::string_view data);
-std::string sha512Hex(std::string_view data);
-std::string sha256Hex(std::string_view data);
-
-/** Bytes <= ' ' removed at both ends, as Java's String.trim() does (CDAC's sample client). */
-std::string_view trimControl(std::string_view s);
+// The digests (OpenSSL EVP) and Java's trim() are shared with the delivery
+// adapter (crypto/digest_hex.h, common/ascii.h): both sides hash alike.
+using crypto::sha1Hex;
+using crypto::sha256Hex;
+using crypto::sha512Hex;
 
 /** The `key` field a client must send: SHA-512 hex of the four trimmed values. */
 std::string cdacKey(std::string_view username, std::string_view sender_id,
