@@ -52,9 +52,8 @@ std::string cdacKey(std::string_view username, std::string_view sender_id,
   return sha512Hex(joined);
 }
 
-bool validIndianMobile(std::string_view n) {
-  if (n.size() == 12 && n.substr(0, 2) == "91") n.remove_prefix(2);
-  if (n.size() == 11 && n.front() == '0') n.remove_prefix(1);
+bool validIndianMobile(std::string_view number) {
+  const std::string_view n = nationalMobile(number);
   return n.size() == 10 && allDigits(n) && n.front() >= '6';
 }
 
@@ -69,7 +68,9 @@ CdacCheck checkCdacRequest(const Form& form, const CdacAccount& account) {
   }
   const std::string& type = *form.find("smsservicetype");
   if (!knownServiceType(type)) return fail(404);
-  const bool bulk = type == "bulkmsg";
+  // CDAC's Java sample posts bulkmsg and unicodemsg with bulkmobno (a
+  // comma-separated list), every other type with mobileno.
+  const bool bulk = type == "bulkmsg" || type == "unicodemsg";
   const std::string* to = form.find(bulk ? "bulkmobno" : "mobileno");
   if (to == nullptr || trimControl(*to).empty()) return fail(404);
 
@@ -117,5 +118,13 @@ std::string cdacError(int code) {
 }
 
 bool isCdacTemporary(int code) { return code == 405 || code == 407 || code == 408 || code == 409; }
+
+bool isCdacPermanent(int code) { return !isCdacTemporary(code) && !cdacErrorText(code).empty(); }
+
+std::string_view nationalMobile(std::string_view n) {
+  if (n.size() == 12 && n.substr(0, 2) == "91") n.remove_prefix(2);
+  if (n.size() == 11 && n.front() == '0') n.remove_prefix(1);
+  return n;
+}
 
 }  // namespace phigate::mock

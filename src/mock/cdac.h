@@ -13,7 +13,8 @@
 //   ERROR : 407 ...            temporary: network error on SMSC      } when
 //   ERROR : 408 ...            temporary: network error on SMSC      } asked
 //   ERROR : 409 ...            temporary: SMSC response timed out    } (--fail-next)
-//   ERROR : 406 ...            invalid mobile number (mobileno / bulkmobno)
+//   ERROR : 406 ...            invalid mobile number (mobileno; bulkmobno for
+//                              bulkmsg and unicodemsg, as CDAC's Java sample sends them)
 //   ERROR : 411 ...            sender id not approved (not the configured one)
 // docs/MOCK_PROVIDER.md has the same table.
 #pragma once
@@ -69,5 +70,11 @@ std::string_view cdacErrorText(int code);
 
 /** True for the codes --fail-next may choose (405, 407, 408, 409). */
 bool isCdacTemporary(int code);
+
+/** True for the codes --permanent-next may choose (401, 403, 404, 406, 411). */
+bool isCdacPermanent(int code);
+
+/** The 10-digit number without a 91 or 0 prefix (`number` as it is when it has neither). */
+std::string_view nationalMobile(std::string_view number);
 
 }  // namespace phigate::mock

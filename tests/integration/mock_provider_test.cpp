@@ -182,13 +182,21 @@ TEST_F(MockProviderTest, RecordsOneLinePerAcceptedMessageWithoutItsText) {
   auto count = request(mock_.port(), get("/_mock/received"));
   ASSERT_TRUE(count);
   EXPECT_EQ(count->status, 200);
-  EXPECT_EQ(jsonField(count->body, "count"), "2") << count->body;
+  EXPECT_EQ(jsonField(count->body, "count"), "2") << count->body;  // the repeat is not a new message
+  EXPECT_EQ(jsonField(count->body, "cdac"), "1") << count->body;
+  EXPECT_EQ(jsonField(count->body, "http"), "1") << count->body;
+  EXPECT_EQ(jsonField(count->body, "duplicates"), "1") << count->body;
 
+  // The repeat is recorded, marked, so a test can count duplicate sends.
   const std::vector<std::string> lines = recordLines();
-  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_EQ(lines.size(), 3u);
   EXPECT_NE(lines[0].find("\"to\":\"9800000001\""), std::string::npos);
+  EXPECT_NE(lines[0].find("\"service\":\"otpmsg\""), std::string::npos);
   EXPECT_NE(lines[0].find(hexDigest(EVP_sha256(), kText)), std::string::npos);
   EXPECT_NE(lines[1].find("\"id\":\"msg-0002\""), std::string::npos);
+  EXPECT_NE(lines[1].find("\"duplicate\":false"), std::string::npos);
+  EXPECT_NE(lines[2].find("\"id\":\"msg-0002\""), std::string::npos);
+  EXPECT_NE(lines[2].find("\"duplicate\":true"), std::string::npos);
   for (const std::string& l : lines) {
     EXPECT_TRUE(isJsonObject(l));
     EXPECT_EQ(l.find("OTP"), std::string::npos);
