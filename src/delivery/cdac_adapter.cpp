@@ -100,6 +100,7 @@ bool CdacAdapter::build(const SmsToSend& m, OutboundRequest* out, std::string_vi
   appendField(&b, "templateid", trimControl(m.template_id));
   // trim() of each part as CDAC's hashGenerator does; content is trimmed already.
   appendField(&b, "key", crypto::sha512Hex({username_, sender, content_, secure_key_}));
+  wipe(&content_);  // the message text: not left behind until the next send
   return true;
 }
 

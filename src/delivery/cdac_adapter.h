@@ -55,7 +55,8 @@ class CdacAdapter final : public SmsAdapter {
   // "<report_url>?userid=..&password=..&msgid=" with the values form-encoded;
   // empty when reports are off (then the clear password is not kept at all).
   std::string report_prefix_;
-  // build()'s content buffer, reused: one adapter serves one worker's loop.
+  // build()'s content buffer (wiped after each build), its capacity reused:
+  // one adapter serves one worker's loop.
   mutable std::string content_;
 };
 

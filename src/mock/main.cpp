@@ -166,17 +166,17 @@ int parseArgs(int argc, char** argv, Args* args) {
       return 0;
     }
     if (a == "--fail-next" || a == "--permanent-next") {
+      using phigate::mock::isCdacPermanent;
+      using phigate::mock::isCdacTemporary;
       auto& b = args->mock.behaviour;
       const bool temporary = a == "--fail-next";
-      const int used = temporary
-                           ? parseCounted(argc, argv, i, phigate::mock::isCdacTemporary, &b.fail_next, &b.fail_code)
-                           : parseCounted(argc, argv, i, phigate::mock::isCdacPermanent, &b.permanent_next,
-                                          &b.permanent_code);
+      const int used = temporary ? parseCounted(argc, argv, i, isCdacTemporary, &b.fail_next, &b.fail_code)
+                                 : parseCounted(argc, argv, i, isCdacPermanent, &b.permanent_next,
+                                                &b.permanent_code);
       if (used < 0) {
-        fputs(temporary ? "phigate-mock-provider: --fail-next needs N and optionally one of 405, 407, 408, 409\n"
-                        : "phigate-mock-provider: --permanent-next needs N and optionally one of 401, 403, "
-                          "404, 406, 411\n",
-              stderr);
+        fprintf(stderr, "phigate-mock-provider: %.*s needs N and optionally one of %s\n",
+                static_cast<int>(a.size()), a.data(),
+                temporary ? "405, 407, 408, 409" : "401, 403, 404, 406, 411");
         return 2;
       }
       i += used;

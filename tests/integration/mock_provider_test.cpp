@@ -250,10 +250,10 @@ TEST_F(MockProviderTest, ReportsDeliveredAndTheMagicNumberUndelivered) {
   ASSERT_FALSE(undelivered.empty());
 
   const std::string d = report(delivered);
-  EXPECT_NE(d.find("<msgid>" + delivered + "</msgid>"), std::string::npos) << d;
-  EXPECT_NE(d.find("<delvSMSCount>1</delvSMSCount><fldSMSCount>0</fldSMSCount>"), std::string::npos) << d;
+  EXPECT_NE(d.find("<msgid>" + delivered + "</msgid>"), std::string::npos);
+  EXPECT_NE(d.find("<delvSMSCount>1</delvSMSCount><fldSMSCount>0</fldSMSCount>"), std::string::npos);
   const std::string u = report(undelivered);
-  EXPECT_NE(u.find("<delvSMSCount>0</delvSMSCount><fldSMSCount>1</fldSMSCount>"), std::string::npos) << u;
+  EXPECT_NE(u.find("<delvSMSCount>0</delvSMSCount><fldSMSCount>1</fldSMSCount>"), std::string::npos);
   const std::string unknown = report("mock999none");
   EXPECT_NE(unknown.find("<delvSMSCount>0</delvSMSCount><fldSMSCount>0</fldSMSCount><subSMSCount>0"),
             std::string::npos);
@@ -352,10 +352,10 @@ TEST_F(MockProviderSwitchesTest, FlagsSetTheStartingBehaviour) {
   const std::string id = msgIdOf(cdac({}));
   ASSERT_FALSE(id.empty());
   const std::string early = report(id);
-  EXPECT_NE(early.find("<subSMSCount>1</subSMSCount>"), std::string::npos) << early;
+  EXPECT_NE(early.find("<subSMSCount>1</subSMSCount>"), std::string::npos);
   std::this_thread::sleep_for(std::chrono::milliseconds(450));
   const std::string late = report(id);
-  EXPECT_NE(late.find("<fldSMSCount>1</fldSMSCount>"), std::string::npos) << late;  // rate 1
+  EXPECT_NE(late.find("<fldSMSCount>1</fldSMSCount>"), std::string::npos);  // rate 1
 }
 
 TEST(MockProviderFlags, RefusesBadRatesAndCodes) {
