@@ -44,4 +44,11 @@ constexpr bool isIdentifier(std::string_view s, size_t max_len) {
   return true;
 }
 
+/** Bytes <= ' ' removed at both ends, as Java's String.trim() does (CDAC's sample client). */
+constexpr std::string_view trimControl(std::string_view s) {
+  while (!s.empty() && static_cast<unsigned char>(s.front()) <= ' ') s.remove_prefix(1);
+  while (!s.empty() && static_cast<unsigned char>(s.back()) <= ' ') s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace phigate

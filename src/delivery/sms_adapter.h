@@ -100,7 +100,8 @@ class SmsAdapter {
     (void)provider_ids;
     out->clear();
   }
-  /** Parses a report reply; ids it does not mention stay pending. False: malformed. */
+  /** Parses a report reply into `out` (cleared first); ids it does not mention stay pending.
+   *  False: not a report (a transport error, a non-200, an error line, malformed). */
   virtual bool parseReport(const net::HttpResult& r, std::vector<ReportItem>* out) const {
     (void)r;
     (void)out;

@@ -1,21 +1,10 @@
 #include "mock/cdac.h"
 
-#include <openssl/evp.h>
-
 #include "crypto/hash.h"
 
 namespace phigate::mock {
 
 namespace {
-
-std::string digestHex(const EVP_MD* md, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &len, md, nullptr) != 1) return {};
-  std::string hex(2 * len, '\0');
-  crypto::toHex({out, len}, hex.data());
-  return hex;
-}
 
 bool allDigits(std::string_view s) {
   if (s.empty()) return false;
@@ -52,16 +41,6 @@ CdacCheck fail(int code) {
 
 }  // namespace
 
-std::string sha1Hex(std::string_view data) { return digestHex(EVP_sha1(), data); }
-std::string sha512Hex(std::string_view data) { return digestHex(EVP_sha512(), data); }
-std::string sha256Hex(std::string_view data) { return digestHex(EVP_sha256(), data); }
-
-std::string_view trimControl(std::string_view s) {
-  while (!s.empty() && static_cast<unsigned char>(s.front()) <= ' ') s.remove_prefix(1);
-  while (!s.empty() && static_cast<unsigned char>(s.back()) <= ' ') s.remove_suffix(1);
-  return s;
-}
-
 std::string cdacKey(std::string_view username, std::string_view sender_id,
                     std::string_view content, std::string_view secure_key) {
   std::string joined;
@@ -73,9 +52,8 @@ std::string cdacKey(std::string_view username, std::string_view sender_id,
   return sha512Hex(joined);
 }
 
-bool validIndianMobile(std::string_view n) {
-  if (n.size() == 12 && n.substr(0, 2) == "91") n.remove_prefix(2);
-  if (n.size() == 11 && n.front() == '0') n.remove_prefix(1);
+bool validIndianMobile(std::string_view number) {
+  const std::string_view n = nationalMobile(number);
   return n.size() == 10 && allDigits(n) && n.front() >= '6';
 }
 
@@ -90,7 +68,9 @@ CdacCheck checkCdacRequest(const Form& form, const CdacAccount& account) {
   }
   const std::string& type = *form.find("smsservicetype");
   if (!knownServiceType(type)) return fail(404);
-  const bool bulk = type == "bulkmsg";
+  // CDAC's Java sample posts bulkmsg and unicodemsg with bulkmobno (a
+  // comma-separated list), every other type with mobileno.
+  const bool bulk = type == "bulkmsg" || type == "unicodemsg";
   const std::string* to = form.find(bulk ? "bulkmobno" : "mobileno");
   if (to == nullptr || trimControl(*to).empty()) return fail(404);
 
@@ -138,5 +118,13 @@ std::string cdacError(int code) {
 }
 
 bool isCdacTemporary(int code) { return code == 405 || code == 407 || code == 408 || code == 409; }
+
+bool isCdacPermanent(int code) { return !isCdacTemporary(code) && !cdacErrorText(code).empty(); }
+
+std::string_view nationalMobile(std::string_view n) {
+  if (n.size() == 12 && n.substr(0, 2) == "91") n.remove_prefix(2);
+  if (n.size() == 11 && n.front() == '0') n.remove_prefix(1);
+  return n;
+}
 
 }  // namespace phigate::mock

@@ -13,7 +13,8 @@
 //   ERROR : 407 ...            temporary: network error on SMSC      } when
 //   ERROR : 408 ...            temporary: network error on SMSC      } asked
 //   ERROR : 409 ...            temporary: SMSC response timed out    } (--fail-next)
-//   ERROR : 406 ...            invalid mobile number (mobileno / bulkmobno)
+//   ERROR : 406 ...            invalid mobile number (mobileno; bulkmobno for
+//                              bulkmsg and unicodemsg, as CDAC's Java sample sends them)
 //   ERROR : 411 ...            sender id not approved (not the configured one)
 // docs/MOCK_PROVIDER.md has the same table.
 #pragma once
@@ -22,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ascii.h"
+#include "crypto/digest_hex.h"
 #include "mock/form.h"
 
 namespace phigate::mock {
@@ -34,13 +37,11 @@ struct CdacAccount {
   std::string sender_id;
 };
 
-/** Lower-case hex digests (OpenSSL EVP); empty on an OpenSSL failure. */
-std::string sha1Hex(std::string_view data);
-std::string sha512Hex(std::string_view data);
-std::string sha256Hex(std::string_view data);
-
-/** Bytes <= ' ' removed at both ends, as Java's String.trim() does (CDAC's sample client). */
-std::string_view trimControl(std::string_view s);
+// The digests (OpenSSL EVP) and Java's trim() are shared with the delivery
+// adapter (crypto/digest_hex.h, common/ascii.h): both sides hash alike.
+using crypto::sha1Hex;
+using crypto::sha256Hex;
+using crypto::sha512Hex;
 
 /** The `key` field a client must send: SHA-512 hex of the four trimmed values. */
 std::string cdacKey(std::string_view username, std::string_view sender_id,
@@ -69,5 +70,11 @@ std::string_view cdacErrorText(int code);
 
 /** True for the codes --fail-next may choose (405, 407, 408, 409). */
 bool isCdacTemporary(int code);
+
+/** True for the codes --permanent-next may choose (401, 403, 404, 406, 411). */
+bool isCdacPermanent(int code);
+
+/** The 10-digit number without a 91 or 0 prefix (`number` as it is when it has neither). */
+std::string_view nationalMobile(std::string_view number);
 
 }  // namespace phigate::mock

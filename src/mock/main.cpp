@@ -31,16 +31,29 @@ constexpr const char* kUsage =
     "  --http-token TOKEN        Bearer token of POST /v1/messages (default mock-token)\n"
     "  --record PATH             append one JSON line per accepted message (no text)\n"
     "  --latency-ms N            answer every request after N ms (0..60000; default 0)\n"
-    "  --fail-next N CODE        the next N sends fail with CDAC temporary CODE\n"
-    "                            (405, 407, 408, 409); the JSON protocol answers 503\n"
+    "  --fail-next N [CODE]      the next N valid sends fail with CDAC temporary CODE\n"
+    "                            (405, 407, 408, 409; default 409); the JSON protocol answers 503\n"
+    "  --permanent-next N [CODE] the next N valid sends fail with CDAC permanent CODE\n"
+    "                            (401, 403, 404, 406, 411; default 406); the JSON protocol answers 422\n"
+    "  --error-rate P            a valid send fails like --fail-next with probability P (0..1)\n"
+    "  --drop-rate P             a taken send's connection is reset unanswered with probability P\n"
+    "                            (the message counts as sent: a retry is a duplicate)\n"
+    "  --undelivered-rate P      a CDAC recipient is reported undelivered with probability P\n"
+    "                            (9000000009 always is)\n"
+    "  --report-delay-ms N       a CDAC MsgID reports \"submitted\" for N ms (0..60000; default 0)\n"
+    "  --seed N                  seed of the random rates (default: a fresh one per run)\n"
     "  --help                    this text\n"
     "\n"
-    "Each option may also come from the environment: MOCK_LISTEN, MOCK_CDAC_USERNAME,\n"
-    "MOCK_CDAC_PASSWORD, MOCK_CDAC_SECURE_KEY, MOCK_CDAC_SENDER_ID, MOCK_HTTP_TOKEN,\n"
-    "MOCK_RECORD, MOCK_LATENCY_MS (flags win). Secrets are never printed.\n"
+    "Each option but --fail-next and --permanent-next may also come from the environment:\n"
+    "MOCK_LISTEN, MOCK_CDAC_USERNAME, MOCK_CDAC_PASSWORD, MOCK_CDAC_SECURE_KEY,\n"
+    "MOCK_CDAC_SENDER_ID, MOCK_HTTP_TOKEN, MOCK_RECORD, MOCK_LATENCY_MS, MOCK_ERROR_RATE,\n"
+    "MOCK_DROP_RATE, MOCK_UNDELIVERED_RATE, MOCK_REPORT_DELAY_MS, MOCK_SEED (flags win).\n"
+    "Secrets are never printed.\n"
     "\n"
-    "Routes: POST /esms/sendsmsrequestDLT (CDAC form), POST /v1/messages (JSON),\n"
-    "GET /_mock/received ({\"count\":N}), GET /livez.\n";
+    "Routes: POST /esms/sendsmsrequestDLT (CDAC form), GET /XMLForReportG/reportXMLNew\n"
+    "(CDAC delivery report), POST /v1/messages (JSON), GET /_mock/received (counts),\n"
+    "GET|POST /_mock/control (loopback only: read or change the behaviour), GET /livez.\n"
+    "docs/MOCK_PROVIDER.md has the details.\n";
 
 struct Args {
   phigate::net::ListenAddress listen{.host = "127.0.0.1", .port = 9090, .ipv6 = false};
@@ -50,16 +63,46 @@ struct Args {
   std::string record;
 };
 
-bool parseUint(std::string_view s, uint32_t max, uint32_t* out) {
-  if (s.empty() || s.size() > 9) return false;
-  uint32_t v = 0;
+bool parseUint64(std::string_view s, uint64_t max, uint64_t* out) {
+  if (s.empty() || s.size() > 19) return false;
+  uint64_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint32_t>(c - '0');
+    v = v * 10 + static_cast<uint64_t>(c - '0');
   }
   if (v > max) return false;
   *out = v;
   return true;
+}
+
+bool parseUint(std::string_view s, uint32_t max, uint32_t* out) {
+  uint64_t v;
+  if (!parseUint64(s, max, &v)) return false;
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+// A probability: a decimal number in 0..1 ("0", "0.25", "1").
+bool parseRate(std::string_view s, double* out) {
+  if (s.empty() || s.size() > 20) return false;
+  const std::string text(s);
+  char* end = nullptr;
+  const double v = strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !(v >= 0 && v <= 1)) return false;
+  *out = v;
+  return true;
+}
+
+// "--fail-next N [CODE]": CODE is taken when the next argument is a number.
+int parseCounted(int argc, char** argv, int i, bool (*allowed)(int), uint32_t* n, int* code) {
+  uint32_t c = 0;
+  if (i + 1 >= argc || !parseUint(argv[i + 1], 1'000'000, n)) return -1;
+  if (i + 2 < argc && parseUint(argv[i + 2], 999, &c)) {
+    if (!allowed(static_cast<int>(c))) return -1;
+    *code = static_cast<int>(c);
+    return 2;
+  }
+  return 1;
 }
 
 // IPv4 literal and port only: a test tool on loopback needs no more.
@@ -87,7 +130,12 @@ bool setOption(std::string_view name, std::string_view value, Args* args) {
   if (name == "cdac-sender-id") return m.cdac.sender_id = value, true;
   if (name == "http-token") return m.http_token = value, true;
   if (name == "record") return args->record = value, true;
-  if (name == "latency-ms") return parseUint(value, 60000, &m.latency_ms);
+  if (name == "latency-ms") return parseUint(value, 60000, &m.behaviour.latency_ms);
+  if (name == "error-rate") return parseRate(value, &m.behaviour.error_rate);
+  if (name == "drop-rate") return parseRate(value, &m.behaviour.drop_rate);
+  if (name == "undelivered-rate") return parseRate(value, &m.behaviour.undelivered_rate);
+  if (name == "report-delay-ms") return parseUint(value, 60000, &m.behaviour.report_delay_ms);
+  if (name == "seed") return m.seeded = parseUint64(value, UINT64_MAX, &m.seed);
   return false;
 }
 
@@ -96,7 +144,10 @@ void readEnvironment(Args* args) {
       {"MOCK_LISTEN", "listen"},           {"MOCK_CDAC_USERNAME", "cdac-username"},
       {"MOCK_CDAC_PASSWORD", "cdac-password"}, {"MOCK_CDAC_SECURE_KEY", "cdac-secure-key"},
       {"MOCK_CDAC_SENDER_ID", "cdac-sender-id"}, {"MOCK_HTTP_TOKEN", "http-token"},
-      {"MOCK_RECORD", "record"},           {"MOCK_LATENCY_MS", "latency-ms"}};
+      {"MOCK_RECORD", "record"},           {"MOCK_LATENCY_MS", "latency-ms"},
+      {"MOCK_ERROR_RATE", "error-rate"},   {"MOCK_DROP_RATE", "drop-rate"},
+      {"MOCK_UNDELIVERED_RATE", "undelivered-rate"}, {"MOCK_REPORT_DELAY_MS", "report-delay-ms"},
+      {"MOCK_SEED", "seed"}};
   for (const auto& [var, name] : kEnv) {
     const char* v = getenv(var);
     if (v != nullptr && *v != '\0' && !setOption(name, v, args)) {
@@ -114,16 +165,21 @@ int parseArgs(int argc, char** argv, Args* args) {
       fputs(kUsage, stdout);
       return 0;
     }
-    if (a == "--fail-next" && i + 2 < argc) {
-      uint32_t n, code;
-      if (!parseUint(argv[i + 1], 1'000'000, &n) || !parseUint(argv[i + 2], 999, &code) ||
-          !phigate::mock::isCdacTemporary(static_cast<int>(code))) {
-        fputs("phigate-mock-provider: --fail-next needs N and one of 405, 407, 408, 409\n", stderr);
+    if (a == "--fail-next" || a == "--permanent-next") {
+      using phigate::mock::isCdacPermanent;
+      using phigate::mock::isCdacTemporary;
+      auto& b = args->mock.behaviour;
+      const bool temporary = a == "--fail-next";
+      const int used = temporary ? parseCounted(argc, argv, i, isCdacTemporary, &b.fail_next, &b.fail_code)
+                                 : parseCounted(argc, argv, i, isCdacPermanent, &b.permanent_next,
+                                                &b.permanent_code);
+      if (used < 0) {
+        fprintf(stderr, "phigate-mock-provider: %.*s needs N and optionally one of %s\n",
+                static_cast<int>(a.size()), a.data(),
+                temporary ? "405, 407, 408, 409" : "401, 403, 404, 406, 411");
         return 2;
       }
-      args->mock.fail_next = n;
-      args->mock.fail_code = static_cast<int>(code);
-      i += 2;
+      i += used;
       continue;
     }
     if (a.starts_with("--") && i + 1 < argc && setOption(a.substr(2), argv[i + 1], args)) {

@@ -30,7 +30,8 @@ std::string recordLine(const RecordEntry& e, int64_t now) {
   appendJsonString(b, e.service);
   b.append(",\"content_sha256\":\"");
   b.append(sha256Hex(e.content));
-  b.append("\",\"time\":\"");
+  b.append(e.duplicate ? "\",\"duplicate\":true" : "\",\"duplicate\":false");
+  b.append(",\"time\":\"");
   b.append(when);
   b.append("\"}");
   return std::string(b.view());
@@ -47,7 +48,13 @@ bool Recorder::open(const std::string& path) {
 }
 
 void Recorder::record(const RecordEntry& e) {
-  ++count_;
+  if (e.duplicate) {
+    ++duplicates_;
+  } else if (e.protocol == "cdac") {
+    ++cdac_;
+  } else {
+    ++http_;
+  }
   if (fd_ < 0) return;
   const std::string line = recordLine(e, static_cast<int64_t>(time(nullptr))) + "\n";
   if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {

@@ -1,6 +1,6 @@
 // The mock's record of accepted messages: one JSON line each (protocol, id,
-// recipient, service type, SHA-256 of the content, time) -- never the text
-// itself, since tests only need to match it and it may be PHI.
+// recipient, service type, SHA-256 of the content, duplicate, time) -- never
+// the text itself, since tests only need to match it and it may be PHI.
 #pragma once
 
 #include <cstdint>
@@ -13,8 +13,9 @@ struct RecordEntry {
   std::string_view protocol;  // "cdac" or "http"
   std::string_view id;        // our message id (http) or the CDAC MsgID
   std::string_view to;
-  std::string_view service;   // CDAC smsservicetype; "" for http
+  std::string_view service;   // CDAC smsservicetype; the JSON "type" (otp, ...) for http
   std::string_view content;   // hashed, never written
+  bool duplicate = false;     // http: an id already taken (answered with its first provider id)
 };
 
 /** One JSON line for `e` at unix time `now` (no trailing newline). */
@@ -35,11 +36,17 @@ class Recorder {
    * test tool's loop. Counts the message even when no file is open.
    */
   void record(const RecordEntry& e);
-  uint64_t count() const { return count_; }
+  /** Messages taken, duplicates not included (a CDAC bulk form counts per recipient). */
+  uint64_t count() const { return cdac_ + http_; }
+  uint64_t cdacCount() const { return cdac_; }
+  uint64_t httpCount() const { return http_; }
+  uint64_t duplicates() const { return duplicates_; }
 
  private:
   int fd_ = -1;
-  uint64_t count_ = 0;
+  uint64_t cdac_ = 0;
+  uint64_t http_ = 0;
+  uint64_t duplicates_ = 0;
 };
 
 }  // namespace phigate::mock

@@ -45,4 +45,9 @@ void Exchange::respond(int status, std::string_view content_type, std::string_vi
   conn_.finish(*this, status, content_type, body, extra);
 }
 
+void Exchange::abortConnection() {
+  if (responded_) return;
+  conn_.close(/*reset=*/true);
+}
+
 }  // namespace phigate::net

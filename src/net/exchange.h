@@ -38,6 +38,13 @@ class Exchange {
   void respond(int status, std::string_view content_type, std::string_view body,
                std::span<const HeaderField> extra = {});
   bool responded() const { return responded_; }
+  /**
+   * Closes the connection at once, unanswered, with a reset: how a test tool
+   * (the mock provider's --drop-rate) plays a reply lost on the way. The
+   * application's onDone runs from inside this call, and the exchange must
+   * not be used afterwards. Ignored once respond() was called.
+   */
+  void abortConnection();
 
   // Set by the application at onHead():
   std::string_view route_name = "-";  // static string, for the access log

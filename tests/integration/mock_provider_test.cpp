@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
@@ -77,15 +78,21 @@ std::string post(const std::string& path, const std::string& type, const std::st
          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
 }
 
+// The mock with the test account, a record file and `extra` switches.
+ServerOptions mockOptions(const std::vector<std::string>& extra = {}) {
+  ServerOptions o{.workers = 0,
+                  .args = {"--cdac-username", kUser, "--cdac-password", kPassword,
+                           "--cdac-secure-key", kSecureKey, "--cdac-sender-id", kSender,
+                           "--http-token", kToken, "--record", "record.jsonl"},
+                  .bin = mockProviderBin(),
+                  .listen_flag = true};
+  o.args.insert(o.args.end(), extra.begin(), extra.end());
+  return o;
+}
+
 class MockProviderTest : public ::testing::Test {
  protected:
-  MockProviderTest()
-      : mock_({.workers = 0,
-               .args = {"--cdac-username", kUser, "--cdac-password", kPassword,
-                        "--cdac-secure-key", kSecureKey, "--cdac-sender-id", kSender,
-                        "--http-token", kToken, "--record", "record.jsonl"},
-               .bin = mockProviderBin(),
-               .listen_flag = true}) {}
+  explicit MockProviderTest(const std::vector<std::string>& extra = {}) : mock_(mockOptions(extra)) {}
 
   std::string cdac(const CdacFields& f) {
     auto r = request(mock_.port(), post("/esms/sendsmsrequestDLT",
@@ -99,6 +106,30 @@ class MockProviderTest : public ::testing::Test {
   std::optional<Response> json(const std::string& body, const std::string& token) {
     const std::string auth = token.empty() ? "" : "Authorization: Bearer " + token + "\r\n";
     return request(mock_.port(), post("/v1/messages", "application/json", body, auth));
+  }
+
+  std::string jsonSend(const std::string& id, const std::string& to = "+919000000001") {
+    return R"({"id":")" + id + R"(","to":")" + to + R"(","text":"Clinic visit at 10","type":"transactional"})";
+  }
+
+  // The CDAC report for `msgid`, as phigate's adapter polls it.
+  std::string report(const std::string& msgid, const std::string& password = kPassword) {
+    auto r = request(mock_.port(), get("/XMLForReportG/reportXMLNew?userid=" + formEncode(kUser) +
+                                       "&password=" + formEncode(password) + "&msgid=" + msgid));
+    EXPECT_TRUE(r.has_value());
+    return r ? r->body : "";
+  }
+
+  std::optional<Response> control(const std::string& body) {
+    return request(mock_.port(), post("/_mock/control", "application/json", body));
+  }
+
+  // Sends `raw` and reports whether the connection closed without an answer.
+  bool droppedUnanswered(const std::string& raw) {
+    Client c(mock_.port());
+    if (!c.connected() || !c.sendAll(raw)) return false;
+    const ReadResult r = c.readUntilClosed(3000);
+    return r.closed() && r.data.empty();
   }
 
   std::vector<std::string> recordLines() {
@@ -182,17 +213,161 @@ TEST_F(MockProviderTest, RecordsOneLinePerAcceptedMessageWithoutItsText) {
   auto count = request(mock_.port(), get("/_mock/received"));
   ASSERT_TRUE(count);
   EXPECT_EQ(count->status, 200);
-  EXPECT_EQ(jsonField(count->body, "count"), "2") << count->body;
+  EXPECT_EQ(jsonField(count->body, "count"), "2") << count->body;  // the repeat is not a new message
+  EXPECT_EQ(jsonField(count->body, "cdac"), "1") << count->body;
+  EXPECT_EQ(jsonField(count->body, "http"), "1") << count->body;
+  EXPECT_EQ(jsonField(count->body, "duplicates"), "1") << count->body;
 
+  // The repeat is recorded, marked, so a test can count duplicate sends.
   const std::vector<std::string> lines = recordLines();
-  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_EQ(lines.size(), 3u);
   EXPECT_NE(lines[0].find("\"to\":\"9800000001\""), std::string::npos);
+  EXPECT_NE(lines[0].find("\"service\":\"otpmsg\""), std::string::npos);
   EXPECT_NE(lines[0].find(hexDigest(EVP_sha256(), kText)), std::string::npos);
   EXPECT_NE(lines[1].find("\"id\":\"msg-0002\""), std::string::npos);
+  EXPECT_NE(lines[1].find("\"duplicate\":false"), std::string::npos);
+  EXPECT_NE(lines[2].find("\"id\":\"msg-0002\""), std::string::npos);
+  EXPECT_NE(lines[2].find("\"duplicate\":true"), std::string::npos);
   for (const std::string& l : lines) {
     EXPECT_TRUE(isJsonObject(l));
     EXPECT_EQ(l.find("OTP"), std::string::npos);
     EXPECT_EQ(l.find("Report"), std::string::npos);
+  }
+}
+
+std::string msgIdOf(const std::string& reply) {
+  const std::string prefix = "402,MsgID = ";
+  return reply.rfind(prefix, 0) == 0 ? reply.substr(prefix.size()) : "";
+}
+
+TEST_F(MockProviderTest, ReportsDeliveredAndTheMagicNumberUndelivered) {
+  ASSERT_TRUE(mock_.ready());
+  const std::string delivered = msgIdOf(cdac({}));
+  CdacFields magic;
+  magic.mobileno = "9000000009";
+  const std::string undelivered = msgIdOf(cdac(magic));
+  ASSERT_FALSE(delivered.empty());
+  ASSERT_FALSE(undelivered.empty());
+
+  const std::string d = report(delivered);
+  EXPECT_NE(d.find("<msgid>" + delivered + "</msgid>"), std::string::npos);
+  EXPECT_NE(d.find("<delvSMSCount>1</delvSMSCount><fldSMSCount>0</fldSMSCount>"), std::string::npos);
+  const std::string u = report(undelivered);
+  EXPECT_NE(u.find("<delvSMSCount>0</delvSMSCount><fldSMSCount>1</fldSMSCount>"), std::string::npos);
+  const std::string unknown = report("mock999none");
+  EXPECT_NE(unknown.find("<delvSMSCount>0</delvSMSCount><fldSMSCount>0</fldSMSCount><subSMSCount>0"),
+            std::string::npos);
+  EXPECT_EQ(report(delivered, "not-the-password").rfind("ERROR : 401", 0), 0u);
+}
+
+TEST_F(MockProviderTest, ControlChangesTheBehaviourAtRuntime) {
+  ASSERT_TRUE(mock_.ready());
+  auto now = request(mock_.port(), get("/_mock/control"));
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->status, 200);
+  EXPECT_EQ(jsonField(now->body, "fail_code"), "409");
+
+  auto bad = control(R"({"error_rate":2})");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+
+  auto set = control(R"({"permanent_next":1,"permanent_code":411,"fail_next":1,"fail_code":405})");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->status, 200);
+  EXPECT_EQ(jsonField(set->body, "permanent_next"), "1");
+  EXPECT_EQ(cdac({}).rfind("ERROR : 411", 0), 0u);  // permanent first
+  EXPECT_EQ(cdac({}).rfind("ERROR : 405", 0), 0u);  // then temporary
+  EXPECT_EQ(cdac({}).rfind("402,", 0), 0u);
+
+  ASSERT_TRUE(control(R"({"latency_ms":300})"));
+  const int64_t start = nowMs();
+  EXPECT_EQ(cdac({}).rfind("402,", 0), 0u);
+  EXPECT_GE(nowMs() - start, 290);
+  ASSERT_TRUE(control(R"({"latency_ms":0,"error_rate":1})"));
+  EXPECT_EQ(cdac({}).rfind("ERROR : 405", 0), 0u);  // the fail_code set above still holds
+  auto j = json(jsonSend("msg-ctl-1"), kToken);
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->status, 503);
+}
+
+TEST_F(MockProviderTest, DropsAfterTakingAndCountsTheRetryAsADuplicate) {
+  ASSERT_TRUE(mock_.ready());
+  ASSERT_TRUE(control(R"({"drop_rate":1})"));
+  const std::string body = jsonSend("msg-drop-1");
+  const std::string auth = std::string("Authorization: Bearer ") + kToken + "\r\n";
+  EXPECT_TRUE(droppedUnanswered(post("/v1/messages", "application/json", body, auth)));
+  CdacFields f;
+  EXPECT_TRUE(droppedUnanswered(post("/esms/sendsmsrequestDLT", "application/x-www-form-urlencoded", f.body())));
+
+  ASSERT_TRUE(control(R"({"drop_rate":0})"));
+  auto retry = json(body, kToken);  // the client never heard: it sends again
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->status, 202);
+  auto counts = request(mock_.port(), get("/_mock/received"));
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(jsonField(counts->body, "http"), "1") << counts->body;
+  EXPECT_EQ(jsonField(counts->body, "cdac"), "1") << counts->body;
+  EXPECT_EQ(jsonField(counts->body, "duplicates"), "1") << counts->body;
+  const std::vector<std::string> lines = recordLines();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[2].find("\"id\":\"msg-drop-1\""), std::string::npos);
+  EXPECT_NE(lines[2].find("\"duplicate\":true"), std::string::npos);
+  EXPECT_NE(lines[2].find("\"service\":\"transactional\""), std::string::npos);
+
+  // A drop waiting behind the latency timer resets the connection just the same.
+  ASSERT_TRUE(control(R"({"drop_rate":1,"latency_ms":100})"));
+  EXPECT_TRUE(droppedUnanswered(post("/esms/sendsmsrequestDLT", "application/x-www-form-urlencoded", f.body())));
+  ASSERT_TRUE(control(R"({"drop_rate":0,"latency_ms":0})"));
+  auto live = request(mock_.port(), get("/livez"));  // the mock is still serving
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200);
+}
+
+TEST_F(MockProviderTest, JsonPermanentErrorsAndAMismatchedIdempotencyKey) {
+  ASSERT_TRUE(mock_.ready());
+  ASSERT_TRUE(control(R"({"permanent_next":1})"));
+  auto rejected = json(jsonSend("msg-perm-1"), kToken);
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->status, 422);
+  auto taken = json(jsonSend("msg-perm-1"), kToken);  // not taken before: no duplicate
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->status, 202);
+  const std::string extra = std::string("Authorization: Bearer ") + kToken + "\r\nIdempotency-Key: other\r\n";
+  auto mismatch = request(mock_.port(), post("/v1/messages", "application/json", jsonSend("msg-perm-2"), extra));
+  ASSERT_TRUE(mismatch);
+  EXPECT_EQ(mismatch->status, 400);
+}
+
+class MockProviderSwitchesTest : public MockProviderTest {
+ protected:
+  MockProviderSwitchesTest()
+      : MockProviderTest({"--report-delay-ms", "400", "--undelivered-rate", "1", "--seed", "7",
+                          "--permanent-next", "1", "--fail-next", "1"}) {}
+};
+
+TEST_F(MockProviderSwitchesTest, FlagsSetTheStartingBehaviour) {
+  ASSERT_TRUE(mock_.ready());
+  EXPECT_EQ(cdac({}).rfind("ERROR : 406", 0), 0u);  // --permanent-next's default code
+  EXPECT_EQ(cdac({}).rfind("ERROR : 409", 0), 0u);  // --fail-next's default code
+  const std::string id = msgIdOf(cdac({}));
+  ASSERT_FALSE(id.empty());
+  const std::string early = report(id);
+  EXPECT_NE(early.find("<subSMSCount>1</subSMSCount>"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  const std::string late = report(id);
+  EXPECT_NE(late.find("<fldSMSCount>1</fldSMSCount>"), std::string::npos);  // rate 1
+}
+
+TEST(MockProviderFlags, RefusesBadRatesAndCodes) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--error-rate", "1.5"}, {"--drop-rate", "x"},
+                                             {"--permanent-next", "1", "405"}, {"--fail-next", "1", "406"}}) {
+    ServerOptions o = mockOptions(args);
+    o.wait_ready = false;
+    Server s(o);
+    const std::optional<int> st = s.waitExit(3000);
+    ASSERT_TRUE(st.has_value()) << args[0];
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << args[0];
   }
 }
 
