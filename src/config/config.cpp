@@ -274,7 +274,7 @@ class Loader {
             !required("CDAC_SECURE_KEY", d.cdac_secure_key)) {
           return false;
         }
-        if (!d.cdac_report_url.empty() && !url("CDAC_REPORT_URL", d.cdac_report_url)) return false;
+        if (d.cdac_report_url != "off" && !url("CDAC_REPORT_URL", d.cdac_report_url)) return false;
         break;
       case SmsProviderKind::kHttp:
         if (!url("SMS_HTTP_URL", d.http_url)) return false;

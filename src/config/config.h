@@ -71,7 +71,7 @@ struct DeliveryPolicy {
   std::string cdac_password;                 // CDAC_PASSWORD
   std::string cdac_sender_id;                // CDAC_SENDER_ID
   std::string cdac_secure_key;               // CDAC_SECURE_KEY
-  std::string cdac_report_url;               // CDAC_REPORT_URL (empty: no reports)
+  std::string cdac_report_url = "https://msdgweb.mgov.gov.in/XMLForReportG/reportXMLNew";  // CDAC_REPORT_URL ("off": none)
   std::string http_url;                      // SMS_HTTP_URL
   std::string http_token;                    // SMS_HTTP_TOKEN
   std::string outbound_ca_file;              // OUTBOUND_CA_FILE

@@ -556,9 +556,10 @@ constexpr Variable kVariables[] = {
         {.syntax = "text", .help = "the account's secure key (only its SHA-512 digest is sent)"}),
     text<&Config::delivery, &Delivery::cdac_report_url>(
         "CDAC_REPORT_URL",
-        {.note = "none (no delivery reports: `sent` is the last state)",
-         .syntax = "URL",
-         .help = "the delivery-report endpoint polled for sent messages (docs/PROVIDERS.md)"}),
+        {.value = "https://msdgweb.mgov.gov.in/XMLForReportG/reportXMLNew",
+         .syntax = "URL or `off`",
+         .help = "the delivery-report endpoint polled for sent messages (docs/PROVIDERS.md); `off`: "
+                 "none, `sent` is the last state"}),
     text<&Config::delivery, &Delivery::http_url>(
         "SMS_HTTP_URL", {.syntax = "URL", .help = "the generic provider's endpoint (required with `http`)"}),
     secret<&Config::delivery, &Delivery::http_token>(

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "delivery/cdac_adapter.h"
+#include "delivery/http_adapter.h"
+
 namespace phigate::delivery {
 
 bool makeDeliverySetup(const config::Config& cfg, std::vector<std::string> key_ids, int workers,
@@ -28,11 +31,26 @@ bool makeDeliverySetup(const config::Config& cfg, std::vector<std::string> key_i
     case config::SmsProviderKind::kMock:
       out->adapter = nullptr;
       return true;
-    case config::SmsProviderKind::kCdac:
-    case config::SmsProviderKind::kHttp:
-      break;
+    case config::SmsProviderKind::kCdac: {
+      CdacOptions c;
+      c.url = d.cdac_url;
+      c.username = d.cdac_username;
+      c.password = d.cdac_password;
+      c.sender_id = d.cdac_sender_id;
+      c.secure_key = d.cdac_secure_key;
+      c.report_url = d.cdac_report_url == "off" ? std::string() : d.cdac_report_url;
+      out->adapter = std::make_shared<CdacAdapter>(c);
+      return true;
+    }
+    case config::SmsProviderKind::kHttp: {
+      HttpOptions h;
+      h.url = d.http_url;
+      h.token = d.http_token;
+      out->adapter = std::make_shared<HttpAdapter>(h);
+      return true;
+    }
   }
-  *error = "SMS_PROVIDER: this build has no adapter for it yet";
+  *error = "SMS_PROVIDER: unknown provider";
   return false;
 }
 
