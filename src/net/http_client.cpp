@@ -462,7 +462,8 @@ HttpError HttpClient::resolveThenStart(Transfer* t, const std::string& dns_key) 
 }
 
 // The entry for `dns_key`, reset to kResolving; room is made by dropping
-// expired answers first, then any answer (never a lookup under way).
+// expired answers first, then the one that expires first (never a lookup
+// under way).
 // nullptr: every entry is a lookup under way.
 HttpClient::DnsEntry* HttpClient::dnsSlot(const std::string& dns_key, uint64_t now) {
   if (dns_.size() >= options_.dns_cache_entries && dns_.find(dns_key) == dns_.end()) {
@@ -470,13 +471,23 @@ HttpClient::DnsEntry* HttpClient::dnsSlot(const std::string& dns_key, uint64_t n
       const bool drop = it->second.state != DnsEntry::State::kResolving && it->second.expires_ms <= now;
       it = drop ? dns_.erase(it) : std::next(it);
     }
-    for (auto it = dns_.begin(); dns_.size() >= options_.dns_cache_entries && it != dns_.end();) {
-      it = it->second.state != DnsEntry::State::kResolving ? dns_.erase(it) : std::next(it);
+    while (dns_.size() >= options_.dns_cache_entries) {
+      auto oldest = dns_.end();  // the answer that would expire first
+      for (auto it = dns_.begin(); it != dns_.end(); ++it) {
+        if (it->second.state == DnsEntry::State::kResolving) continue;
+        const auto& e = it->second;
+        if (oldest == dns_.end() || e.expires_ms < oldest->second.expires_ms ||
+            (e.expires_ms == oldest->second.expires_ms && e.seq < oldest->second.seq)) {
+          oldest = it;
+        }
+      }
+      if (oldest == dns_.end()) return nullptr;
+      dns_.erase(oldest);
     }
-    if (dns_.size() >= options_.dns_cache_entries) return nullptr;
   }
   DnsEntry& d = dns_[dns_key];
   d = DnsEntry{};
+  d.seq = ++dns_seq_;
   return &d;
 }
 

@@ -186,6 +186,7 @@ class HttpClient {
     State state = State::kResolving;
     std::string pin;       // "host:port:addr,addr" (kReady)
     uint64_t expires_ms = 0;
+    uint64_t seq = 0;                // creation order: the older of two that expire together goes
     std::vector<Transfer*> waiters;  // kResolving
   };
 
@@ -228,6 +229,7 @@ class HttpClient {
   std::unordered_map<curl_socket_t, SocketWatch*> sockets_;
   std::unordered_map<std::string, DnsEntry> dns_;  // "host:port" -> answer
   std::unordered_set<Lookup*> lookups_;            // under way (outlive the client)
+  uint64_t dns_seq_ = 0;
   std::deque<Transfer*> refused_;  // delivered on the next loop turn
   HttpClientStats stats_;
   bool* destroyed_ = nullptr;       // set by the destructor while a callback runs
