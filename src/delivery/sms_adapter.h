@@ -40,7 +40,7 @@ struct SmsToSend {
   uint32_t attempt = 1;          // 1 for the first try
 };
 
-enum class HttpMethod : uint8_t { kGet, kPost };
+using HttpMethod = net::HttpMethod;  // kGet, kPost
 
 /** An outbound request an adapter built; reused between calls (no per-send allocation once warm). */
 struct OutboundRequest {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -43,8 +44,6 @@ bool headerLineOk(std::string_view h) {
   return true;
 }
 
-// Host names would make curl resolve, which blocks (or costs a thread) per
-// request; only IP literals until uv_getaddrinfo + CURLOPT_RESOLVE come.
 bool isIpLiteral(const char* host) {
   unsigned char addr[16];
   std::string_view h(host);
@@ -55,12 +54,111 @@ bool isIpLiteral(const char* host) {
   return inet_pton(AF_INET, host, addr) == 1;
 }
 
+// A DNS name in ASCII: letters, digits, '-', '_' in non-empty labels, no
+// trailing dot. Anything else (IDN, percent-encoding, zone ids) is refused:
+// curl would rewrite it (punycode) into a name the pin does not match.
+bool hostNameOk(std::string_view h) {
+  if (h.empty() || h.size() > 253 || h.front() == '.' || h.back() == '.') return false;
+  char prev = '.';
+  for (const char c : h) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
+                    (c == '.' && prev != '.');
+    if (!ok || static_cast<unsigned char>(c) >= 0x80) return false;
+    prev = c;
+  }
+  return true;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+struct CurlStr {
+  char* p = nullptr;
+  ~CurlStr() { curl_free(p); }
+  std::string_view view() const { return p == nullptr ? std::string_view() : std::string_view(p); }
+};
+
+// The host of `u`: IP literals as they are (`key` empty), names lowercased
+// in `u` itself (what curl connects to and what the pin says must match) with
+// `key` = "name:port". False: neither.
+bool hostKey(CURLU* u, std::string* key) {
+  CurlStr host;
+  CurlStr port;
+  if (curl_url_get(u, CURLUPART_HOST, &host.p, 0) != CURLUE_OK) return false;
+  key->clear();
+  if (isIpLiteral(host.p)) return true;
+  if (!hostNameOk(host.view())) return false;
+  const std::string name = lower(host.view());
+  if (name != host.view() && curl_url_set(u, CURLUPART_HOST, name.c_str(), 0) != CURLUE_OK) {
+    return false;
+  }
+  if (curl_url_get(u, CURLUPART_PORT, &port.p, CURLU_DEFAULT_PORT) != CURLUE_OK) return false;
+  *key = name + ":" + std::string(port.view());
+  return true;
+}
+
+// "http://host:port" with an explicit port, nothing after it but "/";
+// `url` gets it back from curl's parser (host lowercased), `key` as above.
+bool parseProxy(std::string_view in, std::string* url, std::string* key) {
+  CURLU* u = curl_url();
+  if (u == nullptr) return false;
+  CurlStr scheme;
+  CurlStr port;
+  CurlStr path;
+  CurlStr query;
+  CurlStr fragment;
+  CurlStr out;
+  const bool ok =
+      curl_url_set(u, CURLUPART_URL, std::string(in).c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme.p, 0) == CURLUE_OK && scheme.view() == "http" &&
+      curl_url_get(u, CURLUPART_PORT, &port.p, 0) == CURLUE_OK &&  // explicit only
+      (curl_url_get(u, CURLUPART_PATH, &path.p, 0) != CURLUE_OK || path.view().empty() ||
+       path.view() == "/") &&
+      curl_url_get(u, CURLUPART_QUERY, &query.p, 0) != CURLUE_OK &&
+      curl_url_get(u, CURLUPART_FRAGMENT, &fragment.p, 0) != CURLUE_OK && hostKey(u, key) &&
+      curl_url_get(u, CURLUPART_URL, &out.p, 0) == CURLUE_OK;
+  if (ok) url->assign(out.view());
+  curl_url_cleanup(u);
+  return ok;
+}
+
+// The addresses of an answer for CURLOPT_RESOLVE: "a,[b],..." (IPv6 in
+// brackets), each once, at most 8, in the resolver's order.
+std::string formatAddresses(const addrinfo* res) {
+  std::vector<std::string> seen;
+  std::string out;
+  for (const addrinfo* a = res; a != nullptr && seen.size() < 8; a = a->ai_next) {
+    char buf[INET6_ADDRSTRLEN];
+    std::string addr;
+    if (a->ai_family == AF_INET) {
+      if (inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr, buf,
+                    sizeof buf) == nullptr) continue;
+      addr = buf;
+    } else if (a->ai_family == AF_INET6) {
+      if (inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr, buf,
+                    sizeof buf) == nullptr) continue;
+      addr = std::string("[") + buf + "]";
+    } else {
+      continue;
+    }
+    if (std::find(seen.begin(), seen.end(), addr) != seen.end()) continue;
+    if (!out.empty()) out += ',';
+    out += addr;
+    seen.push_back(std::move(addr));
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* httpErrorName(HttpError e) {
   switch (e) {
     case HttpError::kNone: return "none";
     case HttpError::kRefused: return "refused";
+    case HttpError::kDns: return "dns";
     case HttpError::kConnect: return "connect";
     case HttpError::kTimeout: return "timeout";
     case HttpError::kTls: return "tls";
@@ -77,18 +175,27 @@ struct HttpClient::Transfer {
   DoneFn done = nullptr;
   void* ctx = nullptr;
   size_t cap = 0;
+  HttpMethod method = HttpMethod::kPost;
+  HttpTimeouts timeouts;
+  uint64_t start_ms = 0;         // loop time at send()
+  bool https = false;
   CURL* easy = nullptr;
   CURLU* url = nullptr;
   curl_slist* headers = nullptr;
+  curl_slist* resolve = nullptr;  // the CURLOPT_RESOLVE pin, when the host is a name
+  std::string dns_key;            // "host:port" being waited for (in waiting_)
+  uint64_t dns_deadline_ms = 0;
   std::string body;
   std::string response;
   bool too_large = false;
   HttpError refusal = HttpError::kNone;
+  CURLcode refusal_code = CURLE_OK;
 
   ~Transfer() {
     if (easy != nullptr) curl_easy_cleanup(easy);  // removed from the multi handle first
     if (url != nullptr) curl_url_cleanup(url);
     freeHeaders(headers);
+    curl_slist_free_all(resolve);
     wipe(body);
     wipe(response);
   }
@@ -99,7 +206,8 @@ struct HttpClient::Transfer {
 struct HttpClient::Timers {
   uv_timer_t curl;     // curl's one deadline (CURLMOPT_TIMERFUNCTION)
   uv_timer_t refused;  // delivers refusals on the next loop turn
-  int open = 2;
+  uv_timer_t dns;      // the earliest deadline of a request waiting for a lookup
+  int open = 3;
 
   static void onClosed(uv_handle_t* h) {
     auto* t = static_cast<Timers*>(h->data);
@@ -109,9 +217,20 @@ struct HttpClient::Timers {
   void close() {
     curl.data = this;
     refused.data = this;
+    dns.data = this;
     uv_close(reinterpret_cast<uv_handle_t*>(&curl), onClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&refused), onClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&dns), onClosed);
   }
+};
+
+// One uv_getaddrinfo under way, its own heap block: it cannot be called off
+// once a threadpool thread runs it, so it may complete after the client is
+// gone (`client` is then null).
+struct HttpClient::Lookup {
+  uv_getaddrinfo_t req;
+  HttpClient* client = nullptr;
+  std::string key;
 };
 
 // One uv_poll_t per socket curl asked about, its own heap block (see the
@@ -178,15 +297,26 @@ HttpClient::HttpClient(uv_loop_t* loop, HttpClientOptions options)
   timers_ = new Timers;
   uv_timer_init(loop_, &timers_->curl);
   uv_timer_init(loop_, &timers_->refused);
+  uv_timer_init(loop_, &timers_->dns);
   timers_->curl.data = this;
   timers_->refused.data = this;
+  timers_->dns.data = this;
+  if (!options_.proxy.empty()) proxy_ok_ = parseProxy(options_.proxy, &proxy_url_, &proxy_key_);
+  if (options_.dns_cache_entries == 0) options_.dns_cache_entries = 1;
   multi_ = curl_multi_init();
-  if (multi_ == nullptr) return;  // every post() is then refused (kOther)
+  if (multi_ == nullptr) return;  // every send() is then refused (kOther)
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, onCurlSocket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, onCurlTimer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_host_connections);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, options_.max_total_connections);
+}
+
+bool HttpClient::validProxyUrl(std::string_view proxy) {
+  std::string url;
+  std::string key;
+  return parseProxy(proxy, &url, &key);
 }
 
 // Callbacks run here, exactly once per pending request (kCancelled), before
@@ -201,49 +331,65 @@ HttpClient::~HttpClient() {
     t->done(t->ctx, HttpResult{.error = HttpError::kCancelled});
     delete t;
   }
+  const std::vector<Transfer*> waiting(waiting_.begin(), waiting_.end());
+  waiting_.clear();
+  for (Transfer* t : waiting) {
+    t->done(t->ctx, HttpResult{.error = HttpError::kCancelled});
+    delete t;
+  }
+  dns_.clear();
   while (!refused_.empty()) {
     Transfer* t = refused_.front();
     refused_.pop_front();
     t->done(t->ctx, HttpResult{.error = HttpError::kCancelled});
     delete t;
   }
+  // A lookup not yet picked up by a thread is called off (its callback then
+  // says UV_EAI_CANCELED); one that runs completes on its own.
+  for (Lookup* l : lookups_) {
+    l->client = nullptr;
+    uv_cancel(reinterpret_cast<uv_req_t*>(&l->req));
+  }
+  lookups_.clear();
   // Closes the cached connections, through onCurlCloseSocket.
   if (multi_ != nullptr) curl_multi_cleanup(multi_);
   for (auto& [fd, watch] : sockets_) watch->close();
   sockets_.clear();
   uv_timer_stop(&timers_->curl);
   uv_timer_stop(&timers_->refused);
+  uv_timer_stop(&timers_->dns);
   timers_->close();
 }
 
-bool HttpClient::post(std::string_view url, std::span<const std::string_view> headers,
-                      std::string_view body, HttpTimeouts timeouts, DoneFn done, void* ctx) {
+bool HttpClient::send(const HttpRequestSpec& request, DoneFn done, void* ctx) {
   if (closing_) return false;
   auto* t = new Transfer;
   t->done = done;
   t->ctx = ctx;
   t->cap = options_.max_response_bytes;
-  t->body.assign(body);
-  t->refusal = start(t, url, headers, timeouts);
-  if (t->refusal == HttpError::kNone) {
-    transfers_.insert(t);  // curl's timer callback (armed by add_handle) drives it
-    return true;
-  }
-  if (t->easy != nullptr) {
-    curl_multi_remove_handle(multi_, t->easy);
-    curl_easy_cleanup(t->easy);
-    t->easy = nullptr;
-  }
-  refused_.push_back(t);
-  uv_timer_start(&timers_->refused, onRefusedTimer, 0, 0);
+  t->method = request.method;
+  t->timeouts = request.timeouts;
+  t->start_ms = uv_now(loop_);
+  std::string dns_key;
+  HttpError e = prepare(t, request, &dns_key);
+  if (e == HttpError::kNone) e = dns_key.empty() ? startCurl(t) : resolveThenStart(t, dns_key);
+  if (e != HttpError::kNone) refuse(t, e, e == HttpError::kDns ? CURLE_COULDNT_RESOLVE_HOST : CURLE_OK);
   return true;
 }
 
-HttpError HttpClient::start(Transfer* t, std::string_view url,
-                            std::span<const std::string_view> headers, HttpTimeouts timeouts) {
+// Everything that does not need the network: the URL, the headers, the body.
+// `dns_key` gets the "host:port" to resolve first (the proxy's when there is
+// one: curl then never needs the upstream's address), empty for IP literals.
+HttpError HttpClient::prepare(Transfer* t, const HttpRequestSpec& request, std::string* dns_key) {
   if (multi_ == nullptr) return HttpError::kOther;
-  if (const HttpError e = admitUrl(url, &t->url); e != HttpError::kNone) return e;
-  for (const std::string_view h : headers) {
+  if (!proxy_ok_) return HttpError::kRefused;
+  if (request.method != HttpMethod::kGet && request.method != HttpMethod::kPost) {
+    return HttpError::kRefused;
+  }
+  if (request.method == HttpMethod::kGet && !request.body.empty()) return HttpError::kRefused;
+  std::string host_key;
+  if (const HttpError e = admitUrl(request.url, t, &host_key); e != HttpError::kNone) return e;
+  for (const std::string_view h : request.headers) {
     if (!headerLineOk(h)) return HttpError::kRefused;
     curl_slist* next = curl_slist_append(t->headers, std::string(h).c_str());
     if (next == nullptr) return HttpError::kOther;
@@ -253,60 +399,261 @@ HttpError HttpClient::start(Transfer* t, std::string_view url,
   curl_slist* next = curl_slist_append(t->headers, "Expect:");
   if (next == nullptr) return HttpError::kOther;
   t->headers = next;
-  t->easy = curl_easy_init();
-  if (t->easy == nullptr || !configure(t, timeouts)) return HttpError::kOther;
-  if (curl_multi_add_handle(multi_, t->easy) != CURLM_OK) return HttpError::kOther;
+  t->body.assign(request.body);
+  *dns_key = options_.proxy.empty() ? std::move(host_key) : proxy_key_;
   return HttpError::kNone;
 }
 
 // Parsed once, by curl's own parser, and handed to curl as that parse
 // (CURLOPT_CURLU): what is checked here is what curl connects to.
-HttpError HttpClient::admitUrl(std::string_view url, CURLU** out) const {
+HttpError HttpClient::admitUrl(std::string_view url, Transfer* t, std::string* host_key) const {
   CURLU* u = curl_url();
-  *out = u;
+  t->url = u;
   if (u == nullptr) return HttpError::kOther;
   if (curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), 0) != CURLUE_OK) {
     return HttpError::kRefused;
   }
-  char* scheme = nullptr;
-  char* host = nullptr;
-  HttpError e = HttpError::kNone;
-  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-    e = HttpError::kRefused;
-  } else if (!(std::string_view(scheme) == "https" ||
-               (options_.allow_plain_http && std::string_view(scheme) == "http"))) {
-    e = HttpError::kRefused;
-  } else if (!isIpLiteral(host)) {
-    e = HttpError::kRefused;
+  CurlStr scheme;
+  if (curl_url_get(u, CURLUPART_SCHEME, &scheme.p, 0) != CURLUE_OK) return HttpError::kRefused;
+  t->https = scheme.view() == "https";
+  if (!(t->https || (options_.allow_plain_http && scheme.view() == "http"))) {
+    return HttpError::kRefused;
   }
-  curl_free(scheme);
-  curl_free(host);
-  return e;
+  return hostKey(u, host_key) ? HttpError::kNone : HttpError::kRefused;
 }
 
-bool HttpClient::configure(Transfer* t, HttpTimeouts timeouts) {
+// A fresh answer pins at once; a lookup under way is joined; otherwise one
+// starts. The request waits (in waiting_) until its connect timeout.
+HttpError HttpClient::resolveThenStart(Transfer* t, const std::string& dns_key) {
+  const uint64_t now = uv_now(loop_);
+  DnsEntry* d = nullptr;
+  if (auto it = dns_.find(dns_key); it != dns_.end()) {
+    d = &it->second;
+    const bool fresh = now < d->expires_ms;
+    if (d->state == DnsEntry::State::kReady && fresh) {
+      ++stats_.dns_cache_hits;
+      t->resolve = curl_slist_append(nullptr, d->pin.c_str());
+      return t->resolve == nullptr ? HttpError::kOther : startCurl(t);
+    }
+    if (d->state == DnsEntry::State::kFailed && fresh) {
+      ++stats_.dns_cache_hits;
+      return HttpError::kDns;
+    }
+    if (d->state == DnsEntry::State::kResolving) {
+      ++stats_.dns_cache_hits;
+    } else {
+      d = nullptr;  // stale: looked up again
+    }
+  }
+  if (d == nullptr) {
+    d = dnsSlot(dns_key, now);
+    if (d == nullptr) return HttpError::kDns;  // the table is full of lookups under way
+    if (!startLookup(dns_key)) {
+      dns_.erase(dns_key);
+      return HttpError::kDns;
+    }
+  }
+  t->dns_key = dns_key;
+  t->dns_deadline_ms = now + std::max(std::min(t->timeouts.connect_ms, t->timeouts.total_ms), 1u);
+  d->waiters.push_back(t);
+  waiting_.insert(t);
+  armDnsTimer();
+  return HttpError::kNone;
+}
+
+// The entry for `dns_key`, reset to kResolving; room is made by dropping
+// expired answers first, then the one that expires first (never a lookup
+// under way).
+// nullptr: every entry is a lookup under way.
+HttpClient::DnsEntry* HttpClient::dnsSlot(const std::string& dns_key, uint64_t now) {
+  if (dns_.size() >= options_.dns_cache_entries && dns_.find(dns_key) == dns_.end()) {
+    for (auto it = dns_.begin(); it != dns_.end();) {
+      const bool drop = it->second.state != DnsEntry::State::kResolving && it->second.expires_ms <= now;
+      it = drop ? dns_.erase(it) : std::next(it);
+    }
+    while (dns_.size() >= options_.dns_cache_entries) {
+      auto oldest = dns_.end();  // the answer that would expire first
+      for (auto it = dns_.begin(); it != dns_.end(); ++it) {
+        if (it->second.state == DnsEntry::State::kResolving) continue;
+        const auto& e = it->second;
+        if (oldest == dns_.end() || e.expires_ms < oldest->second.expires_ms ||
+            (e.expires_ms == oldest->second.expires_ms && e.seq < oldest->second.seq)) {
+          oldest = it;
+        }
+      }
+      if (oldest == dns_.end()) return nullptr;
+      dns_.erase(oldest);
+    }
+  }
+  DnsEntry& d = dns_[dns_key];
+  d = DnsEntry{};
+  d.seq = ++dns_seq_;
+  return &d;
+}
+
+bool HttpClient::startLookup(const std::string& dns_key) {
+  const size_t colon = dns_key.rfind(':');
+  const std::string host = dns_key.substr(0, colon);
+  const std::string port = dns_key.substr(colon + 1);
+  auto* l = new Lookup;
+  l->client = this;
+  l->key = dns_key;
+  l->req.data = l;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = AI_NUMERICSERV;
+  if (uv_getaddrinfo(loop_, &l->req, onResolved, host.c_str(), port.c_str(), &hints) != 0) {
+    delete l;
+    return false;
+  }
+  ++stats_.dns_lookups;
+  lookups_.insert(l);
+  return true;
+}
+
+void HttpClient::onResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  auto* l = static_cast<Lookup*>(req->data);
+  if (HttpClient* c = l->client; c != nullptr) {
+    c->lookups_.erase(l);
+    c->resolved(l->key, status, res);
+  }
+  uv_freeaddrinfo(res);
+  delete l;
+}
+
+// No callback runs from here: a failure is delivered like a refusal, on the
+// next loop turn, so nothing here can be destroyed under our feet.
+void HttpClient::resolved(const std::string& dns_key, int status, addrinfo* res) {
+  auto it = dns_.find(dns_key);
+  if (it == dns_.end() || it->second.state != DnsEntry::State::kResolving) return;
+  DnsEntry& d = it->second;
+  const uint64_t now = uv_now(loop_);
+  const std::string addresses = status == 0 ? formatAddresses(res) : std::string();
+  if (addresses.empty()) {
+    ++stats_.dns_failures;
+    d.state = DnsEntry::State::kFailed;
+    d.expires_ms = now + options_.dns_failure_ttl_ms;
+  } else {
+    d.state = DnsEntry::State::kReady;
+    d.pin = dns_key + ":" + addresses;
+    d.expires_ms = now + options_.dns_ttl_ms;
+  }
+  const std::vector<Transfer*> waiters = std::move(d.waiters);
+  d.waiters.clear();
+  for (Transfer* t : waiters) {
+    waiting_.erase(t);
+    t->dns_key.clear();
+    HttpError e = HttpError::kDns;
+    if (d.state == DnsEntry::State::kReady) {
+      t->resolve = curl_slist_append(nullptr, d.pin.c_str());
+      e = t->resolve == nullptr ? HttpError::kOther : startCurl(t);
+    }
+    if (e != HttpError::kNone) {
+      refuse(t, e, e == HttpError::kDns ? CURLE_COULDNT_RESOLVE_HOST : CURLE_OK);
+    }
+  }
+  armDnsTimer();
+}
+
+void HttpClient::onDnsTimer(uv_timer_t* t) { static_cast<HttpClient*>(t->data)->expireWaiters(); }
+
+// Requests whose connect timeout ran out while their lookup is still under
+// way: kDns (the lookup goes on, and its answer is cached for the next ones).
+bool HttpClient::expireWaiters() {
+  const uint64_t now = uv_now(loop_);
+  std::vector<Transfer*> expired;
+  for (Transfer* t : waiting_) {
+    if (t->dns_deadline_ms <= now) expired.push_back(t);
+  }
+  for (Transfer* t : expired) {
+    waiting_.erase(t);
+    if (auto it = dns_.find(t->dns_key); it != dns_.end()) {
+      auto& w = it->second.waiters;
+      w.erase(std::remove(w.begin(), w.end(), t), w.end());
+    }
+    t->dns_key.clear();
+    refuse(t, HttpError::kDns, CURLE_OPERATION_TIMEDOUT);
+  }
+  armDnsTimer();
+  return true;
+}
+
+void HttpClient::armDnsTimer() {
+  if (waiting_.empty()) {
+    uv_timer_stop(&timers_->dns);
+    return;
+  }
+  uint64_t earliest = UINT64_MAX;
+  for (const Transfer* t : waiting_) earliest = std::min(earliest, t->dns_deadline_ms);
+  const uint64_t now = uv_now(loop_);
+  uv_timer_start(&timers_->dns, onDnsTimer, earliest > now ? earliest - now : 0, 0);
+}
+
+HttpError HttpClient::startCurl(Transfer* t) {
+  t->easy = curl_easy_init();
+  if (t->easy == nullptr || !configure(t)) return HttpError::kOther;
+  if (curl_multi_add_handle(multi_, t->easy) != CURLM_OK) {
+    ++stats_.multi_errors;
+    return HttpError::kOther;
+  }
+  transfers_.insert(t);  // curl's timer callback (armed by add_handle) drives it
+  return HttpError::kNone;
+}
+
+// Queued for the next loop turn (done never runs inside send()).
+void HttpClient::refuse(Transfer* t, HttpError e, CURLcode code) {
+  if (t->easy != nullptr) {
+    curl_easy_cleanup(t->easy);  // never added to the multi handle
+    t->easy = nullptr;
+  }
+  t->refusal = e;
+  t->refusal_code = code;
+  refused_.push_back(t);
+  uv_timer_start(&timers_->refused, onRefusedTimer, 0, 0);
+}
+
+bool HttpClient::configure(Transfer* t) {
   CURL* e = t->easy;
+  // The time a lookup took comes off both timeouts.
+  const uint64_t spent = uv_now(loop_) - t->start_ms;
+  const auto left = [spent](uint32_t ms) {
+    return static_cast<long>(std::max<uint64_t>(ms > spent ? ms - spent : 0, 1));
+  };
   const char* protocols = options_.allow_plain_http ? "http,https" : "https";
   bool ok = curl_easy_setopt(e, CURLOPT_CURLU, t->url) == CURLE_OK &&
             curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK &&
             curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;  // 2: the checking value
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&  // 2: the checking value
+            curl_easy_setopt(e, CURLOPT_NOPROXY, "") == CURLE_OK;  // ignores no_proxy from the environment
   if (ok && !options_.ca_file.empty()) {
     ok = curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str()) == CURLE_OK;
+  }
+  if (ok && t->resolve != nullptr) ok = curl_easy_setopt(e, CURLOPT_RESOLVE, t->resolve) == CURLE_OK;
+  if (ok && !proxy_url_.empty()) {
+    ok = curl_easy_setopt(e, CURLOPT_PROXY, proxy_url_.c_str()) == CURLE_OK &&
+         curl_easy_setopt(e, CURLOPT_PROXYTYPE, static_cast<long>(CURLPROXY_HTTP)) == CURLE_OK &&
+         curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, t->https ? 1L : 0L) == CURLE_OK;
+  } else if (ok) {
+    ok = curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK;  // ignores http(s)_proxy from the environment
+  }
+  if (ok && t->method == HttpMethod::kGet) {
+    ok = curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+  } else if (ok) {
+    ok = curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
+         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data()) == CURLE_OK &&
+         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size())) ==
+             CURLE_OK;
   }
   if (!ok) return false;
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM: the worker owns signals
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_PROXY, "");  // ignores http(s)_proxy from the environment
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::max(timeouts.connect_ms, 1u)));
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max(timeouts.total_ms, 1u)));
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data());
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size()));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, left(t->timeouts.connect_ms));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left(t->timeouts.total_ms));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, onCurlWrite);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -381,7 +728,7 @@ size_t HttpClient::onCurlWrite(char* data, size_t size, size_t n, void* userp) {
 
 void HttpClient::socketAction(curl_socket_t s, int flags) {
   int running = 0;
-  curl_multi_socket_action(multi_, s, flags, &running);
+  if (curl_multi_socket_action(multi_, s, flags, &running) != CURLM_OK) ++stats_.multi_errors;
   drainCompleted();
 }
 
@@ -419,15 +766,21 @@ void HttpClient::finish(Transfer* t, CURLcode code) {
   delete t;
 }
 
-HttpError HttpClient::classify(CURLcode code, const Transfer& t) {
+HttpError HttpClient::classify(CURLcode code, const Transfer& t) const {
   if (t.too_large) return HttpError::kTooLarge;  // curl says CURLE_WRITE_ERROR
+  if (code != CURLE_OK && !proxy_url_.empty()) {
+    long connect_code = 0;  // the proxy's answer to CONNECT; not 2xx: no tunnel
+    curl_easy_getinfo(t.easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+    if (connect_code >= 300) return HttpError::kConnect;
+  }
   switch (code) {
     case CURLE_OK: return HttpError::kNone;
     case CURLE_FILESIZE_EXCEEDED: return HttpError::kTooLarge;
     case CURLE_OPERATION_TIMEDOUT: return HttpError::kTimeout;
-    case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return HttpError::kConnect;
+    case CURLE_COULDNT_RESOLVE_PROXY: return HttpError::kDns;  // curl never resolves: not expected
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_PROXY: return HttpError::kConnect;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -460,7 +813,7 @@ bool HttpClient::deliverRefused() {
   for (size_t n = refused_.size(); n > 0 && !refused_.empty(); --n) {
     Transfer* t = refused_.front();
     refused_.pop_front();
-    t->done(t->ctx, HttpResult{.error = t->refusal});
+    t->done(t->ctx, HttpResult{.error = t->refusal, .curl_code = t->refusal_code});
     delete t;
     if (destroyed) return false;
   }

@@ -17,18 +17,31 @@
 //     collides with the next socket that gets the same number.
 //  5. One uv_timer_t for every deadline (CURLMOPT_TIMERFUNCTION). curl's
 //     timer callback only (re)arms it: curl_multi_socket_action is never
-//     called from inside curl.
+//     called from inside curl (curl would answer CURLM_RECURSIVE_API_CALL;
+//     stats().multi_errors counts any such answer).
 //
-// Policy, the same for every request: TLS peer and host verification always
-// on (an optional CA file); `http://` only when the options say development;
-// http and https only; no redirects, no proxy (not even from the
-// environment), no cookies, no content decoding; CURLOPT_NOSIGNAL. HTTP/1.1
-// with keep-alive (connections cached per upstream by the multi handle), h2
-// over TLS when the server offers it.
+// Names never resolve on the loop, and curl never resolves at all: the host
+// curl connects to (the URL's, or the proxy's when there is one) is resolved
+// with uv_getaddrinfo on libuv's threadpool, the answer cached per host:port
+// for `dns_ttl_ms` (a bounded table; failures for `dns_failure_ttl_ms`), and
+// handed to each transfer as CURLOPT_RESOLVE "host:port:addr,...", which
+// fills curl's DNS cache before curl looks (for a proxy host too). Requests
+// to a host whose lookup is under way wait for that one lookup (no
+// stampede); a lookup that fails, or outlasts a waiting request's connect
+// timeout, is kDns: the request was certainly not sent. IP literals skip all
+// of it.
 //
-// No blocking DNS on the loop: only IP-literal hosts are accepted for now.
-// Host names come next: resolve with uv_getaddrinfo (the threadpool), then
-// pin the answer with CURLOPT_RESOLVE so curl never resolves.
+// Policy, the same for every request: GET or POST; TLS peer and host
+// verification always on (an optional CA file); `http://` only when the
+// options say development; http and https only; no redirects, no cookies, no
+// content decoding; CURLOPT_NOSIGNAL. Proxies only from the options (an
+// `http://host:port` proxy; https upstreams through it by CONNECT), never
+// from the environment (http_proxy, no_proxy are ignored). HTTP/1.1 with
+// keep-alive (connections cached per upstream by the multi handle), h2 over
+// TLS when the server offers it (ALPN). curl retries a request once, on a
+// new connection, when a reused connection turns out dead before any byte
+// of the response: a POST can then reach an upstream twice, as with any
+// keep-alive client.
 //
 // Nothing is logged here: URLs, headers and bodies may carry secrets and PHI.
 // Request and response bodies held by the client are wiped when a transfer
@@ -46,14 +59,18 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 namespace phigate::net {
+
+enum class HttpMethod : uint8_t { kGet, kPost };
 
 /** Why a request has no usable response. */
 enum class HttpError : uint8_t {
   kNone,       // a response arrived: see `status` (any status, 4xx/5xx too)
-  kRefused,    // refused before any connection: URL not allowed, bad header
-  kConnect,    // no connection (refused, unreachable, connect failed)
+  kRefused,    // refused before any connection: URL not allowed, bad header, GET with a body
+  kDns,        // the host (or the proxy's) did not resolve, or not within the connect timeout
+  kConnect,    // no connection (refused, unreachable, connect failed, the proxy refused the tunnel)
   kTimeout,    // the connect or the total timeout ran out
   kTls,        // handshake or certificate verification failed
   kTooLarge,   // the response body exceeded the cap; the transfer was aborted
@@ -64,8 +81,17 @@ enum class HttpError : uint8_t {
 const char* httpErrorName(HttpError e);
 
 struct HttpTimeouts {
-  uint32_t connect_ms = 5'000;
-  uint32_t total_ms = 15'000;
+  uint32_t connect_ms = 5'000;  // name lookup + TCP (+ proxy tunnel) + TLS
+  uint32_t total_ms = 15'000;   // the whole exchange, lookup included
+};
+
+/** One request; every view needs to live only until send() returns (the client copies). */
+struct HttpRequestSpec {
+  HttpMethod method = HttpMethod::kPost;
+  std::string_view url;
+  std::span<const std::string_view> headers;  // each "Name: value", no CR/LF
+  std::string_view body;                      // POST only: a GET with a body is refused
+  HttpTimeouts timeouts;
 };
 
 struct HttpResult {
@@ -80,15 +106,37 @@ struct HttpClientOptions {
   bool allow_plain_http = false;
   /** PEM CA bundle for verifying upstreams; empty: the system store. */
   std::string ca_file;
+  /**
+   * Outbound proxy, "http://host:port" (an IP literal or a name, resolved
+   * like an upstream; optional "user:password@"); empty: direct. An invalid
+   * one refuses every request (check it first with validProxyUrl()).
+   */
+  std::string proxy;
   /** Response bodies above this are refused (kTooLarge). */
   size_t max_response_bytes = 64 * 1024;
   /** Open connections per upstream; 0: unlimited. Extra requests queue in curl. */
   long max_host_connections = 0;
+  /** Open connections in all; 0: unlimited. Extra requests queue in curl. */
+  long max_total_connections = 0;
+  /** How long a resolved address is used before it is looked up again. */
+  uint32_t dns_ttl_ms = 60'000;
+  /** How long a failed lookup answers kDns at once before it is tried again. */
+  uint32_t dns_failure_ttl_ms = 1'000;
+  /** host:port entries kept (expired ones are dropped first when full). */
+  size_t dns_cache_entries = 256;
+};
+
+/** Counters since construction (for metrics and tests). */
+struct HttpClientStats {
+  uint64_t dns_lookups = 0;     // uv_getaddrinfo calls started
+  uint64_t dns_failures = 0;    // of those, answered with an error
+  uint64_t dns_cache_hits = 0;  // requests that found a fresh answer (or joined a lookup)
+  uint64_t multi_errors = 0;    // curl_multi_* calls that did not answer CURLM_OK
 };
 
 class HttpClient {
  public:
-  /** `ctx` is post()'s; `result` and its body are valid during the call only. */
+  /** `ctx` is send()'s; `result` and its body are valid during the call only. */
   using DoneFn = void (*)(void* ctx, const HttpResult& result);
 
   HttpClient(uv_loop_t* loop, HttpClientOptions options);
@@ -96,29 +144,51 @@ class HttpClient {
    * Cancels what is in flight: each pending `done` runs exactly once, from
    * here, with kCancelled (so a heap `ctx` can be freed); it must not call
    * the client. Nothing runs after. The loop must run afterwards for the
-   * client's handles to close (they free themselves).
+   * client's handles (and a name lookup under way) to finish; they free
+   * themselves.
    */
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
   /**
-   * POSTs `body` to `url` with `headers` (each "Name: value", no CR/LF).
-   * `done(ctx, result)` runs exactly once, always on a later loop turn (never
-   * inside this call), even when the request is refused at once. The client
-   * may be destroyed from inside `done`. Returns false only while the client
-   * is being destroyed (from a cancellation callback); `done` then never runs.
+   * Sends one request. `done(ctx, result)` runs exactly once, always on a
+   * later loop turn (never inside this call), even when the request is
+   * refused at once. The client may be destroyed from inside `done`. Returns
+   * false only while the client is being destroyed (from a cancellation
+   * callback); `done` then never runs.
    */
+  bool send(const HttpRequestSpec& request, DoneFn done, void* ctx);
+
+  /** send() with kPost. */
   bool post(std::string_view url, std::span<const std::string_view> headers,
-            std::string_view body, HttpTimeouts timeouts, DoneFn done, void* ctx);
+            std::string_view body, HttpTimeouts timeouts, DoneFn done, void* ctx) {
+    return send(HttpRequestSpec{.method = HttpMethod::kPost, .url = url, .headers = headers,
+                                .body = body, .timeouts = timeouts},
+                done, ctx);
+  }
+
+  /** Whether `proxy` is acceptable as HttpClientOptions::proxy ("http://host:port"). */
+  static bool validProxyUrl(std::string_view proxy);
 
   /** Requests not yet completed (including refused ones awaiting their callback). */
-  size_t inFlight() const { return transfers_.size() + refused_.size(); }
+  size_t inFlight() const { return transfers_.size() + waiting_.size() + refused_.size(); }
+
+  const HttpClientStats& stats() const { return stats_; }
 
  private:
   struct Transfer;
   class SocketWatch;
   struct Timers;
+  struct Lookup;
+  struct DnsEntry {
+    enum class State : uint8_t { kResolving, kReady, kFailed };
+    State state = State::kResolving;
+    std::string pin;       // "host:port:addr,addr" (kReady)
+    uint64_t expires_ms = 0;
+    uint64_t seq = 0;                // creation order: the older of two that expire together goes
+    std::vector<Transfer*> waiters;  // kResolving
+  };
 
   static int onCurlSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
   static int onCurlTimer(CURLM* multi, long timeout_ms, void* userp);
@@ -126,25 +196,42 @@ class HttpClient {
   static size_t onCurlWrite(char* data, size_t size, size_t n, void* userp);
   static void onTimer(uv_timer_t* t);
   static void onRefusedTimer(uv_timer_t* t);
+  static void onDnsTimer(uv_timer_t* t);
+  static void onResolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
 
-  HttpError admitUrl(std::string_view url, CURLU** out) const;
-  HttpError start(Transfer* t, std::string_view url, std::span<const std::string_view> headers,
-                  HttpTimeouts timeouts);
-  bool configure(Transfer* t, HttpTimeouts timeouts);
+  HttpError admitUrl(std::string_view url, Transfer* t, std::string* host_key) const;
+  HttpError prepare(Transfer* t, const HttpRequestSpec& request, std::string* dns_key);
+  HttpError resolveThenStart(Transfer* t, const std::string& dns_key);
+  bool startLookup(const std::string& dns_key);
+  void resolved(const std::string& dns_key, int status, addrinfo* res);
+  HttpError startCurl(Transfer* t);
+  bool configure(Transfer* t);
+  void refuse(Transfer* t, HttpError e, CURLcode code = CURLE_OK);
   void socketAction(curl_socket_t s, int flags);
   bool drainCompleted();
   void finish(Transfer* t, CURLcode code);
   bool deliverRefused();
+  bool expireWaiters();
+  void armDnsTimer();
+  DnsEntry* dnsSlot(const std::string& dns_key, uint64_t now);
   void forget(curl_socket_t s);
-  static HttpError classify(CURLcode code, const Transfer& t);
+  HttpError classify(CURLcode code, const Transfer& t) const;
 
   uv_loop_t* loop_;
   HttpClientOptions options_;
+  bool proxy_ok_ = true;     // options_.proxy is empty or valid (else every request is refused)
+  std::string proxy_url_;    // options_.proxy as curl's parser wrote it back, host lowercased
+  std::string proxy_key_;    // the proxy's "host:port" when it is a name, else empty
   CURLM* multi_ = nullptr;
   Timers* timers_ = nullptr;  // heap: uv_close completes after the client is gone
-  std::unordered_set<Transfer*> transfers_;
+  std::unordered_set<Transfer*> transfers_;   // in curl
+  std::unordered_set<Transfer*> waiting_;     // waiting for a lookup
   std::unordered_map<curl_socket_t, SocketWatch*> sockets_;
+  std::unordered_map<std::string, DnsEntry> dns_;  // "host:port" -> answer
+  std::unordered_set<Lookup*> lookups_;            // under way (outlive the client)
+  uint64_t dns_seq_ = 0;
   std::deque<Transfer*> refused_;  // delivered on the next loop turn
+  HttpClientStats stats_;
   bool* destroyed_ = nullptr;       // set by the destructor while a callback runs
   bool closing_ = false;
 };

@@ -2,38 +2,107 @@
 // 127.0.0.1 that the test runs itself: a small libuv server on its own
 // thread and loop, whose behaviour is chosen by the request path. The
 // client's loop is the test's thread; a ticker timer on it proves the loop
-// keeps turning while requests wait.
+// keeps turning while requests wait. TLS and proxy tests add a python3
+// helper (tests/support/http_client_helper.py: an HTTPS server with a
+// certificate from a CA the test makes with the openssl CLI, and a
+// CONNECT / forwarding proxy).
+//
+// Name resolution: this binary defines getaddrinfo itself (below), so every
+// call from libuv's threadpool (the client's lookups) and from curl's
+// resolver thread (which must never run) lands here first. Names under
+// ".phigate.test" are answered here and counted per name; the rest go to
+// libc. A count of 1 after many requests proves one shared lookup and that
+// curl itself never resolved (it would have called getaddrinfo too).
 #include "net/http_client.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include "support/spawn.h"
+
+namespace {
+
+std::mutex g_lookups_mutex;
+std::map<std::string, int> g_lookups;  // ".phigate.test" name -> getaddrinfo calls
+
+using GetaddrinfoFn = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
+
+GetaddrinfoFn realGetaddrinfo() {
+  static const auto fn = reinterpret_cast<GetaddrinfoFn>(dlsym(RTLD_NEXT, "getaddrinfo"));
+  return fn;
+}
+
+bool endsWith(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+// nx.phigate.test: no such name. slow.phigate.test: 127.0.0.1 after 300 ms.
+// Any other *.phigate.test: 127.0.0.1.
+extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                           addrinfo** res) {
+  const std::string name = node != nullptr ? node : "";
+  if (!endsWith(name, ".phigate.test")) return realGetaddrinfo()(node, service, hints, res);
+  {
+    std::lock_guard<std::mutex> lock(g_lookups_mutex);
+    ++g_lookups[name];
+  }
+  if (name == "nx.phigate.test") return EAI_NONAME;
+  if (name == "slow.phigate.test") std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  addrinfo h{};
+  if (hints != nullptr) h = *hints;
+  h.ai_flags |= AI_NUMERICHOST;
+  return realGetaddrinfo()("127.0.0.1", service, &h, res);
+}
 
 namespace phigate::net {
 namespace {
 
 uint64_t nowMs() { return uv_hrtime() / 1'000'000; }
 
+int lookupsOf(const std::string& name) {
+  std::lock_guard<std::mutex> lock(g_lookups_mutex);
+  auto it = g_lookups.find(name);
+  return it == g_lookups.end() ? 0 : it->second;
+}
+
 // ---- the test server ------------------------------------------------------
 
 /**
- * Paths: /ok (200 "ok", keep-alive), /echo (the request body), /503,
+ * Paths: /ok (200 "ok", keep-alive), /echo (the request body), /method (the
+ * request's method), /host (its Host header), /503,
  * /slow (200 after 50 ms), /hang (never answers), /big (Content-Length 256
  * KiB), /big-nolen (256 KiB, no length, then close), /close-mid (promises
  * 1000 bytes, sends 10, closes), /reset (RST), /ok-then-close (200 without
  * "Connection: close", then closes: a stale cached connection). A TLS
- * ClientHello gets a plain-text answer.
+ * ClientHello gets a plain-text answer. /ok-then-drop-next answers 200
+ * and keeps the connection, but closes it, unanswered, when the next request
+ * arrives on it (an upstream's idle timeout racing the client's reuse).
  */
 class TestServer {
  public:
@@ -61,6 +130,7 @@ class TestServer {
   int port() const { return port_; }
   int accepts() const { return accepts_.load(); }
   int requests() const { return requests_.load(); }
+  int peakConnections() const { return peak_.load(); }
   std::string url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
@@ -75,6 +145,7 @@ class TestServer {
     TestServer* server = nullptr;
     uint64_t id = 0;
     std::string in;
+    bool drop_next = false;
   };
   struct Delay : Owned {
     uv_timer_t timer;
@@ -116,6 +187,8 @@ class TestServer {
     }
     s->accepts_.fetch_add(1);
     s->conns_[c->id] = c;
+    const int open = static_cast<int>(s->conns_.size());
+    if (open > s->peak_.load()) s->peak_.store(open);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp),
                   [](uv_handle_t*, size_t, uv_buf_t* b) {
                     static char buf[65536];
@@ -157,10 +230,20 @@ class TestServer {
       if (c->in.size() < end + 4 + length) return;
       const size_t sp1 = c->in.find(' ');
       const std::string path = c->in.substr(sp1 + 1, c->in.find(' ', sp1 + 1) - sp1 - 1);
+      const std::string method = c->in.substr(0, sp1);
+      std::string host;
+      if (const size_t p = head.find("\r\nhost:"); p != std::string::npos) {
+        const size_t from = head.find_first_not_of(' ', p + 7);
+        host = head.substr(from, head.find("\r\n", from) - from);
+      }
       const std::string body = c->in.substr(end + 4, length);
       c->in.erase(0, end + 4 + length);
       requests_.fetch_add(1);
-      answer(c, path, body);
+      if (c->drop_next) {
+        closeConn(c);
+        return;
+      }
+      answer(c, path, body, method, host);
     }
   }
 
@@ -169,8 +252,16 @@ class TestServer {
            std::to_string(body.size()) + "\r\n\r\n" + body;
   }
 
-  void answer(Conn* c, const std::string& path, const std::string& body) {
+  void answer(Conn* c, const std::string& path, const std::string& body,
+              const std::string& method, const std::string& host) {
     if (path == "/ok") {
+      send(c, response(200, "ok"), false);
+    } else if (path == "/method") {
+      send(c, response(200, method), false);
+    } else if (path == "/host") {
+      send(c, response(200, host), false);
+    } else if (path == "/ok-then-drop-next") {
+      c->drop_next = true;
       send(c, response(200, "ok"), false);
     } else if (path == "/echo") {
       send(c, response(200, body), false);
@@ -242,6 +333,7 @@ class TestServer {
   std::unordered_map<uint64_t, Conn*> conns_;  // server thread only
   std::atomic<int> accepts_{0};
   std::atomic<int> requests_{0};
+  std::atomic<int> peak_{0};  // most connections open at once
 };
 
 // ---- the client side ------------------------------------------------------
@@ -270,9 +362,19 @@ class HttpClientTest : public ::testing::Test {
     uv_timer_start(&ticker_, [](uv_timer_t* t) { ++*static_cast<int*>(t->data); }, 5, 5);
   }
   void TearDown() override {
+    // Any curl_multi_* answer other than CURLM_OK (CURLM_RECURSIVE_API_CALL:
+    // curl called from inside one of its callbacks) is counted.
+    if (client_) {
+      EXPECT_EQ(client_->stats().multi_errors, 0u);
+    }
     client_.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&ticker_), nullptr);
-    for (int i = 0; i < 5; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+    // A lookup a thread still runs keeps the loop alive until it returns.
+    const uint64_t end = nowMs() + 3000;
+    for (int i = 0; i < 5 || (uv_loop_alive(&loop_) != 0 && nowMs() < end); ++i) {
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      if (i >= 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     EXPECT_EQ(uv_loop_close(&loop_), 0) << "the client left a handle open";
   }
 
@@ -309,6 +411,34 @@ class HttpClientTest : public ::testing::Test {
     return o;
   }
 
+  Outcome getOne(const std::string& url, HttpTimeouts timeouts = {1000, 3000}) {
+    Outcome o;
+    EXPECT_TRUE(client().send({.method = HttpMethod::kGet, .url = url, .timeouts = timeouts},
+                              record, &o));
+    EXPECT_EQ(o.calls, 0) << "done ran inside send()";
+    EXPECT_TRUE(runUntil([&] { return o.calls > 0; }));
+    EXPECT_EQ(o.calls, 1);
+    return o;
+  }
+
+  /** Sends `n` GETs at once and waits for all of them. */
+  std::vector<Outcome> getMany(const std::string& url, int n, HttpTimeouts timeouts = {2000, 8000}) {
+    std::vector<Outcome> outcomes(static_cast<size_t>(n));
+    for (Outcome& o : outcomes) {
+      EXPECT_TRUE(client().send({.method = HttpMethod::kGet, .url = url, .timeouts = timeouts},
+                                record, &o));
+    }
+    EXPECT_TRUE(runUntil(
+        [&] {
+          for (const Outcome& o : outcomes) {
+            if (o.calls == 0) return false;
+          }
+          return true;
+        },
+        10'000));
+    return outcomes;
+  }
+
   uv_loop_t loop_;
   uv_timer_t ticker_;
   int ticks_ = 0;
@@ -333,9 +463,22 @@ TEST_F(HttpClientTest, AnErrorStatusIsAResponse) {
 
 TEST_F(HttpClientTest, SequentialRequestsReuseOneConnection) {
   TestServer server;
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(postOne(server.url("/ok")).status, 200);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(postOne(server.url("/ok")).status, 200);
+    EXPECT_EQ(getOne(server.url("/ok")).status, 200);
+  }
   EXPECT_EQ(server.accepts(), 1);
-  EXPECT_EQ(server.requests(), 3);
+  EXPECT_EQ(server.requests(), 20);
+}
+
+TEST_F(HttpClientTest, GetAndPostSendTheirMethod) {
+  TestServer server;
+  const Outcome get = getOne(server.url("/method"));
+  EXPECT_EQ(get.error, HttpError::kNone);
+  EXPECT_EQ(get.body, "GET");
+  EXPECT_EQ(postOne(server.url("/method")).body, "POST");
+  EXPECT_EQ(getOne(server.url("/method")).body, "GET");  // the same connection, reset to GET
+  EXPECT_EQ(server.accepts(), 1);
 }
 
 TEST_F(HttpClientTest, RefusesPlainHttpOutsideDevelopment) {
@@ -346,19 +489,30 @@ TEST_F(HttpClientTest, RefusesPlainHttpOutsideDevelopment) {
   EXPECT_EQ(server.accepts(), 0);
 }
 
-TEST_F(HttpClientTest, RefusesHostNamesAndBadHeaders) {
+TEST_F(HttpClientTest, RefusesBadUrlsAndBadHeaders) {
   TestServer server;
   const std::string port = std::to_string(server.port());
-  EXPECT_EQ(postOne("http://localhost:" + port + "/ok").error, HttpError::kRefused);
   EXPECT_EQ(postOne("ftp://127.0.0.1:" + port + "/ok").error, HttpError::kRefused);
   EXPECT_EQ(postOne("not a url").error, HttpError::kRefused);
+  // Names curl would rewrite (IDN to punycode), or that are not DNS names.
+  EXPECT_EQ(postOne("http://b\xc3\xbc" "cher.phigate.test:" + port + "/ok").error, HttpError::kRefused);
+  EXPECT_EQ(postOne("http://api.phigate.test.:" + port + "/ok").error, HttpError::kRefused);
+  EXPECT_EQ(postOne("http://a..phigate.test:" + port + "/ok").error, HttpError::kRefused);
+  // A GET carries no body.
+  Outcome get;
+  ASSERT_TRUE(client().send({.method = HttpMethod::kGet, .url = server.url("/ok"), .body = "x"},
+                            record, &get));
+  EXPECT_EQ(get.calls, 0);
   Outcome o;
   const std::string_view headers[] = {"X-A: b\r\nX-Injected: 1"};
   ASSERT_TRUE(client().post(server.url("/ok"), headers, "", {}, record, &o));
   EXPECT_EQ(o.calls, 0);
-  ASSERT_TRUE(runUntil([&] { return o.calls > 0; }));
+  ASSERT_TRUE(runUntil([&] { return o.calls > 0 && get.calls > 0; }));
   EXPECT_EQ(o.error, HttpError::kRefused);
+  EXPECT_EQ(get.error, HttpError::kRefused);
   EXPECT_EQ(server.accepts(), 0);
+  EXPECT_EQ(lookupsOf("api.phigate.test."), 0);
+  EXPECT_EQ(client().stats().dns_lookups, 0u);
 }
 
 TEST_F(HttpClientTest, ConnectionRefusedIsAConnectError) {
@@ -470,7 +624,7 @@ TEST_F(HttpClientTest, DestroyCancelsEachPendingRequestOnce) {
     ASSERT_TRUE(client().post(server.url("/hang"), {}, "{}", {1000, 5000}, record, &o));
   }
   Outcome refused;
-  ASSERT_TRUE(client().post("http://localhost/", {}, "", {}, record, &refused));
+  ASSERT_TRUE(client().post("ftp://127.0.0.1/", {}, "", {}, record, &refused));
   ASSERT_TRUE(runUntil([&] { return server.requests() == 5; }));
   EXPECT_EQ(refused.calls, 1);
   client_.reset();
@@ -509,6 +663,465 @@ TEST_F(HttpClientTest, DoneMayDestroyTheClient) {
     EXPECT_EQ(o.calls, 1);
     EXPECT_EQ(o.error, HttpError::kCancelled);
   }
+}
+
+// ---- host names -----------------------------------------------------------
+
+TEST_F(HttpClientTest, AHostNameIsLookedUpOnceAndCurlNeverResolves) {
+  TestServer server;
+  const std::string url = "http://api.phigate.test:" + std::to_string(server.port());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(getOne(url + "/ok").status, 200);
+  for (const Outcome& o : getMany(url + "/slow", 50)) EXPECT_EQ(o.status, 200);
+  const Outcome host = getOne(url + "/host");
+  EXPECT_EQ(host.body, "api.phigate.test:" + std::to_string(server.port()));  // the name, not the address
+  // One getaddrinfo in all: none by curl's own resolver, none per request.
+  EXPECT_EQ(lookupsOf("api.phigate.test"), 1);
+  EXPECT_EQ(client().stats().dns_lookups, 1u);
+  EXPECT_GE(client().stats().dns_cache_hits, 55u);
+}
+
+TEST_F(HttpClientTest, ANameIsLowercasedBeforeItIsLookedUp) {
+  TestServer server;
+  EXPECT_EQ(getOne("http://Mixed.PHIGATE.test:" + std::to_string(server.port()) + "/ok").status, 200);
+  EXPECT_EQ(getOne("http://mixed.phigate.test:" + std::to_string(server.port()) + "/ok").status, 200);
+  EXPECT_EQ(lookupsOf("mixed.phigate.test"), 1);
+  EXPECT_EQ(server.accepts(), 1);
+}
+
+TEST_F(HttpClientTest, ConcurrentRequestsShareOneLookup) {
+  TestServer server;
+  const std::string url = "http://slow.phigate.test:" + std::to_string(server.port()) + "/ok";
+  const int before = lookupsOf("slow.phigate.test");
+  const int ticks = ticks_;
+  for (const Outcome& o : getMany(url, 30)) EXPECT_EQ(o.status, 200);
+  EXPECT_EQ(lookupsOf("slow.phigate.test") - before, 1);
+  EXPECT_GE(ticks_ - ticks, 20) << "the loop was blocked during the lookup";
+}
+
+TEST_F(HttpClientTest, LocalhostResolvesThroughTheSystem) {
+  TestServer server;
+  const Outcome o = getOne("http://localhost:" + std::to_string(server.port()) + "/ok");
+  EXPECT_EQ(o.error, HttpError::kNone);
+  EXPECT_EQ(o.status, 200);
+  EXPECT_EQ(client().stats().dns_lookups, 1u);
+}
+
+TEST_F(HttpClientTest, AnUnresolvableNameIsADnsError) {
+  TestServer server;
+  const std::string url = "http://nx.phigate.test:" + std::to_string(server.port()) + "/ok";
+  const int before = lookupsOf("nx.phigate.test");
+  Outcome o = getOne(url);
+  EXPECT_EQ(o.error, HttpError::kDns);
+  EXPECT_STREQ(httpErrorName(o.error), "dns");
+  // Within dns_failure_ttl_ms the failure answers at once, without a lookup.
+  o = getOne(url);
+  EXPECT_EQ(o.error, HttpError::kDns);
+  EXPECT_EQ(lookupsOf("nx.phigate.test") - before, 1);
+  EXPECT_EQ(client().stats().dns_failures, 1u);
+  EXPECT_EQ(server.accepts(), 0);
+}
+
+TEST_F(HttpClientTest, AFailedLookupIsTriedAgainAfterItsTtl) {
+  HttpClientOptions opts = devOptions();
+  opts.dns_failure_ttl_ms = 50;
+  client(opts);
+  const int before = lookupsOf("nx.phigate.test");
+  EXPECT_EQ(getOne("http://nx.phigate.test:9/ok").error, HttpError::kDns);
+  const uint64_t start = nowMs();
+  runUntil([&] { return nowMs() > start + 80; });
+  EXPECT_EQ(getOne("http://nx.phigate.test:9/ok").error, HttpError::kDns);
+  EXPECT_EQ(lookupsOf("nx.phigate.test") - before, 2);
+}
+
+TEST_F(HttpClientTest, ALookupSlowerThanTheConnectTimeoutIsADnsError) {
+  TestServer server;
+  const std::string url = "http://slow.phigate.test:" + std::to_string(server.port()) + "/ok";
+  HttpClientOptions opts = devOptions();
+  client(opts);
+  const int before = lookupsOf("slow.phigate.test");
+  const uint64_t start = nowMs();
+  const Outcome o = getOne(url, {100, 3000});
+  const uint64_t elapsed = nowMs() - start;
+  EXPECT_EQ(o.error, HttpError::kDns);
+  EXPECT_GE(elapsed, 90u);
+  EXPECT_LT(elapsed, 280u) << "waited for the lookup instead of the connect timeout";
+  EXPECT_EQ(server.accepts(), 0);
+  // The lookup goes on; its answer serves the next request.
+  ASSERT_TRUE(runUntil([&] { return client().stats().dns_cache_hits + 1 > 0 && nowMs() > start + 400; }));
+  EXPECT_EQ(getOne(url, {100, 3000}).status, 200);
+  EXPECT_EQ(lookupsOf("slow.phigate.test") - before, 1);
+}
+
+TEST_F(HttpClientTest, AnAnswerIsLookedUpAgainAfterItsTtl) {
+  TestServer server;
+  HttpClientOptions opts = devOptions();
+  opts.dns_ttl_ms = 50;
+  client(opts);
+  const std::string url = "http://ttl.phigate.test:" + std::to_string(server.port()) + "/ok";
+  EXPECT_EQ(getOne(url).status, 200);
+  EXPECT_EQ(getOne(url).status, 200);
+  EXPECT_EQ(lookupsOf("ttl.phigate.test"), 1);
+  const uint64_t start = nowMs();
+  runUntil([&] { return nowMs() > start + 80; });
+  EXPECT_EQ(getOne(url).status, 200);
+  EXPECT_EQ(lookupsOf("ttl.phigate.test"), 2);
+  EXPECT_EQ(server.accepts(), 1) << "a new answer for the same name keeps its connection";
+}
+
+TEST_F(HttpClientTest, TheAnswerTableIsBounded) {
+  TestServer server;
+  HttpClientOptions opts = devOptions();
+  opts.dns_cache_entries = 2;
+  client(opts);
+  const std::string port = std::to_string(server.port());
+  const int a = lookupsOf("bound-a.phigate.test");
+  for (const char* name : {"bound-a", "bound-b", "bound-c", "bound-a"}) {
+    EXPECT_EQ(getOne(std::string("http://") + name + ".phigate.test:" + port + "/ok").status, 200);
+  }
+  EXPECT_EQ(lookupsOf("bound-a.phigate.test") - a, 2) << "bound-a was dropped to make room";
+  EXPECT_EQ(client().stats().dns_lookups, 4u);
+}
+
+TEST_F(HttpClientTest, DestroyDuringALookupCancelsOnce) {
+  std::vector<Outcome> outcomes(3);
+  for (Outcome& o : outcomes) {
+    ASSERT_TRUE(client().send({.method = HttpMethod::kGet, .url = "http://slow.phigate.test:9/"},
+                              record, &o));
+  }
+  EXPECT_EQ(client().inFlight(), 3u);
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  client_.reset();
+  for (const Outcome& o : outcomes) {
+    EXPECT_EQ(o.calls, 1);
+    EXPECT_EQ(o.error, HttpError::kCancelled);
+  }
+  // TearDown turns the loop until the lookup returns and checks nothing is left.
+}
+
+// ---- the multi-socket traps ----------------------------------------------
+
+// A listening socket whose accept queue is full drops SYNs: the connect
+// neither succeeds nor fails, and only the connect timeout ends it.
+TEST_F(HttpClientTest, ConnectTimeoutAgainstAFullBacklog) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 0), 0);
+  socklen_t len = sizeof addr;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 8; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const uint64_t start = nowMs();
+  const int ticks = ticks_;
+  const Outcome o = getOne("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/ok",
+                           {300, 5000});
+  const uint64_t elapsed = nowMs() - start;
+  EXPECT_EQ(o.error, HttpError::kTimeout);
+  EXPECT_GE(elapsed, 280u);
+  EXPECT_LT(elapsed, 2000u) << "the total timeout, not the connect timeout, ended it";
+  EXPECT_GE(ticks_ - ticks, 20) << "the loop was blocked";
+  for (const int fd : fillers) close(fd);
+  close(listener);
+}
+
+// The upstream's idle timeout closes a kept-alive connection just as the
+// next request goes out on it: nothing comes back, and curl sends the request
+// once more on a new connection (its retry of a dead reused connection).
+TEST_F(HttpClientTest, ADeadReusedConnectionIsRetriedOnANewOne) {
+  TestServer server;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(postOne(server.url("/ok-then-drop-next")).status, 200);
+    const Outcome o = postOne(server.url("/echo"), {1000, 3000}, "again");
+    EXPECT_EQ(o.error, HttpError::kNone);
+    EXPECT_EQ(o.status, 200);
+    EXPECT_EQ(o.body, "again");
+  }
+  EXPECT_EQ(server.accepts(), 6);    // the first, then one per retry
+  EXPECT_EQ(server.requests(), 15);  // each dropped request arrived, then its retry
+}
+
+TEST_F(HttpClientTest, MaxTotalConnectionsQueuesTheRest) {
+  TestServer server;
+  HttpClientOptions opts = devOptions();
+  opts.max_total_connections = 3;
+  client(opts);
+  for (const Outcome& o : getMany(server.url("/slow"), 12)) EXPECT_EQ(o.status, 200);
+  EXPECT_LE(server.peakConnections(), 3);
+  EXPECT_LE(server.accepts(), 3);
+}
+
+TEST_F(HttpClientTest, MaxHostConnectionsQueuesTheRest) {
+  TestServer server;
+  HttpClientOptions opts = devOptions();
+  opts.max_host_connections = 2;
+  client(opts);
+  for (const Outcome& o : getMany(server.url("/slow"), 8)) EXPECT_EQ(o.status, 200);
+  EXPECT_LE(server.peakConnections(), 2);
+}
+
+// Environment proxies never apply: a direct request still goes direct.
+TEST_F(HttpClientTest, EnvironmentProxiesAreIgnored) {
+  TestServer server;
+  const char* names[] = {"http_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"};
+  for (const char* n : names) setenv(n, "http://127.0.0.1:9", 1);
+  const Outcome o = getOne(server.url("/ok"));
+  for (const char* n : names) unsetenv(n);
+  EXPECT_EQ(o.status, 200);
+  EXPECT_EQ(server.accepts(), 1);
+}
+
+TEST_F(HttpClientTest, ProxyUrlsAreChecked) {
+  EXPECT_TRUE(HttpClient::validProxyUrl("http://10.0.0.1:3128"));
+  EXPECT_TRUE(HttpClient::validProxyUrl("http://proxy.hospital.example:8080/"));
+  EXPECT_TRUE(HttpClient::validProxyUrl("http://[::1]:3128"));
+  EXPECT_TRUE(HttpClient::validProxyUrl("http://user:secret@proxy.example:3128"));
+  EXPECT_FALSE(HttpClient::validProxyUrl("proxy.example:3128"));  // no scheme
+  EXPECT_FALSE(HttpClient::validProxyUrl("http://proxy.example"));  // no port
+  EXPECT_FALSE(HttpClient::validProxyUrl("https://proxy.example:3128"));
+  EXPECT_FALSE(HttpClient::validProxyUrl("socks5://proxy.example:1080"));
+  EXPECT_FALSE(HttpClient::validProxyUrl("http://proxy.example:3128/path"));
+  EXPECT_FALSE(HttpClient::validProxyUrl("http://proxy.example:3128/?q"));
+  EXPECT_FALSE(HttpClient::validProxyUrl(""));
+  // An invalid one refuses every request rather than going direct.
+  TestServer server;
+  HttpClientOptions opts = devOptions();
+  opts.proxy = "http://proxy.example";
+  client(opts);
+  EXPECT_EQ(getOne(server.url("/ok")).error, HttpError::kRefused);
+  EXPECT_EQ(server.accepts(), 0);
+}
+
+TEST_F(HttpClientTest, AnUnreachableProxyIsAConnectError) {
+  TestServer server;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);  // nothing listens there now
+  HttpClientOptions opts = devOptions();
+  opts.proxy = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  client(opts);
+  EXPECT_EQ(getOne(server.url("/ok")).error, HttpError::kConnect);
+  EXPECT_EQ(server.accepts(), 0) << "went direct";
+}
+
+TEST(HttpClientBuild, LibcurlCanSpeakHttp2) {
+  // CURL_HTTP_VERSION_2TLS takes effect only with nghttp2 (Debian's has it).
+  EXPECT_NE(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2, 0);
+}
+
+// ---- TLS and the proxy, against tests/support/http_client_helper.py --------
+
+std::string findProgram(const char* name) {
+  const char* path = getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string p = dir + "/" + name;
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+/**
+ * Once per suite: a CA and a server certificate (DNS:api.phigate.test,
+ * DNS:localhost; no IP address) from the openssl CLI in a temporary
+ * directory, and the helper process serving HTTPS and the proxy.
+ */
+class HttpClientTlsTest : public HttpClientTest {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/phigate-http-client-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    const std::string openssl = findProgram("openssl");
+    const std::string python = findProgram("python3");
+    if (openssl.empty() || python.empty()) {
+      skip_ = "needs openssl and python3";
+      return;
+    }
+    {
+      std::ofstream ext(dir_ + "/ext.cnf");
+      ext << "subjectAltName=DNS:api.phigate.test,DNS:localhost\n";
+    }
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string q = " >/dev/null 2>&1";
+    const std::string cd = "cd '" + dir_ + "' && '" + openssl + "'";
+    const std::string cmd =
+        cd + " req -x509" + ec + " -keyout ca.key -out ca.pem -days 2 -subj /CN=phigate-test-ca" + q +
+        " && '" + openssl + "' req" + ec + " -keyout srv.key -out srv.csr -subj /CN=api.phigate.test" + q +
+        " && '" + openssl + "' x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial" +
+        " -out srv.pem -days 2 -extfile ext.cnf" + q;
+    if (std::system(cmd.c_str()) != 0) {
+      skip_ = "openssl could not make the test certificates";
+      return;
+    }
+    std::string error;
+    pid_ = test::spawnServer({.args = {python, PHIGATE_SOURCE_DIR "/tests/support/http_client_helper.py",
+                                       dir_ + "/srv.pem", dir_ + "/srv.key"},
+                              .output = dir_ + "/helper.out",
+                              .truncate_output = true},
+                             &error);
+    const uint64_t end = nowMs() + 10'000;
+    while (pid_ > 0 && nowMs() < end && tls_port_ == 0) {
+      std::ifstream in(dir_ + "/helper.out");
+      in >> tls_port_ >> proxy_port_;
+      if (!in) tls_port_ = 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (tls_port_ == 0) skip_ = "the python3 helper did not start: " + error;
+  }
+  static void TearDownTestSuite() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
+  }
+  void SetUp() override {
+    HttpClientTest::SetUp();
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+  }
+
+  static HttpClientOptions tlsOptions() {
+    HttpClientOptions o;
+    o.ca_file = dir_ + "/ca.pem";
+    return o;
+  }
+  static std::string tlsUrl(const std::string& host, const std::string& path = "/ok") {
+    return "https://" + host + ":" + std::to_string(tls_port_) + path;
+  }
+  static std::string proxyUrl(const std::string& host = "127.0.0.1") {
+    return "http://" + host + ":" + std::to_string(proxy_port_);
+  }
+
+  struct ProxyStats {
+    int connects = -1;
+    int forwards = -1;
+    int tls_accepts = -1;
+  };
+  /** The helper's counters, by a blocking GET /__stats (the client's loop is idle). */
+  static ProxyStats proxyStats() {
+    ProxyStats st;
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(proxy_port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      const std::string req = "GET /__stats HTTP/1.1\r\nHost: x\r\n\r\n";
+      (void)!write(fd, req.data(), req.size());
+      std::string in;
+      char buf[512];
+      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) in.append(buf, static_cast<size_t>(n));
+      std::istringstream body(in.substr(in.find("\r\n\r\n") + 4));
+      body >> st.connects >> st.forwards >> st.tls_accepts;
+    }
+    close(fd);
+    return st;
+  }
+
+  static inline std::string dir_;
+  static inline std::string skip_;
+  static inline pid_t pid_ = -1;
+  static inline int tls_port_ = 0;
+  static inline int proxy_port_ = 0;
+};
+
+TEST_F(HttpClientTlsTest, TheConfiguredCaVerifiesTheUpstream) {
+  client(tlsOptions());
+  const ProxyStats before = proxyStats();
+  const Outcome get = getOne(tlsUrl("api.phigate.test"));
+  EXPECT_EQ(get.error, HttpError::kNone);
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.body, "tls-GET");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(postOne(tlsUrl("api.phigate.test")).body, "tls-POST");
+  EXPECT_EQ(proxyStats().tls_accepts - before.tls_accepts, 1) << "TLS connections are reused too";
+}
+
+TEST_F(HttpClientTlsTest, WithoutTheCaTheUpstreamIsATlsError) {
+  client(HttpClientOptions{});  // the system store does not know the test CA
+  const Outcome o = getOne(tlsUrl("localhost"));
+  EXPECT_EQ(o.error, HttpError::kTls);
+  EXPECT_EQ(o.status, 0);
+}
+
+TEST_F(HttpClientTlsTest, ANameTheCertificateDoesNotCarryIsATlsError) {
+  client(tlsOptions());
+  EXPECT_EQ(getOne(tlsUrl("127.0.0.1")).error, HttpError::kTls);  // no IP address in it
+  EXPECT_EQ(getOne(tlsUrl("other.phigate.test")).error, HttpError::kTls);
+}
+
+TEST_F(HttpClientTlsTest, HttpsGoesThroughTheProxyByConnect) {
+  HttpClientOptions opts = tlsOptions();
+  opts.proxy = proxyUrl("proxy.phigate.test");  // a name: looked up like an upstream
+  client(opts);
+  const ProxyStats before = proxyStats();
+  const int lookups = lookupsOf("proxy.phigate.test");
+  for (int i = 0; i < 3; ++i) {
+    const Outcome o = postOne(tlsUrl("localhost"));  // the proxy resolves the upstream
+    EXPECT_EQ(o.error, HttpError::kNone);
+    EXPECT_EQ(o.body, "tls-POST");
+  }
+  const ProxyStats after = proxyStats();
+  EXPECT_EQ(after.connects - before.connects, 1) << "one tunnel, reused";
+  EXPECT_EQ(after.tls_accepts - before.tls_accepts, 1);
+  // The proxy's name through the pin: curl looked nothing up itself.
+  EXPECT_EQ(lookupsOf("proxy.phigate.test") - lookups, 1);
+  EXPECT_EQ(client().stats().dns_lookups, 1u);
+}
+
+TEST_F(HttpClientTlsTest, TlsVerificationStillAppliesThroughTheProxy) {
+  HttpClientOptions opts;  // no CA
+  opts.proxy = proxyUrl();
+  client(opts);
+  EXPECT_EQ(getOne(tlsUrl("localhost")).error, HttpError::kTls);
+}
+
+TEST_F(HttpClientTlsTest, ATunnelTheProxyRefusesIsAConnectError) {
+  HttpClientOptions opts = tlsOptions();
+  opts.proxy = proxyUrl();
+  client(opts);
+  const Outcome o = getOne("https://blocked.invalid/ok");
+  EXPECT_EQ(o.error, HttpError::kConnect);
+  EXPECT_EQ(lookupsOf("blocked.invalid"), 0);
+}
+
+TEST_F(HttpClientTlsTest, PlainHttpIsForwardedByTheProxy) {
+  TestServer server;
+  HttpClientOptions opts = devOptions();
+  opts.proxy = proxyUrl();
+  client(opts);
+  const ProxyStats before = proxyStats();
+  EXPECT_EQ(postOne(server.url("/echo"), {1000, 3000}, "via").body, "via");
+  EXPECT_EQ(getOne(server.url("/method")).body, "GET");
+  EXPECT_EQ(proxyStats().forwards - before.forwards, 2);
+  EXPECT_EQ(server.accepts(), 1);  // the proxy's one upstream connection
+}
+
+TEST_F(HttpClientTlsTest, NoProxyFromTheEnvironmentBypassesTheConfiguredOne) {
+  TestServer server;
+  HttpClientOptions opts = devOptions();
+  opts.proxy = proxyUrl();
+  client(opts);
+  const ProxyStats before = proxyStats();
+  setenv("no_proxy", "*", 1);
+  setenv("NO_PROXY", "*", 1);
+  const Outcome o = getOne(server.url("/ok"));
+  unsetenv("no_proxy");
+  unsetenv("NO_PROXY");
+  EXPECT_EQ(o.status, 200);
+  EXPECT_EQ(proxyStats().forwards - before.forwards, 1);
 }
 
 }  // namespace
