@@ -7,6 +7,8 @@
 #include "common/ascii.h"
 #include "config/config.h"
 
+#include "net/http_client.h"
+
 #include <algorithm>
 #include <array>
 #include <string>
@@ -281,7 +283,7 @@ class Loader {
         if (d.http_token.empty()) return fail("SMS_HTTP_TOKEN is required with SMS_PROVIDER=http");
         break;
     }
-    if (!d.outbound_proxy.empty() && !d.outbound_proxy.starts_with("http://")) {
+    if (!d.outbound_proxy.empty() && !net::HttpClient::validProxyUrl(d.outbound_proxy)) {
       return fail("OUTBOUND_PROXY must be an http://host:port URL");
     }
     return true;

@@ -88,6 +88,7 @@ struct DeliveryPolicy {
   uint32_t visibility_s = 60;                // PHIGATE_VISIBILITY_TIMEOUT_S
   uint32_t circuit_failures = 20;            // PHIGATE_CIRCUIT_FAILURES
   uint32_t circuit_open_s = 30;              // PHIGATE_CIRCUIT_OPEN_S
+  uint32_t report_delay_ms = 10'000;         // PHIGATE_REPORT_DELAY_MS
 
   bool operator==(const DeliveryPolicy&) const = default;
 };

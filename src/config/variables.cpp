@@ -620,6 +620,11 @@ constexpr Variable kVariables[] = {
     integer<&Config::delivery, &Delivery::circuit_open_s>(
         "PHIGATE_CIRCUIT_OPEN_S", 1, kDayS,
         {.value = "30", .help = "... for this long; then one probe decides"}),
+    integer<&Config::delivery, &Delivery::report_delay_ms>(
+        "PHIGATE_REPORT_DELAY_MS", 100, kMaxTimeoutMs,
+        {.value = "10000",
+         .help = "a sent message's delivery report is asked for this long after sending, and again "
+                 "as long as it is pending (CDAC)"}),
 };
 
 }  // namespace

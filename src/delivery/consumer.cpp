@@ -24,6 +24,9 @@ constexpr uint32_t kPromoteEveryMs = 1'000;
 constexpr uint32_t kTrimEveryMs = 60'000;
 constexpr uint32_t kStoreRetryMs = 500;
 constexpr uint32_t kMaxPromote = 256;
+constexpr uint32_t kReportsPerKey = 64;      // report polls started per key and round
+constexpr uint32_t kReportsInFlight = 16;    // report requests at once, this worker
+constexpr uint32_t kReportEveryMs = 1'000;
 
 size_t laneIndex(Lane l) { return static_cast<size_t>(l); }
 
@@ -73,9 +76,21 @@ struct Consumer::Job {
   std::string_view last_error;  // static text
   bool dead_letter = false;
   bool awaiting_report = false;
+  bool from_report = false;  // a report's outcome (no stream entry, no provider call)
   int64_t retry_at_ms = 0;
   OutboundRequest request;
   std::vector<std::string_view> header_views;
+};
+
+// One delivery-report request for one sent message.
+struct Consumer::ReportPoll {
+  Consumer* owner = nullptr;
+  size_t key = 0;
+  std::string message_id;
+  std::string provider_id;
+  OutboundRequest request;
+  std::vector<std::string_view> header_views;
+  std::vector<ReportItem> items;
 };
 
 struct Consumer::BeginCall {
@@ -491,7 +506,9 @@ void Consumer::send(Job* j) {
     return;
   }
   j->header_views.assign(j->request.headers.begin(), j->request.headers.end());
-  if (!http_->post(j->request.url, j->header_views, j->request.body, opts_.timeouts, onHttp, j)) {
+  const net::HttpRequestSpec spec{j->request.method, j->request.url, j->header_views, j->request.body,
+                                  opts_.timeouts};
+  if (!http_->send(spec, onHttp, j)) {
     // The client is going away (shutdown): the attempt was never made; the
     // record says `sending`, and the next owner tries again.
     gate_.giveBack(j->lane);
@@ -520,8 +537,10 @@ void Consumer::onHttp(void* ctx, const net::HttpResult& r) {
 
 void Consumer::verdict(Job* j, const SendVerdict& v) {
   const int64_t t = now();
+  const ProviderGate::Circuit before = gate_.circuit();
   if (j->gate_taken) gate_.release(j->lane, v.outcome != Outcome::kRetry, t);
   j->gate_taken = false;
+  noteCircuit(before);
   switch (v.outcome) {
     case Outcome::kSent:
       j->kind = FinishKind::kSent;
@@ -538,6 +557,19 @@ void Consumer::verdict(Job* j, const SendVerdict& v) {
   }
   queueFinish(j);
   pump();
+}
+
+// Operators hear of every change of the circuit (no message data in it).
+void Consumer::noteCircuit(ProviderGate::Circuit before) {
+  const ProviderGate::Circuit now_state = gate_.circuit();
+  if (now_state == before) return;
+  const char* name = now_state == ProviderGate::Circuit::kOpen       ? "open"
+                     : now_state == ProviderGate::Circuit::kHalfOpen ? "half-open"
+                                                                     : "closed";
+  EventLine("provider_circuit")
+      .str("provider", adapter_ != nullptr ? adapter_->name() : kSimulatedProvider)
+      .str("state", name)
+      .emit();
 }
 
 void Consumer::retryOrGiveUp(Job* j, std::string_view error_code, int64_t t) {
@@ -580,11 +612,11 @@ void Consumer::onFinish(void* ctx, bool ok) {
     return;
   }
   for (Job* j : call->jobs) {
-    switch (j->kind) {
+    switch (j->from_report && j->kind == FinishKind::kSent ? FinishKind::kRetry : j->kind) {
       case FinishKind::kSent: ++self->stats_.sent; break;
       case FinishKind::kDelivered: ++self->stats_.delivered; break;
       case FinishKind::kUndelivered: ++self->stats_.undelivered; break;
-      case FinishKind::kRetry: ++self->stats_.retried; break;
+      case FinishKind::kRetry: self->stats_.retried += !j->from_report; break;
       case FinishKind::kFailed: ++self->stats_.failed; break;
       case FinishKind::kExpired: ++self->stats_.expired; break;
       case FinishKind::kCancelled: ++self->stats_.cancelled; break;
@@ -594,6 +626,97 @@ void Consumer::onFinish(void* ctx, bool ok) {
   }
   call->jobs.clear();
   self->free_finish_calls_.push_back(call);
+  self->maybeDrained();
+}
+
+// ---------------------------------------------------------------- reports
+
+// Every second, each key's sent messages whose report is due (sent at least
+// PHIGATE_REPORT_DELAY_MS ago) are asked about, a few requests at a time.
+void Consumer::pollReports(int64_t t) {
+  if (adapter_ == nullptr || !adapter_->hasReports() || t < next_report_ms_) return;
+  if (report_lists_pending_ > 0 || !report_queue_.empty() || reports_in_flight_ > 0) return;
+  next_report_ms_ = t + kReportEveryMs;
+  for (size_t key = 0; key < key_views_.size(); ++key) {
+    ++report_lists_pending_;
+    ++store_calls_;
+    auto* ctx = new std::pair<Consumer*, size_t>(this, key);  // once a second per key
+    outbox_.reportsDue(key_views_[key], t - opts_.report_delay_ms, kReportsPerKey, ctx, onReportsDue);
+  }
+}
+
+void Consumer::onReportsDue(void* p, bool ok, std::span<const state::ReportWait> waits) {
+  std::unique_ptr<std::pair<Consumer*, size_t>> ctx(static_cast<std::pair<Consumer*, size_t>*>(p));
+  Consumer* self = ctx->first;
+  --self->report_lists_pending_;
+  --self->store_calls_;
+  if (!ok) ++self->stats_.store_errors;
+  for (const state::ReportWait& w : waits) {
+    if (w.message_id.size() != 32 || w.provider_message_id.empty() || w.provider_message_id == "-") continue;
+    auto poll = std::make_unique<ReportPoll>();
+    poll->owner = self;
+    poll->key = ctx->second;
+    poll->message_id.assign(w.message_id);
+    poll->provider_id.assign(w.provider_message_id);
+    self->report_queue_.push_back(std::move(poll));
+  }
+  self->startReportPolls();
+  self->maybeDrained();
+}
+
+void Consumer::startReportPolls() {
+  while (!report_queue_.empty() && reports_in_flight_ < kReportsInFlight && phase_ == Phase::kRunning) {
+    std::unique_ptr<ReportPoll> poll = std::move(report_queue_.front());
+    report_queue_.pop_front();
+    const std::string_view ids[] = {poll->provider_id};
+    adapter_->buildReport(ids, &poll->request);
+    poll->header_views.assign(poll->request.headers.begin(), poll->request.headers.end());
+    const net::HttpRequestSpec spec{poll->request.method, poll->request.url, poll->header_views,
+                                    poll->request.body, opts_.timeouts};
+    ReportPoll* raw = poll.release();
+    ++reports_in_flight_;
+    if (!http_->send(spec, onReportHttp, raw)) {
+      --reports_in_flight_;
+      delete raw;
+    }
+  }
+}
+
+// A report: delivered / undelivered are recorded (the record and the
+// awaiting list, no stream entry); pending moves the message to the back of
+// the list, to be asked again after the delay; a failed request changes
+// nothing (asked again next round).
+void Consumer::onReportHttp(void* p, const net::HttpResult& r) {
+  std::unique_ptr<ReportPoll> poll(static_cast<ReportPoll*>(p));
+  Consumer* self = poll->owner;
+  --self->reports_in_flight_;
+  if (r.error != net::HttpError::kCancelled && self->adapter_->parseReport(r, &poll->items)) {
+    ReportState state = ReportState::kPending;
+    std::string_view code;
+    for (const ReportItem& it : poll->items) {
+      if (it.provider_message_id != poll->provider_id) continue;
+      state = it.state;
+      code = it.error_code;
+    }
+    Job* j = self->acquireJob();
+    j->key = poll->key;
+    j->message_id = poll->message_id;
+    j->provider_id = poll->provider_id;
+    j->from_report = true;
+    j->attempts = 0;  // the record keeps its count
+    if (state == ReportState::kDelivered) {
+      j->kind = FinishKind::kDelivered;
+    } else if (state == ReportState::kUndelivered) {
+      j->kind = FinishKind::kUndelivered;
+      j->error_code = code.empty() ? "undelivered" : code;
+    } else {
+      j->kind = FinishKind::kSent;
+      j->awaiting_report = true;
+    }
+    ++self->in_flight_;
+    self->queueFinish(j);
+  }
+  self->startReportPolls();
   self->maybeDrained();
 }
 
@@ -618,6 +741,7 @@ void Consumer::tick() {
     return;
   }
   recheckSettling();
+  pollReports(t);
   if (t >= next_promote_ms_) {
     next_promote_ms_ = t + kPromoteEveryMs;
     for (std::string_view key : key_views_) {
@@ -642,7 +766,9 @@ void Consumer::tick() {
       outbox_.trim(key, this, onStoreDone);
     }
   }
+  const ProviderGate::Circuit before = gate_.circuit();
   pump();
+  if (gate_.circuit() != before) noteCircuit(before);
 }
 
 void Consumer::onStoreDone(void* ctx, bool ok) {
@@ -667,6 +793,7 @@ void Consumer::drain(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
   // next owner, untouched.
   for (Job* j : settling_) recycle(j);
   settling_.clear();
+  report_queue_.clear();
   for (size_t l = 0; l < state::kLaneCount; ++l) {
     for (auto& q : held_[l]) {
       for (Job* j : q) recycle(j);
@@ -681,7 +808,8 @@ void Consumer::drain(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
 
 void Consumer::maybeDrained() {
   if (phase_ != Phase::kDraining) return;
-  const bool idle = in_flight_ == 0 && store_calls_ == 0 && failed_finishes_.empty();
+  const bool idle = in_flight_ == 0 && store_calls_ == 0 && failed_finishes_.empty() &&
+                    reports_in_flight_ == 0;
   if (!idle && now() < drain_deadline_ms_) return;
   if (!idle) {
     EventLine("delivery_drain_timeout").num("in_flight", in_flight_).emit();
@@ -718,6 +846,7 @@ void Consumer::recycle(Job* j) {
   j->last_error = {};
   j->dead_letter = false;
   j->awaiting_report = false;
+  j->from_report = false;
   j->gate_taken = false;
   j->simulated = false;
   j->otp = false;

@@ -81,6 +81,7 @@ class Consumer {
   struct Job;
   struct BeginCall;
   struct FinishCall;
+  struct ReportPoll;
   enum class Phase : uint8_t { kDrained, kRunning, kDraining };
 
   // Reading.
@@ -107,6 +108,12 @@ class Consumer {
   void verdict(Job* j, const SendVerdict& v);
   void retryOrGiveUp(Job* j, std::string_view error_code, int64_t now);
   static void onFinish(void* ctx, bool ok);
+  // Delivery reports (providers that have them).
+  void pollReports(int64_t now);
+  static void onReportsDue(void* ctx, bool ok, std::span<const state::ReportWait> waits);
+  void startReportPolls();
+  static void onReportHttp(void* ctx, const net::HttpResult& r);
+  void noteCircuit(ProviderGate::Circuit before);
   // Upkeep.
   static void onTick(uv_timer_t* t);
   void tick();
@@ -148,6 +155,12 @@ class Consumer {
   std::vector<BeginCall*> free_begin_calls_;
   std::vector<std::unique_ptr<FinishCall>> finish_calls_;
   std::vector<FinishCall*> free_finish_calls_;
+  // Report polls: waiting for a slot, and in flight (a few at a time: they
+  // share the provider with sends).
+  std::deque<std::unique_ptr<ReportPoll>> report_queue_;
+  uint32_t reports_in_flight_ = 0;
+  uint32_t report_lists_pending_ = 0;
+  int64_t next_report_ms_ = 0;
 
   uv_timer_t* read_timer_ = nullptr;   // heap: closing completes after we are gone
   uv_timer_t* flush_timer_ = nullptr;

@@ -26,6 +26,8 @@ bool makeDeliverySetup(const config::Config& cfg, std::vector<std::string> key_i
   o.gate.open_ms = d.circuit_open_s * 1000;
   out->http.allow_plain_http = !cfg.production();
   out->http.ca_file = d.outbound_ca_file;
+  out->http.proxy = d.outbound_proxy;
+  o.report_delay_ms = d.report_delay_ms;
   out->http.max_host_connections = static_cast<long>(d.concurrency);
   switch (d.provider) {
     case config::SmsProviderKind::kMock:

@@ -30,6 +30,8 @@ SendVerdict verdict(Outcome o, std::string_view code) {
 
 SendVerdict transportVerdict(net::HttpError e) {
   switch (e) {
+    // The name did not resolve (DNS down or slow): nothing was sent.
+    case net::HttpError::kDns: return verdict(Outcome::kRetry, "dns");
     case net::HttpError::kConnect: return verdict(Outcome::kRetry, "connect");
     case net::HttpError::kTimeout: return verdict(Outcome::kRetry, "timeout");
     // A certificate or handshake failure is an operator's problem (an expired

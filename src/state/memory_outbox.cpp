@@ -125,7 +125,7 @@ void MemoryStore::finish(std::string_view key_id, std::span<const FinishItem> it
     if (isFinalStatus(m.status) || (m.status == "sent" && f.kind == FinishKind::kRetry)) continue;
     const bool was_live = m.status != "sent";
     m.status = statusName(f.kind);
-    m.attempts = f.attempts;
+    if (f.attempts != 0) m.attempts = f.attempts;  // 0: a report, the count stays
     m.updated_unix_ms = now;
     if (!f.provider.empty()) m.provider = f.provider;
     if (!f.provider_message_id.empty()) m.provider_message_id = f.provider_message_id;

@@ -117,7 +117,8 @@ for i = 1, n do
   local f = fields(rec or '')
   if not rec then f = {'queued', 'sms', created, '0', '0', now, '', '', ''} end
   if not FINAL[f[1]] and not (f[1] == 'sent' and status == 'queued') then
-    f[1], f[5], f[6] = status, attempts, now
+    f[1], f[6] = status, now
+    if attempts ~= '0' then f[5] = attempts end
     if provider ~= '' then f[7] = provider end
     if pid ~= '' then f[8] = pid end
     if err ~= '' or status == 'sent' or status == 'delivered' then f[9] = err end

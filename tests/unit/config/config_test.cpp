@@ -237,7 +237,8 @@ TEST_F(ConfigTest, TheTableListsEveryName) {
                             "PHIGATE_RETRY_MAX_MS", "PHIGATE_PROVIDER_CONCURRENCY",
                             "PHIGATE_PROVIDER_RATE", "PHIGATE_PROVIDER_CONNECT_TIMEOUT_MS",
                             "PHIGATE_PROVIDER_TIMEOUT_MS", "PHIGATE_VISIBILITY_TIMEOUT_S",
-                            "PHIGATE_CIRCUIT_FAILURES", "PHIGATE_CIRCUIT_OPEN_S"};
+                            "PHIGATE_CIRCUIT_FAILURES", "PHIGATE_CIRCUIT_OPEN_S",
+                            "PHIGATE_REPORT_DELAY_MS"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }
