@@ -183,13 +183,27 @@ void Consumer::read() {
   if (settling_.size() >= opts_.held_limit) lanes = 0;  // an admitter's mark is late: wait for it
   if (lanes == 0) return;  // pump() asks again when room appears
   read_in_flight_ = true;
-  outbox_.read(key_views_, lanes, opts_.read_batch, this, onRead);
+  if (recover_pending_) {
+    // A reply was lost: entries Redis gave us may be in no job. Read all our
+    // pending ones (what we hold is skipped), rather than wait for the
+    // visibility timeout.
+    recover_pending_ = false;
+    reading_own_ = true;
+    const uint32_t all = 2 * opts_.held_limit + opts_.gate.concurrency;
+    outbox_.read(key_views_, 3, all, true, this, onRead);
+    return;
+  }
+  reading_own_ = false;
+  outbox_.read(key_views_, lanes, opts_.read_batch, false, this, onRead);
 }
 
 void Consumer::onRead(void* ctx, bool ok, std::span<const state::OutboxItem> items) {
   auto* self = static_cast<Consumer*>(ctx);
   self->read_in_flight_ = false;
-  if (!ok) ++self->stats_.store_errors;
+  if (!ok) self->storeFailed();
+  if (ok && self->reading_own_ && !items.empty()) {
+    EventLine("delivery_recovered").num("messages", static_cast<int64_t>(items.size())).emit();
+  }
   for (const state::OutboxItem& item : items) self->accept(item);
   self->recheckSettling();
   self->pump();
@@ -203,7 +217,7 @@ void Consumer::onRead(void* ctx, bool ok, std::span<const state::OutboxItem> ite
 void Consumer::onReclaimed(void* ctx, bool ok, std::span<const state::OutboxItem> items) {
   auto* self = static_cast<Consumer*>(ctx);
   --self->store_calls_;
-  if (!ok) ++self->stats_.store_errors;
+  if (!ok) self->storeFailed();
   if (!items.empty()) {
     EventLine("delivery_reclaimed").num("messages", static_cast<int64_t>(items.size())).emit();
   }
@@ -224,10 +238,12 @@ size_t Consumer::keyIndex(std::string_view key_id) const {
 void Consumer::accept(const state::OutboxItem& item) {
   const size_t key = keyIndex(item.key_id);
   if (key == SIZE_MAX || item.message_id.size() != 32) return;  // not ours to judge: stays pending
+  if (live_ids_.count(item.message_id) != 0) return;            // held already (a re-read)
   ++stats_.read;
   Job* j = acquireJob();
   j->key = key;
   j->message_id.assign(item.message_id);
+  live_ids_.insert(j->message_id);
   j->entry_id.assign(item.entry_id);
   j->sealed.assign(item.sealed);
   j->lane = item.lane;
@@ -449,8 +465,7 @@ void Consumer::onBegin(void* ctx, bool ok, std::span<const BeginStatus> statuses
   if (!ok) {
     // Unknown whether the records changed: try the same claim again soon
     // (it is repeatable: the same attempt number, the same owner check).
-    ++self->stats_.store_errors;
-    self->store_retry_ms_ = self->now() + kStoreRetryMs;
+    self->storeFailed();
     for (Job* j : call->jobs) self->failed_begins_.push_back(j);
   } else {
     for (size_t i = 0; i < call->jobs.size(); ++i) {
@@ -606,8 +621,7 @@ void Consumer::onFinish(void* ctx, bool ok) {
     // Not known to be recorded: keep the outcome and write it again (the
     // finish is repeatable), rather than let the entry be taken over and
     // the message sent twice.
-    ++self->stats_.store_errors;
-    self->store_retry_ms_ = self->now() + kStoreRetryMs;
+    self->storeFailed();
     self->failed_finishes_.push_back(call);
     return;
   }
@@ -771,10 +785,17 @@ void Consumer::tick() {
   if (gate_.circuit() != before) noteCircuit(before);
 }
 
+// Any failed store call may have lost a reply that gave us entries.
+void Consumer::storeFailed() {
+  ++stats_.store_errors;
+  store_retry_ms_ = now() + kStoreRetryMs;
+  recover_pending_ = true;
+}
+
 void Consumer::onStoreDone(void* ctx, bool ok) {
   auto* self = static_cast<Consumer*>(ctx);
   --self->store_calls_;
-  if (!ok) ++self->stats_.store_errors;
+  if (!ok) self->storeFailed();
   self->maybeDrained();
 }
 
@@ -835,6 +856,7 @@ Consumer::Job* Consumer::acquireJob() {
 }
 
 void Consumer::recycle(Job* j) {
+  if (!j->from_report) live_ids_.erase(j->message_id);
   wipe(j->to);
   wipe(j->text);
   wipe(j->sealed);

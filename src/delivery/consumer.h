@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "crypto/key_ring.h"
@@ -118,6 +119,7 @@ class Consumer {
   static void onTick(uv_timer_t* t);
   void tick();
   static void onStoreDone(void* ctx, bool ok);
+  void storeFailed();
   void maybeDrained();
   // Jobs.
   Job* acquireJob();
@@ -144,6 +146,11 @@ class Consumer {
   std::deque<size_t> turns_[state::kLaneCount];
   uint32_t held_count_[state::kLaneCount] = {0, 0};
   std::deque<Job*> settling_;  // their admitter may still cancel them
+  // Every message id this consumer holds a job for: a re-read of its own
+  // pending entries (after a lost reply) must not make a second job.
+  std::unordered_set<std::string_view> live_ids_;
+  bool recover_pending_ = false;  // the next read takes our own pending entries again
+  bool reading_own_ = false;
   // Per key, waiting for this turn's begin / finish call.
   std::vector<std::vector<Job*>> begin_real_, begin_simulated_, finish_;
   std::vector<FinishCall*> failed_finishes_;

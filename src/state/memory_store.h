@@ -42,8 +42,8 @@ class MemoryStore : public StateStore, public Outbox {
   // is its only consumer.
   void setOutboxOptions(const OutboxOptions& o) { outbox_opts_ = o; }
   Outbox& outbox() override { return *this; }
-  void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key, void* ctx,
-            ReadDone done) override;
+  void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
+            bool own_pending, void* ctx, ReadDone done) override;
   void reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
                ReadDone done) override;
   void begin(std::string_view key_id, std::span<const BeginItem> items, std::string_view provider,

@@ -104,9 +104,14 @@ class Outbox {
 
   virtual ~Outbox() = default;
 
-  /** Reads up to `per_key` new messages of each of `key_ids` from each lane in `lanes` (bit 1 << lane). */
+  /**
+   * Reads up to `per_key` new messages of each of `key_ids` from each lane in
+   * `lanes` (bit 1 << lane). With `own_pending`, instead the messages this
+   * consumer was given before and has not finished (a read whose reply was
+   * lost gave it some: the caller skips those it still holds).
+   */
   virtual void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
-                    void* ctx, ReadDone done) = 0;
+                    bool own_pending, void* ctx, ReadDone done) = 0;
   /** Takes over up to `max` of `key_id`'s messages in `lane` that another consumer has held
    *  longer than `idle_ms` (a dead one's); the memory backend has no other consumer. */
   virtual void reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,

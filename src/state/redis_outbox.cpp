@@ -101,7 +101,7 @@ void RedisStore::ensureGroups(std::span<const std::string_view> key_ids) {
 void RedisStore::onGroupReply(void*, const redisReply*) {}
 
 void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
-                      void* ctx, ReadDone done) {
+                      bool own_pending, void* ctx, ReadDone done) {
   if (!healthy()) return done(ctx, false, {});
   if (key_ids.empty() || lanes == 0 || per_key == 0) return done(ctx, true, {});
   ensureGroups(key_ids);
@@ -126,7 +126,9 @@ void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, 
       op->args.emplace_back(op->texts[i++]);
     }
   }
-  for (size_t s = 0; s < streams; ++s) op->args.emplace_back(">");
+  // ">": entries no consumer was given yet; "0": this consumer's own
+  // pending ones, from the oldest.
+  for (size_t s = 0; s < streams; ++s) op->args.emplace_back(own_pending ? "0" : ">");
   client_->command(op->args, op, onReadReply);
 }
 
