@@ -28,9 +28,10 @@ $(BUILD)/build.ninja:
 build: setup $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-# Development mode on 127.0.0.1:8080, one worker, embedded in-process state.
+# Development mode on 127.0.0.1:8080, one worker, embedded in-process state,
+# delivering to phigate-mock-provider on loopback (tools/run-dev.sh).
 run: build
-	APP_ENV=$${APP_ENV:-development} ./$(BUILD)/phigate
+	tools/run-dev.sh $(BUILD)
 
 test: build
 	tests/run-tests.sh $(BUILD)
