@@ -217,6 +217,10 @@ int main(int argc, char** argv) {
   phigate::mock::MockApp app(args.mock, recorder);
   phigate::net::WorkerOptions opts;
   opts.listen = args.listen;
+  // Every client of a loopback mock is 127.0.0.1: a per-address cap (256 by
+  // default) would only refuse a client's connections past it. A provider
+  // call in flight is one connection, so load runs need thousands.
+  opts.limits.max_connections_per_ip = opts.limits.max_connections;
   phigate::net::Worker worker(opts, app);
   return worker.run();
 }

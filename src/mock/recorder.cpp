@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -12,9 +13,9 @@
 
 namespace phigate::mock {
 
-std::string recordLine(const RecordEntry& e, int64_t now) {
+std::string recordLine(const RecordEntry& e, int64_t now_ms) {
   char when[32];
-  const time_t t = static_cast<time_t>(now);
+  const time_t t = static_cast<time_t>(now_ms / 1000);
   tm utc{};
   gmtime_r(&t, &utc);
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
@@ -33,7 +34,9 @@ std::string recordLine(const RecordEntry& e, int64_t now) {
   b.append(e.duplicate ? "\",\"duplicate\":true" : "\",\"duplicate\":false");
   b.append(",\"time\":\"");
   b.append(when);
-  b.append("\"}");
+  b.append("\",\"time_ms\":");
+  b.append(std::to_string(now_ms));
+  b.append("}");
   return std::string(b.view());
 }
 
@@ -56,7 +59,9 @@ void Recorder::record(const RecordEntry& e) {
     ++http_;
   }
   if (fd_ < 0) return;
-  const std::string line = recordLine(e, static_cast<int64_t>(time(nullptr))) + "\n";
+  using namespace std::chrono;
+  const int64_t now_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const std::string line = recordLine(e, now_ms) + "\n";
   if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     fputs("phigate-mock-provider: record write failed\n", stderr);
   }

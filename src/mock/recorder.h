@@ -18,8 +18,12 @@ struct RecordEntry {
   bool duplicate = false;     // http: an id already taken (answered with its first provider id)
 };
 
-/** One JSON line for `e` at unix time `now` (no trailing newline). */
-std::string recordLine(const RecordEntry& e, int64_t now);
+/**
+ * One JSON line for `e` at unix time `now_ms` (milliseconds; no trailing
+ * newline): "time" to the second (ISO 8601) and "time_ms", for latency
+ * measurements (load/run-delivery.sh).
+ */
+std::string recordLine(const RecordEntry& e, int64_t now_ms);
 
 class Recorder {
  public:

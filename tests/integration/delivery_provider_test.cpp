@@ -443,3 +443,38 @@ TEST_F(ProviderDelivery, NoRequestAnswered503IsEverDelivered) {
 
 }  // namespace
 }  // namespace phigate::test
+
+namespace phigate::test {
+namespace {
+
+// ENCRYPTION_KEY rotated with messages in the outbox: what the old key
+// sealed still opens (ENCRYPTION_KEYS_OLD) and is delivered, beside what the
+// new key seals.
+TEST_F(ProviderDelivery, MessagesSealedBeforeAKeyRotationAreStillDelivered) {
+  const std::string k1(64, 'a'), k2 = std::string(32, 'b') + std::string(32, 'c');
+  startMock();
+  startRedis();
+  auto accept_only = httpProvider();
+  accept_only["ENCRYPTION_KEY"] = k1;
+  accept_only["PHIGATE_DELIVERY"] = "false";
+  startPhigate(accept_only);
+  std::set<std::string> ids;
+  for (const std::string& id : sendBulk(20, 0)) ids.insert(id);
+  ids.insert(send(smsBody("+919800000001", "otp")));
+  server_.reset();  // stopped with 21 messages queued
+  EXPECT_EQ(record().lines, 0u);
+
+  auto rotated = httpProvider();
+  rotated["ENCRYPTION_KEY"] = k2;
+  rotated["ENCRYPTION_KEYS_OLD"] = k1;
+  startPhigate(rotated);
+  ids.insert(send(smsBody("+919800000002")));
+  const Record r = waitDelivered(ids, 15000);
+  size_t missing = 0;
+  for (const std::string& id : ids) missing += r.by_id.count(id) == 0;
+  EXPECT_EQ(missing, 0u) << "of " << ids.size();
+  EXPECT_EQ(server_->countLines("delivery_unreadable_payload"), 0u);
+}
+
+}  // namespace
+}  // namespace phigate::test
