@@ -64,7 +64,8 @@ bool endsWith(const std::string& s, const std::string& tail) {
 }  // namespace
 
 // nx.phigate.test: no such name. slow.phigate.test: 127.0.0.1 after 300 ms.
-// Any other *.phigate.test: 127.0.0.1.
+// two-*.phigate.test: 127.0.0.2, then 127.0.0.1. Any other *.phigate.test:
+// 127.0.0.1.
 extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
                            addrinfo** res) {
   const std::string name = node != nullptr ? node : "";
@@ -78,7 +79,20 @@ extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo
   addrinfo h{};
   if (hints != nullptr) h = *hints;
   h.ai_flags |= AI_NUMERICHOST;
-  const int rc = realGetaddrinfo()("127.0.0.1", service, &h, res);
+  int rc = realGetaddrinfo()("127.0.0.1", service, &h, res);
+  if (rc == 0 && name.rfind("two-", 0) == 0) {
+    // 127.0.0.2 first (nothing listens there: refused), then 127.0.0.1.
+    addrinfo* first = nullptr;
+    rc = realGetaddrinfo()("127.0.0.2", service, &h, &first);
+    if (rc == 0) {
+      addrinfo* last = first;
+      while (last->ai_next != nullptr) last = last->ai_next;
+      last->ai_next = *res;
+      *res = first;
+    } else {
+      freeaddrinfo(*res);
+    }
+  }
   std::lock_guard<std::mutex> lock(g_lookups_mutex);
   ++g_answered[name];
   return rc;
@@ -698,6 +712,23 @@ TEST_F(HttpClientTest, ANameIsLowercasedBeforeItIsLookedUp) {
   EXPECT_EQ(getOne("http://mixed.phigate.test:" + std::to_string(server.port()) + "/ok").status, 200);
   EXPECT_EQ(lookupsOf("mixed.phigate.test") - before, 1);
   EXPECT_EQ(server.accepts(), 1);
+}
+
+// Every address of an answer is pinned, in order: curl's attempt on the
+// first is refused (curl closes that socket itself and moves on), the second
+// answers; each closed attempt's fd number comes back at once. curl 7.88
+// moves on only at its 200 ms happy-eyeballs timer (the curl CLI does the
+// same), not at the refusal; the bound here is the connect timeout.
+TEST_F(HttpClientTest, AFailedAttemptMovesToTheNextAddress) {
+  TestServer server;  // listens on 127.0.0.1 only
+  const std::string port = std::to_string(server.port());
+  for (int i = 0; i < 5; ++i) {
+    const std::string url = "http://two-" + std::to_string(i) + ".phigate.test:" + port + "/ok";
+    const uint64_t start = nowMs();
+    EXPECT_EQ(getOne(url, {1500, 3000}).status, 200);
+    EXPECT_LT(nowMs() - start, 1400u) << "the first address ran into the connect timeout";
+  }
+  EXPECT_EQ(server.accepts(), 5);
 }
 
 TEST_F(HttpClientTest, ConcurrentRequestsShareOneLookup) {
