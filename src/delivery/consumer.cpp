@@ -77,6 +77,8 @@ struct Consumer::Job {
   bool dead_letter = false;
   bool awaiting_report = false;
   bool from_report = false;  // a report's outcome (no stream entry, no provider call)
+  bool stop_reports = false;
+  state::FinishExpect expect = state::FinishExpect::kAny;
   int64_t retry_at_ms = 0;
   OutboundRequest request;
   std::vector<std::string_view> header_views;
@@ -88,6 +90,7 @@ struct Consumer::ReportPoll {
   size_t key = 0;
   std::string message_id;
   std::string provider_id;
+  int64_t sent_ms = 0;
   OutboundRequest request;
   std::vector<std::string_view> header_views;
   std::vector<ReportItem> items;
@@ -183,27 +186,53 @@ void Consumer::read() {
   if (settling_.size() >= opts_.held_limit) lanes = 0;  // an admitter's mark is late: wait for it
   if (lanes == 0) return;  // pump() asks again when room appears
   read_in_flight_ = true;
-  if (recover_pending_) {
-    // A reply was lost: entries Redis gave us may be in no job. Read all our
-    // pending ones (what we hold is skipped), rather than wait for the
-    // visibility timeout.
-    recover_pending_ = false;
-    reading_own_ = true;
-    const uint32_t all = 2 * opts_.held_limit + opts_.gate.concurrency;
-    outbox_.read(key_views_, 3, all, true, this, onRead);
+  if (recover_pending_ || !recovery_.empty()) {
+    readOwnPending();
     return;
   }
-  reading_own_ = false;
-  outbox_.read(key_views_, lanes, opts_.read_batch, false, this, onRead);
+  outbox_.read(key_views_, lanes, opts_.read_batch, this, onRead);
+}
+
+// A reply was lost: entries Redis gave us may be in no job. Walk our own
+// pending entries, stream by stream, a page at a time (what we hold is
+// skipped), rather than wait for the visibility timeout.
+void Consumer::readOwnPending() {
+  if (recover_pending_) {
+    recover_pending_ = false;
+    recovery_.clear();
+    for (size_t key = 0; key < key_ids_.size(); ++key) {
+      for (Lane lane : {Lane::kPriority, Lane::kBulk}) recovery_.push_back({key, lane, "0"});
+    }
+  }
+  const Recovery& r = recovery_.front();
+  outbox_.readPending(key_views_[r.key], r.lane, r.after, opts_.read_batch, this, onOwnPending);
+}
+
+void Consumer::onOwnPending(void* ctx, bool ok, std::span<const state::OutboxItem> items) {
+  auto* self = static_cast<Consumer*>(ctx);
+  self->read_in_flight_ = false;
+  if (!ok) {
+    self->storeFailed();  // starts over
+  } else if (!self->recovery_.empty()) {
+    if (items.size() < self->opts_.read_batch) {
+      self->recovery_.pop_front();  // this stream is done
+    } else {
+      self->recovery_.front().after.assign(items.back().entry_id);
+    }
+  }
+  size_t taken = 0;
+  for (const state::OutboxItem& item : items) taken += self->accept(item);
+  if (taken > 0) EventLine("delivery_recovered").num("messages", static_cast<int64_t>(taken)).emit();
+  self->recheckSettling();
+  self->pump();
+  self->armFlush();
+  self->scheduleRead(ok ? 0 : kStoreRetryMs);
 }
 
 void Consumer::onRead(void* ctx, bool ok, std::span<const state::OutboxItem> items) {
   auto* self = static_cast<Consumer*>(ctx);
   self->read_in_flight_ = false;
   if (!ok) self->storeFailed();
-  if (ok && self->reading_own_ && !items.empty()) {
-    EventLine("delivery_recovered").num("messages", static_cast<int64_t>(items.size())).emit();
-  }
   for (const state::OutboxItem& item : items) self->accept(item);
   self->recheckSettling();
   self->pump();
@@ -235,10 +264,10 @@ size_t Consumer::keyIndex(std::string_view key_id) const {
 // A read (or reclaimed) entry becomes a job: opened, parsed, then held for
 // the provider, or sent to simulated delivery, or finished at once when it
 // cannot be sent at all.
-void Consumer::accept(const state::OutboxItem& item) {
+bool Consumer::accept(const state::OutboxItem& item) {
   const size_t key = keyIndex(item.key_id);
-  if (key == SIZE_MAX || item.message_id.size() != 32) return;  // not ours to judge: stays pending
-  if (live_ids_.count(item.message_id) != 0) return;            // held already (a re-read)
+  if (key == SIZE_MAX || item.message_id.size() != 32) return false;  // not ours to judge: stays pending
+  if (live_ids_.count(item.message_id) != 0) return false;            // held already (a re-read)
   ++stats_.read;
   Job* j = acquireJob();
   j->key = key;
@@ -279,9 +308,10 @@ void Consumer::accept(const state::OutboxItem& item) {
     j->error_code = "payload-unreadable";
     ++in_flight_;
     queueFinish(j);
-    return;
+    return true;
   }
   route(j);
+  return true;
 }
 
 // An entry whose admitter may still cancel it waits (Outbox::settled), the
@@ -308,6 +338,7 @@ void Consumer::recheckSettling() {
   waiting.swap(settling_);
   for (Job* j : waiting) route(j);
   armFlush();
+  scheduleRead(0);  // reads pause while too many wait here
 }
 
 // ---------------------------------------------------------------- dispatch
@@ -448,6 +479,8 @@ void Consumer::flush() {
       f.error_code = j->error_code;
       f.dead_letter = j->dead_letter;
       f.awaiting_report = j->awaiting_report;
+      f.stop_reports = j->stop_reports;
+      f.expect = j->expect;
       f.retry_at_unix_ms = j->retry_at_ms;
       f.sealed = j->sealed;
       f.created_unix_ms = j->created_ms;
@@ -473,6 +506,7 @@ void Consumer::onBegin(void* ctx, bool ok, std::span<const BeginStatus> statuses
       const BeginStatus s = i < statuses.size() ? statuses[i] : BeginStatus::kGone;
       if (s == BeginStatus::kGo) {
         j->attempts += 1;
+        j->expect = state::FinishExpect::kSending;
         self->send(j);
         continue;
       }
@@ -490,6 +524,13 @@ void Consumer::onBegin(void* ctx, bool ok, std::span<const BeginStatus> statuses
 }
 
 void Consumer::send(Job* j) {
+  if (phase_ == Phase::kDrained) {
+    // Past the drain deadline (the HTTP client is gone): the record says
+    // `sending`, the entry stays pending for the next owner.
+    --in_flight_;
+    recycle(j);
+    return;
+  }
   if (j->simulated) {
     const SimulatedOutcome o = simulate(j->to, j->attempts);
     if (o.kind == FinishKind::kRetry) {
@@ -665,13 +706,31 @@ void Consumer::onReportsDue(void* p, bool ok, std::span<const state::ReportWait>
   --self->report_lists_pending_;
   --self->store_calls_;
   if (!ok) ++self->stats_.store_errors;
+  const int64_t give_up = self->now() - int64_t{self->opts_.report_give_up_s} * 1000;
   for (const state::ReportWait& w : waits) {
-    if (w.message_id.size() != 32 || w.provider_message_id.empty() || w.provider_message_id == "-") continue;
+    if (w.message_id.size() != 32) continue;
+    if (w.sent_unix_ms < give_up || w.provider_message_id.empty() || w.provider_message_id == "-") {
+      // No report in all this time (or no id to ask with): `sent` stays its
+      // last state, and it is no longer asked about.
+      Job* j = self->acquireJob();
+      j->key = ctx->second;
+      j->message_id.assign(w.message_id);
+      j->provider_id.assign(w.provider_message_id);
+      j->from_report = true;
+      j->kind = FinishKind::kSent;
+      j->stop_reports = true;
+      j->expect = state::FinishExpect::kSent;
+      j->retry_at_ms = w.sent_unix_ms;
+      ++self->in_flight_;
+      self->queueFinish(j);
+      continue;
+    }
     auto poll = std::make_unique<ReportPoll>();
     poll->owner = self;
     poll->key = ctx->second;
     poll->message_id.assign(w.message_id);
     poll->provider_id.assign(w.provider_message_id);
+    poll->sent_ms = w.sent_unix_ms;
     self->report_queue_.push_back(std::move(poll));
   }
   self->startReportPolls();
@@ -718,6 +777,8 @@ void Consumer::onReportHttp(void* p, const net::HttpResult& r) {
     j->provider_id = poll->provider_id;
     j->from_report = true;
     j->attempts = 0;  // the record keeps its count
+    j->expect = state::FinishExpect::kSent;
+    j->retry_at_ms = poll->sent_ms;  // names the wait (its first send time)
     if (state == ReportState::kDelivered) {
       j->kind = FinishKind::kDelivered;
     } else if (state == ReportState::kUndelivered) {
@@ -741,11 +802,14 @@ void Consumer::onTick(uv_timer_t* t) { static_cast<Consumer*>(t->data)->tick(); 
 void Consumer::tick() {
   const int64_t t = now();
   if (t >= store_retry_ms_) {
-    for (FinishCall* call : failed_finishes_) {
+    // A store still away fails these at once, and they come back to
+    // failed_finishes_: iterate over a copy.
+    std::vector<FinishCall*> calls;
+    calls.swap(failed_finishes_);
+    for (FinishCall* call : calls) {
       ++store_calls_;
       outbox_.finish(key_views_[call->key], call->items, call, onFinish);
     }
-    failed_finishes_.clear();
     std::vector<Job*> again;
     again.swap(failed_begins_);
     for (Job* j : again) queueBegin(j);
@@ -754,6 +818,7 @@ void Consumer::tick() {
     maybeDrained();
     return;
   }
+  if (!settling_.empty()) outbox_.refreshSettling();
   recheckSettling();
   pollReports(t);
   if (t >= next_promote_ms_) {
@@ -869,6 +934,11 @@ void Consumer::recycle(Job* j) {
   j->dead_letter = false;
   j->awaiting_report = false;
   j->from_report = false;
+  j->stop_reports = false;
+  j->expect = state::FinishExpect::kAny;
+  j->entry_id.clear();
+  j->lane = Lane::kPriority;
+  j->attempts = 0;
   j->gate_taken = false;
   j->simulated = false;
   j->otp = false;

@@ -43,6 +43,7 @@ struct DeliveryOptions {
   uint32_t retry_max_ms = 600'000;
   uint32_t report_delay_ms = 10'000;  // a sent message's report is asked for after this
   uint32_t report_interval_ms = 5'000;
+  uint32_t report_give_up_s = 3 * 86'400;  // a sent message is asked about this long at most
   net::HttpTimeouts timeouts;
   GateOptions gate;
 };
@@ -90,7 +91,9 @@ class Consumer {
   void read();
   static void onRead(void* ctx, bool ok, std::span<const state::OutboxItem> items);
   static void onReclaimed(void* ctx, bool ok, std::span<const state::OutboxItem> items);
-  void accept(const state::OutboxItem& item);
+  bool accept(const state::OutboxItem& item);
+  void readOwnPending();
+  static void onOwnPending(void* ctx, bool ok, std::span<const state::OutboxItem> items);
   size_t keyIndex(std::string_view key_id) const;
   void route(Job* j);
   void recheckSettling();
@@ -149,8 +152,13 @@ class Consumer {
   // Every message id this consumer holds a job for: a re-read of its own
   // pending entries (after a lost reply) must not make a second job.
   std::unordered_set<std::string_view> live_ids_;
-  bool recover_pending_ = false;  // the next read takes our own pending entries again
-  bool reading_own_ = false;
+  bool recover_pending_ = false;  // the next reads walk our own pending entries again
+  struct Recovery {
+    size_t key;
+    state::Lane lane;
+    std::string after;  // the last entry id seen in this stream
+  };
+  std::deque<Recovery> recovery_;
   // Per key, waiting for this turn's begin / finish call.
   std::vector<std::vector<Job*>> begin_real_, begin_simulated_, finish_;
   std::vector<FinishCall*> failed_finishes_;

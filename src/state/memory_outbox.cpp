@@ -59,10 +59,14 @@ void MemoryStore::dropFinal(int64_t now, size_t need) {
   }
 }
 
+void MemoryStore::readPending(std::string_view, Lane, std::string_view, uint32_t, void* ctx,
+                              ReadDone done) {
+  done(ctx, true, {});  // calls never fail here: no reply is ever lost
+}
+
 void MemoryStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
-                       bool own_pending, void* ctx, ReadDone done) {
+                       void* ctx, ReadDone done) {
   std::vector<OutboxItem> items;  // per read, not per request
-  if (own_pending) return done(ctx, true, items);  // calls never fail here: nothing was lost
   for (size_t lane = 0; lane < kLaneCount; ++lane) {
     if (!(lanes & (1u << lane))) continue;
     for (std::string_view key : key_ids) {
@@ -123,7 +127,14 @@ void MemoryStore::finish(std::string_view key_id, std::span<const FinishItem> it
     auto it = messages_.find(std::string(f.message_id));
     if (it == messages_.end() || it->second.key_id != key_id) continue;
     Message& m = it->second;
-    if (isFinalStatus(m.status) || (m.status == "sent" && f.kind == FinishKind::kRetry)) continue;
+    // Compare and set, as the Redis script does.
+    bool ok = false;
+    switch (f.expect) {
+      case FinishExpect::kAny: ok = !isFinalStatus(m.status) && m.status != "sent"; break;
+      case FinishExpect::kSent: ok = m.status == "sent"; break;
+      case FinishExpect::kSending: ok = m.status == "sending" && m.attempts == f.attempts; break;
+    }
+    if (!ok) continue;
     const bool was_live = m.status != "sent";
     m.status = statusName(f.kind);
     if (f.attempts != 0) m.attempts = f.attempts;  // 0: a report, the count stays
@@ -134,16 +145,21 @@ void MemoryStore::finish(std::string_view key_id, std::span<const FinishItem> it
     if (!f.error_code.empty() || f.kind == FinishKind::kSent || f.kind == FinishKind::kDelivered) {
       m.error_code = f.error_code;
     }
+    auto& waits = reports_[m.key_id];
     if (f.kind == FinishKind::kRetry) {
       retries_.emplace(f.retry_at_unix_ms, it->first);
-    } else if (f.kind == FinishKind::kSent) {
-      // Sent: the payload is no longer needed (a sent message is never sent
-      // again), only the record waits for its report.
-      if (was_live) finalize(it->first, m, now);
-      if (f.awaiting_report) reports_[m.key_id][it->first] = now;
-    } else {
-      reports_[m.key_id].erase(it->first);
-      if (was_live) finalize(it->first, m, now);
+      continue;
+    }
+    // Sent: the payload is no longer needed (a sent message is never sent
+    // again), only the record, and its report wait.
+    if (was_live) finalize(it->first, m, now);
+    if (f.kind == FinishKind::kSent && f.awaiting_report) {
+      auto [w, fresh] = waits.try_emplace(it->first, ReportWaitTimes{now, now});
+      w->second.ask_after = now;  // asked again after the delay; the first send time stays
+      (void)fresh;
+    }
+    if (f.stop_reports || f.kind == FinishKind::kDelivered || f.kind == FinishKind::kUndelivered) {
+      waits.erase(it->first);
     }
   }
   done(ctx, true);
@@ -180,8 +196,8 @@ void MemoryStore::reportsDue(std::string_view key_id, int64_t sent_before_unix_m
         it = r->second.erase(it);
         continue;
       }
-      if (it->second <= sent_before_unix_ms) {
-        out.push_back({it->first, m->second.provider_message_id, it->second});
+      if (it->second.ask_after <= sent_before_unix_ms) {
+        out.push_back({it->first, m->second.provider_message_id, it->second.sent});
       }
       ++it;
     }
@@ -195,7 +211,7 @@ void MemoryStore::trim(std::string_view key_id, void* ctx, Done done) {
   auto r = reports_.find(std::string(key_id));
   if (r != reports_.end()) {
     const int64_t give_up = now - int64_t{outbox_opts_.report_give_up_s} * 1000;
-    std::erase_if(r->second, [give_up](const auto& kv) { return kv.second <= give_up; });
+    std::erase_if(r->second, [give_up](const auto& kv) { return kv.second.ask_after <= give_up; });
   }
   done(ctx, true);
 }

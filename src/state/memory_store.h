@@ -42,8 +42,10 @@ class MemoryStore : public StateStore, public Outbox {
   // is its only consumer.
   void setOutboxOptions(const OutboxOptions& o) { outbox_opts_ = o; }
   Outbox& outbox() override { return *this; }
-  void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
-            bool own_pending, void* ctx, ReadDone done) override;
+  void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key, void* ctx,
+            ReadDone done) override;
+  void readPending(std::string_view key_id, Lane lane, std::string_view after_entry_id, uint32_t max,
+                   void* ctx, ReadDone done) override;
   void reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
                ReadDone done) override;
   void begin(std::string_view key_id, std::span<const BeginItem> items, std::string_view provider,
@@ -119,7 +121,11 @@ class MemoryStore : public StateStore, public Outbox {
   using LaneQueues = std::array<std::deque<std::string>, kLaneCount>;
   std::unordered_map<std::string, LaneQueues> queues_;          // key id -> new message ids
   std::multimap<int64_t, std::string> retries_;                 // due -> message id
-  std::unordered_map<std::string, std::map<std::string, int64_t>> reports_;  // key -> id -> sent
+  struct ReportWaitTimes {
+    int64_t sent = 0;       // first sent (for giving up)
+    int64_t ask_after = 0;  // last asked (or sent)
+  };
+  std::unordered_map<std::string, std::map<std::string, ReportWaitTimes>> reports_;  // key -> id
   std::deque<std::pair<int64_t, std::string>> final_order_;     // (forget at, id)
   std::unordered_map<std::string, int64_t> blocks_;  // ip -> expiry
   std::unordered_map<std::string, std::deque<int64_t>> auth_failures_;  // ip -> times

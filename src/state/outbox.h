@@ -67,6 +67,13 @@ enum class FinishKind : uint8_t {
   kCancelled,
 };
 
+/** What the record must say for a finish to apply (compare and set). */
+enum class FinishExpect : uint8_t {
+  kAny,      // any status not final (a message finished without a provider call)
+  kSending,  // `sending` with exactly `attempts`: this consumer's attempt
+  kSent,     // `sent` (a delivery report)
+};
+
 struct FinishItem {
   std::string_view message_id;
   std::string_view entry_id;
@@ -78,6 +85,11 @@ struct FinishItem {
   std::string_view error_code;           // fixed text; kRetry / kFailed / kUndelivered
   bool dead_letter = false;              // kFailed because retries ran out
   bool awaiting_report = false;          // kSent: the provider reports delivery later
+  bool stop_reports = false;             // no longer awaiting a report (given up, or it came)
+  // Applied only if the record still says so; otherwise nothing is written
+  // and the entry is not acknowledged (a late or repeated finish, or one for
+  // an entry another consumer took over, changes nothing).
+  FinishExpect expect = FinishExpect::kAny;
   int64_t retry_at_unix_ms = 0;          // kRetry
   std::string_view sealed;               // kRetry: kept until the retry reads it again
   int64_t created_unix_ms = 0;           // kRetry: the message's admission time
@@ -87,7 +99,7 @@ struct FinishItem {
 struct ReportWait {
   std::string_view message_id;
   std::string_view provider_message_id;
-  int64_t sent_unix_ms = 0;
+  int64_t sent_unix_ms = 0;  // when it was sent (for giving up), not when it was last asked about
 };
 
 struct OutboxOptions {
@@ -104,14 +116,16 @@ class Outbox {
 
   virtual ~Outbox() = default;
 
-  /**
-   * Reads up to `per_key` new messages of each of `key_ids` from each lane in
-   * `lanes` (bit 1 << lane). With `own_pending`, instead the messages this
-   * consumer was given before and has not finished (a read whose reply was
-   * lost gave it some: the caller skips those it still holds).
-   */
+  /** Reads up to `per_key` new messages of each of `key_ids` from each lane in `lanes` (bit 1 << lane). */
   virtual void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
-                    bool own_pending, void* ctx, ReadDone done) = 0;
+                    void* ctx, ReadDone done) = 0;
+  /**
+   * A page of the messages this consumer was given before and has not
+   * finished, in one stream, after `after_entry_id` ("0": from the start). A
+   * read whose reply was lost gave it some; the caller skips those it holds.
+   */
+  virtual void readPending(std::string_view key_id, Lane lane, std::string_view after_entry_id,
+                           uint32_t max, void* ctx, ReadDone done) = 0;
   /** Takes over up to `max` of `key_id`'s messages in `lane` that another consumer has held
    *  longer than `idle_ms` (a dead one's); the memory backend has no other consumer. */
   virtual void reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
@@ -128,6 +142,8 @@ class Outbox {
     (void)admitted_store_ms;
     return true;
   }
+  /** The settled() answers may be stale: learn the admitters' progress again (a cheap read). */
+  virtual void refreshSettling() {}
   /** Claims `items` of `key_id` for their provider call; statuses in the same order. */
   virtual void begin(std::string_view key_id, std::span<const BeginItem> items, std::string_view provider,
                      void* ctx, BeginDone done) = 0;

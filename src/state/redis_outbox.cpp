@@ -101,7 +101,7 @@ void RedisStore::ensureGroups(std::span<const std::string_view> key_ids) {
 void RedisStore::onGroupReply(void*, const redisReply*) {}
 
 void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
-                      bool own_pending, void* ctx, ReadDone done) {
+                      void* ctx, ReadDone done) {
   if (!healthy()) return done(ctx, false, {});
   if (key_ids.empty() || lanes == 0 || per_key == 0) return done(ctx, true, {});
   ensureGroups(key_ids);
@@ -126,9 +126,7 @@ void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, 
       op->args.emplace_back(op->texts[i++]);
     }
   }
-  // ">": entries no consumer was given yet; "0": this consumer's own
-  // pending ones, from the oldest.
-  for (size_t s = 0; s < streams; ++s) op->args.emplace_back(own_pending ? "0" : ">");
+  for (size_t s = 0; s < streams; ++s) op->args.emplace_back(">");  // entries nobody was given yet
   client_->command(op->args, op, onReadReply);
 }
 
@@ -189,6 +187,24 @@ void RedisStore::onReadReply(void* p, const redisReply* reply) {
   self->release(op);
 }
 
+// XREADGROUP with an id instead of ">" answers this consumer's own pending
+// entries after that id (its history), oldest first.
+void RedisStore::readPending(std::string_view key_id, Lane lane, std::string_view after_entry_id, uint32_t max,
+                             void* ctx, ReadDone done) {
+  if (!healthy()) return done(ctx, false, {});
+  Op* op = acquire();
+  op->ctx = ctx;
+  op->read_done = done;
+  op->items.clear();
+  op->texts.resize(3);
+  makeKey(&op->texts[0], key_id, "outbox", laneSuffix(lane));
+  setNumber(&op->texts[1], max);
+  op->texts[2].assign(after_entry_id.empty() ? std::string_view("0") : after_entry_id);
+  op->args.insert(op->args.end(), {"XREADGROUP", "GROUP", kGroup, consumer_, "COUNT", op->texts[1], "STREAMS",
+                                   op->texts[0], op->texts[2]});
+  client_->command(op->args, op, onReadReply);
+}
+
 void RedisStore::reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
                          ReadDone done) {
   if (!healthy()) return done(ctx, false, {});
@@ -203,7 +219,12 @@ void RedisStore::reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, u
   setNumber(&op->texts[1], idle_ms);
   setNumber(&op->texts[2], max);
   op->texts[3].assign(key_id);
-  op->args.insert(op->args.end(), {"XAUTOCLAIM", op->texts[0], kGroup, consumer_, op->texts[1], "0-0",
+  // Each stream's scan goes on where the last one stopped (Redis scans ten
+  // times COUNT entries per call): a long pending list is walked, not its
+  // first pages over and over.
+  const auto cursor = reclaim_cursors_.find(op->texts[0]);
+  op->texts.push_back(cursor == reclaim_cursors_.end() ? "0-0" : cursor->second);
+  op->args.insert(op->args.end(), {"XAUTOCLAIM", op->texts[0], kGroup, consumer_, op->texts[1], op->texts[4],
                                    "COUNT", op->texts[2]});
   op->numbers[0][0] = static_cast<char>(lane);
   client_->command(op->args, op, onReclaimReply);
@@ -216,6 +237,12 @@ void RedisStore::onReclaimReply(void* p, const redisReply* reply) {
   RedisStore* self = op->store;
   const bool ok = !isError(reply) && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2;
   if (ok) {
+    self->reclaim_cursors_[op->texts[0]] = std::string(redis_keys::text(reply->element[0]));
+    // Pending entries whose stream entry is gone: only a final message's
+    // entry is ever deleted, so these were finished; say so if it happens.
+    if (reply->elements >= 3 && reply->element[2]->type == REDIS_REPLY_ARRAY && reply->element[2]->elements > 0) {
+      EventLine("delivery_reclaim_deleted").num("entries", static_cast<int64_t>(reply->element[2]->elements)).emit();
+    }
     const Lane lane = static_cast<Lane>(op->numbers[0][0]);
     const redisReply* entries = reply->element[1];
     for (size_t e = 0; entries->type == REDIS_REPLY_ARRAY && e < entries->elements; ++e) {
@@ -282,8 +309,9 @@ void RedisStore::finish(std::string_view key_id, std::span<const FinishItem> ite
   op->done = done;
   const size_t n = items.size();
   // texts: 6 fixed keys, a record per item, ttl, count, then per item
-  // attempts, retry at, created, flags.
-  op->texts.resize(6 + n + 2 + 4 * n);
+  // attempts, retry at, created, flags, expectation.
+  constexpr size_t kPer = 5;
+  op->texts.resize(6 + n + 2 + kPer * n);
   makeKey(&op->texts[0], key_id, "outbox", "");
   makeKey(&op->texts[1], key_id, "outbox", "bulk");
   makeKey(&op->texts[2], key_id, "retry", "");
@@ -296,19 +324,31 @@ void RedisStore::finish(std::string_view key_id, std::span<const FinishItem> ite
   setNumber(&op->texts[nums + 1], static_cast<int64_t>(n));
   for (size_t i = 0; i < 6 + n; ++i) op->keys.emplace_back(op->texts[i]);
   op->args.insert(op->args.end(), {kGroup, retention_text_, op->texts[nums], op->texts[nums + 1]});
+  auto redisMs = [this](int64_t local_ms) { return local_ms == 0 ? 0 : local_ms + clock_offset_ms_; };
   for (size_t i = 0; i < n; ++i) {
     const FinishItem& it = items[i];
-    std::string* t = &op->texts[nums + 2 + 4 * i];
+    std::string* t = &op->texts[nums + 2 + kPer * i];
     setNumber(&t[0], it.attempts);
-    setNumber(&t[1], it.retry_at_unix_ms + clock_offset_ms_);
-    setNumber(&t[2], it.created_unix_ms + clock_offset_ms_);
+    setNumber(&t[1], redisMs(it.retry_at_unix_ms));
+    setNumber(&t[2], redisMs(it.created_unix_ms));
     t[3].clear();
     if (it.dead_letter) t[3] += 'd';
     if (it.kind == FinishKind::kSent && it.awaiting_report) t[3] += 'r';
-    if (it.kind == FinishKind::kDelivered || it.kind == FinishKind::kUndelivered) t[3] += 'u';
+    if (it.stop_reports || it.kind == FinishKind::kDelivered || it.kind == FinishKind::kUndelivered) {
+      t[3] += 'u';
+    }
+    switch (it.expect) {
+      case FinishExpect::kAny: t[4] = "*"; break;
+      case FinishExpect::kSent: t[4] = "sent"; break;
+      case FinishExpect::kSending:
+        t[4] = "sending:";
+        t[4] += std::to_string(it.attempts);
+        break;
+    }
     op->args.insert(op->args.end(), {it.entry_id, laneDigit(it.lane), statusName(it.kind), t[0],
                                      it.provider, it.provider_message_id, it.error_code, t[3], t[1],
-                                     it.kind == FinishKind::kRetry ? it.sealed : std::string_view(), t[2]});
+                                     it.kind == FinishKind::kRetry ? it.sealed : std::string_view(), t[2],
+                                     t[4]});
   }
   client_->evalsha(finish_script_, op->keys, op->args, op, onDoneReply);
 }
@@ -344,7 +384,7 @@ void RedisStore::reportsDue(std::string_view key_id, int64_t sent_before_unix_ms
   client_->command(op->args, op, onReportsReply);
 }
 
-// [member, score, ...], members "<id>|<provider id>".
+// [member, score, ...], members "<id>|<provider id>|<first sent ms>".
 void RedisStore::onReportsReply(void* p, const redisReply* reply) {
   Op* op = static_cast<Op*>(p);
   RedisStore* self = op->store;
@@ -352,12 +392,14 @@ void RedisStore::onReportsReply(void* p, const redisReply* reply) {
   op->waits.clear();
   for (size_t i = 0; ok && i + 1 < reply->elements; i += 2) {
     const std::string_view member = stringAt(reply, i);
-    const size_t bar = member.find('|');
-    if (bar == std::string_view::npos) continue;
+    const size_t bar = member.find('|'), last = member.rfind('|');
+    if (bar == std::string_view::npos || last == bar) continue;
     ReportWait w;
     w.message_id = member.substr(0, bar);
-    w.provider_message_id = member.substr(bar + 1);
-    w.sent_unix_ms = integerAt(reply, i + 1) - self->clock_offset_ms_;
+    w.provider_message_id = member.substr(bar + 1, last - bar - 1);
+    int64_t sent = 0;
+    std::from_chars(member.data() + last + 1, member.data() + member.size(), sent);
+    w.sent_unix_ms = sent - self->clock_offset_ms_;
     op->waits.push_back(w);
   }
   void* ctx = op->ctx;

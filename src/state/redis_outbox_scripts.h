@@ -74,6 +74,9 @@ for i = 1, n do
         f = {'queued', 'sms', string.match(entry, '^(%d+)'), '0', '0', now, '', '', ''}
       end
       f[1], f[5], f[6], f[7] = 'sending', attempt, now, provider
+      -- The visibility timeout counts from now: no consumer may take the
+      -- entry over while this attempt can still be running.
+      redis.call('XCLAIM', stream, group, me, 0, entry, 'JUSTID')
       if rec then
         redis.call('SET', rk, record(f), 'KEEPTTL')
       else
@@ -97,26 +100,40 @@ return out
  * (the record's new status; "queued" for a retry), attempts, provider,
  * provider id, error code, flags ("d" dead letter, "r" now awaiting a
  * report, "u" no longer awaiting one),
- * retry at (Redis ms), sealed payload, created ms.
+ * retry at (Redis ms; for a report wait, when it was first sent), sealed
+ * payload, created ms, expectation ("*" any status not final, "sending:<n>"
+ * exactly that attempt, "sent").
  *
- * A record never goes back: a final one stays as it is (a duplicate finish
- * after a reclaim, a late report).
+ * Compare and set: an item whose record no longer says what it expects (a
+ * repeated finish whose first run went through, a late one for an entry
+ * another consumer took over) writes nothing and acknowledges nothing. A
+ * record never goes back: a final one stays as it is.
  */
 inline constexpr std::string_view kFinishScript = PHIGATE_LUA_PRELUDE R"lua(
 local group, retention, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local a = 5
+local done = {{}, {}}  -- entry ids per stream: acknowledged and deleted together below
 for i = 1, n do
   local entry, lane, status, attempts = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local provider, pid, err, flags = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
-  local retry_at, sealed, created = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
+  local retry_at, sealed, created, expect = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11]
   local rk = KEYS[6 + i]
   local id = string.sub(rk, -32)
-  a = a + 11
-  local stream = KEYS[1 + tonumber(lane)]
+  a = a + 12
   local rec = redis.call('GET', rk)
   local f = fields(rec or '')
   if not rec then f = {'queued', 'sms', created, '0', '0', now, '', '', ''} end
-  if not FINAL[f[1]] and not (f[1] == 'sent' and status == 'queued') then
+  local ok
+  if expect == '*' then
+    ok = not FINAL[f[1]] and f[1] ~= 'sent'
+  elseif expect == 'sent' then
+    ok = f[1] == 'sent'
+  else
+    ok = rec ~= nil and expect == 'sending:' .. f[5] and f[1] == 'sending'
+  end
+  if not ok then
+    entry = ''  -- not ours to acknowledge
+  elseif not FINAL[f[1]] then
     f[1], f[6] = status, now
     if attempts ~= '0' then f[5] = attempts end
     if provider ~= '' then f[7] = provider end
@@ -128,13 +145,29 @@ for i = 1, n do
       redis.call('ZADD', KEYS[3], retry_at, lane .. id)
       redis.call('HSET', KEYS[4], id, created .. '|' .. attempts .. '|' .. sealed)
     end
-    if string.find(flags, 'r', 1, true) then redis.call('ZADD', KEYS[5], now, id .. '|' .. pid) end
+    -- Report waits: "<id>|<provider id>|<sent ms>", scored by when to ask
+    -- (again); the member keeps the first send time for giving up.
+    local first = retry_at ~= '0' and retry_at or now
+    if string.find(flags, 'r', 1, true) then
+      redis.call('ZADD', KEYS[5], now, id .. '|' .. pid .. '|' .. first)
+    end
     if string.find(flags, 'd', 1, true) then redis.call('ZADD', KEYS[6], now, id) end
+    if string.find(flags, 'u', 1, true) then redis.call('ZREM', KEYS[5], id .. '|' .. pid .. '|' .. first) end
   end
-  if string.find(flags, 'u', 1, true) then redis.call('ZREM', KEYS[5], id .. '|' .. pid) end
   if entry ~= '' then
-    redis.call('XACK', stream, group, entry)
-    redis.call('XDEL', stream, entry)
+    local d = done[1 + tonumber(lane)]
+    d[#d + 1] = entry
+  end
+end
+-- One XACK and one XDEL per stream (in slices: unpack's stack is bounded)
+-- instead of two commands per message: the script is atomic, so nothing
+-- can tell the difference.
+for s = 1, 2 do
+  local d = done[s]
+  for i = 1, #d, 1000 do
+    local j = math.min(i + 999, #d)
+    redis.call('XACK', KEYS[s], group, unpack(d, i, j))
+    redis.call('XDEL', KEYS[s], unpack(d, i, j))
   end
 end
 return n
@@ -183,15 +216,29 @@ for s = 1, 2 do
         if g[j] == 'last-delivered-id' then last = g[j + 1] end
       end
       if name == ARGV[1] and last then
-        local safe = last
+        -- MINID keeps entries >= safe: the oldest pending one and everything
+        -- after it; with nothing pending, everything not yet read.
+        local safe
         local p = redis.call('XPENDING', KEYS[s], ARGV[1])
-        if p[1] > 0 then safe = p[2] end
-        -- MINID keeps entries >= safe: pending ones and everything not yet read.
-        if safe == last then
+        if p[1] > 0 then
+          safe = p[2]
+        else
           local ms, seq = string.match(last, '^(%d+)-(%d+)$')
           safe = ms .. '-' .. (tonumber(seq) + 1)
         end
         trimmed = trimmed + redis.call('XTRIM', KEYS[s], 'MINID', safe)
+        -- Consumers of workers long gone, with nothing pending: forgotten.
+        for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[s], ARGV[1])) do
+          local cname, cpending, cidle
+          for j = 1, #c, 2 do
+            if c[j] == 'name' then cname = c[j + 1] end
+            if c[j] == 'pending' then cpending = c[j + 1] end
+            if c[j] == 'idle' then cidle = c[j + 1] end
+          end
+          if cname and cpending == 0 and cidle and cidle > 86400000 then
+            redis.call('XGROUP', 'DELCONSUMER', KEYS[s], ARGV[1], cname)
+          end
+        end
       end
     end
   end

@@ -40,6 +40,7 @@ namespace {
 constexpr std::string_view kWatermarkKey = "phigate:{wm}";
 constexpr int64_t kClockSlackMs = 20;
 constexpr int64_t kDeadWorkerMs = 10'000;
+constexpr int64_t kForgetWorkerMs = 86'400'000;
 constexpr int64_t kWatermarkActiveMs = 1'000;  // keep writing W this long after the last admit
 constexpr size_t kMaxCancels = 100'000;
 constexpr size_t kCancelBatch = 64;
@@ -165,6 +166,25 @@ void RedisStore::writeWatermark() {
   });
 }
 
+// Stopping: no admit will follow. When every admit was answered and every
+// cancel written, the mark covers everything this worker ever admitted;
+// otherwise it stays where it is. The connection closes after its reply
+// (or its deadline).
+void RedisStore::writeFinalWatermark() {
+  const bool all_resolved = admit_sends_.empty() && cancels_.empty();
+  const int64_t mark = all_resolved ? int64_t{1} << 62 : ownWatermarkMs();
+  Op* op = acquire();
+  op->texts.resize(1);
+  op->texts[0] = std::to_string(mark) + "|" + std::to_string(wallMs() + clock_offset_ms_);
+  op->args.insert(op->args.end(), {"HSET", kWatermarkKey, consumer_, op->texts[0]});
+  client_->command(op->args, op, [](void* p, const redisReply*) {
+    Op* o = static_cast<Op*>(p);
+    RedisStore* self = o->store;
+    self->release(o);
+    self->client_->stop();
+  });
+}
+
 void RedisStore::refreshWatermarks() {
   if (watermarks_pending_) return;
   watermarks_pending_ = true;
@@ -176,6 +196,9 @@ void RedisStore::onWatermarksReply(void* p, const redisReply* reply) {
   auto* self = static_cast<RedisStore*>(p);
   self->watermarks_pending_ = false;
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) return;
+  // Ages are judged against this moment, not against "now": a copy that has
+  // not been refreshed for a while must not make live workers look dead.
+  self->watermarks_read_redis_ms_ = wallMs() + self->clock_offset_ms_;
   for (size_t i = 0; i + 1 < reply->elements; i += 2) {
     const std::string_view worker = redis_keys::stringAt(reply, i);
     const std::string_view value = redis_keys::stringAt(reply, i + 1);
@@ -184,6 +207,14 @@ void RedisStore::onWatermarksReply(void* p, const redisReply* reply) {
     int64_t mark = 0, written = 0;
     std::from_chars(value.data(), value.data() + bar, mark);
     std::from_chars(value.data() + bar + 1, value.data() + value.size(), written);
+    if (self->watermarks_read_redis_ms_ - written > kForgetWorkerMs) {
+      // A worker gone for a day: its mark is forgotten (each restart is a
+      // new worker, so the hash would only grow).
+      const std::string_view argv[] = {"HDEL", kWatermarkKey, worker};
+      self->client_->command(argv, nullptr, [](void*, const redisReply*) {});
+      self->watermarks_.erase(std::string(worker));
+      continue;
+    }
     self->watermarks_[std::string(worker)] = {mark, written};
   }
 }
@@ -191,14 +222,15 @@ void RedisStore::onWatermarksReply(void* p, const redisReply* reply) {
 bool RedisStore::settled(std::string_view admitted_by, int64_t admitted_store_ms) const {
   if (admitted_by.empty()) return true;  // a retry's entry, or one from before watermarks
   if (admitted_by == consumer_) return admitted_store_ms <= ownWatermarkMs();
-  const int64_t redis_now = wallMs() + clock_offset_ms_;
+  // "Gone": the copy, read at watermarks_read_redis_ms_, shows the admitter
+  // silent for kDeadWorkerMs, and the entry that old.
+  const int64_t read_at = watermarks_read_redis_ms_;
   auto it = watermarks_.find(std::string(admitted_by));
   if (it != watermarks_.end()) {
     if (admitted_store_ms <= it->second.first) return true;
-    // The admitter stopped writing its mark: it is gone.
-    return redis_now - it->second.second > kDeadWorkerMs && redis_now - admitted_store_ms > kDeadWorkerMs;
+    return read_at - it->second.second > kDeadWorkerMs && read_at - admitted_store_ms > kDeadWorkerMs;
   }
-  return redis_now - admitted_store_ms > kDeadWorkerMs;
+  return read_at - admitted_store_ms > kDeadWorkerMs;
 }
 
 }  // namespace phigate::state

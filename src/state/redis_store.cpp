@@ -173,7 +173,16 @@ void RedisStore::stop() {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
     upkeep_timer_ = nullptr;
   }
-  if (client_) client_->stop();
+  if (client_ == nullptr) return;
+  if (!healthy()) {
+    client_->stop();
+    return;
+  }
+  // Last words (redis_settle.cpp): cancels not yet written, then a final
+  // watermark, so consumers elsewhere need not wait the dead-worker delay
+  // for what this worker admitted last; then the connection closes.
+  flushCancels();
+  writeFinalWatermark();
 }
 
 RedisStore::Op* RedisStore::acquire() {

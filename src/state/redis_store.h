@@ -40,8 +40,10 @@ class RedisStore : public StateStore, public Outbox {
   /** Before start(): how long final records stay, and the like. */
   void setOutboxOptions(const OutboxOptions& o);
   Outbox& outbox() override { return *this; }
-  void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
-            bool own_pending, void* ctx, ReadDone done) override;
+  void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key, void* ctx,
+            ReadDone done) override;
+  void readPending(std::string_view key_id, Lane lane, std::string_view after_entry_id, uint32_t max,
+                   void* ctx, ReadDone done) override;
   void reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
                ReadDone done) override;
   void begin(std::string_view key_id, std::span<const BeginItem> items, std::string_view provider,
@@ -53,6 +55,7 @@ class RedisStore : public StateStore, public Outbox {
                   ReportsDone done) override;
   void trim(std::string_view key_id, void* ctx, Done done) override;
   bool settled(std::string_view admitted_by, int64_t admitted_store_ms) const override;
+  void refreshSettling() override { refreshWatermarks(); }
   /** Ids of admits answered 503 whose cancel marker is not written yet. */
   size_t pendingCancels() const { return cancels_.size(); }
   /** This worker's consumer name in the groups (set by start()). */
@@ -121,6 +124,7 @@ class RedisStore : public StateStore, public Outbox {
   static void onUpkeep(uv_timer_t* t);
   void flushCancels();
   void writeWatermark();
+  void writeFinalWatermark();
   void refreshWatermarks();
   int64_t ownWatermarkMs() const;
   static void onCancelReply(void* ctx, const redisReply* reply);
@@ -155,6 +159,7 @@ class RedisStore : public StateStore, public Outbox {
   // once per connection, before the first read: a restarted Redis without
   // its data has no groups).
   std::vector<std::string> grouped_streams_;
+  std::unordered_map<std::string, std::string> reclaim_cursors_;  // stream -> XAUTOCLAIM cursor
   // Admits with entries not yet answered, oldest first (replies come in
   // order): (sequence, local send ms).
   std::deque<std::pair<uint64_t, int64_t>> admit_sends_;
@@ -173,6 +178,7 @@ class RedisStore : public StateStore, public Outbox {
   // written at), both on Redis's clock.
   std::unordered_map<std::string, std::pair<int64_t, int64_t>> watermarks_;
   bool watermarks_pending_ = false;
+  int64_t watermarks_read_redis_ms_ = 0;  // when the copy was read, Redis's clock
   int cancel_script_ = -1;
   uv_timer_t* upkeep_timer_ = nullptr;  // heap: closing completes after stop()
   // Redis clock minus ours, measured with TIME on every (re)connect: the
