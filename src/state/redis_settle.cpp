@@ -181,7 +181,7 @@ void RedisStore::writeFinalWatermark() {
     Op* o = static_cast<Op*>(p);
     RedisStore* self = o->store;
     self->release(o);
-    self->client_->stop();
+    if (self->client_ != nullptr) self->client_->stop();  // null: the store is being destroyed
   });
 }
 
@@ -211,7 +211,7 @@ void RedisStore::onWatermarksReply(void* p, const redisReply* reply) {
       // A worker gone for a day: its mark is forgotten (each restart is a
       // new worker, so the hash would only grow).
       const std::string_view argv[] = {"HDEL", kWatermarkKey, worker};
-      self->client_->command(argv, nullptr, [](void*, const redisReply*) {});
+      if (self->client_ != nullptr) self->client_->command(argv, nullptr, [](void*, const redisReply*) {});
       self->watermarks_.erase(std::string(worker));
       continue;
     }

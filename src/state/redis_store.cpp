@@ -85,7 +85,9 @@ std::string_view RedisStore::subjectName(std::string_view subject, SubjectName& 
   return {buf, sizeof buf};
 }
 
-RedisStore::~RedisStore() = default;
+// The client goes first, while everything its pending callbacks touch (the
+// op pool, the cancel list) still exists; they see client_ null.
+RedisStore::~RedisStore() { client_.reset(); }
 
 void RedisStore::start(uv_loop_t* loop) {
   client_ = std::make_unique<RedisClient>(loop, opts_);
