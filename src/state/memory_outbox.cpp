@@ -11,23 +11,6 @@
 
 namespace phigate::state {
 
-namespace {
-
-std::string_view statusName(FinishKind k) {
-  switch (k) {
-    case FinishKind::kSent: return "sent";
-    case FinishKind::kDelivered: return "delivered";
-    case FinishKind::kUndelivered: return "undelivered";
-    case FinishKind::kRetry: return "queued";
-    case FinishKind::kFailed: return "failed";
-    case FinishKind::kExpired: return "expired";
-    case FinishKind::kCancelled: return "cancelled";
-  }
-  return "failed";
-}
-
-}  // namespace
-
 MessageStatus MemoryStore::statusOf(const Message& m) const {
   MessageStatus s;
   s.status = m.status;

@@ -74,6 +74,20 @@ enum class FinishExpect : uint8_t {
   kSent,     // `sent` (a delivery report)
 };
 
+/** The record's status a FinishKind writes (a retry goes back to "queued"). */
+inline std::string_view statusName(FinishKind k) {
+  switch (k) {
+    case FinishKind::kSent: return "sent";
+    case FinishKind::kDelivered: return "delivered";
+    case FinishKind::kUndelivered: return "undelivered";
+    case FinishKind::kRetry: return "queued";
+    case FinishKind::kFailed: return "failed";
+    case FinishKind::kExpired: return "expired";
+    case FinishKind::kCancelled: return "cancelled";
+  }
+  return "failed";
+}
+
 struct FinishItem {
   std::string_view message_id;
   std::string_view entry_id;

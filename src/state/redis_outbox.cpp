@@ -52,19 +52,6 @@ bool parseStreamName(std::string_view name, std::string_view* key_id, Lane* lane
   return true;
 }
 
-std::string_view statusName(FinishKind k) {
-  switch (k) {
-    case FinishKind::kSent: return "sent";
-    case FinishKind::kDelivered: return "delivered";
-    case FinishKind::kUndelivered: return "undelivered";
-    case FinishKind::kRetry: return "queued";
-    case FinishKind::kFailed: return "failed";
-    case FinishKind::kExpired: return "expired";
-    case FinishKind::kCancelled: return "cancelled";
-  }
-  return "failed";
-}
-
 void setNumber(std::string* out, int64_t v) {
   char buf[24];
   const auto r = std::to_chars(buf, buf + sizeof buf, v);
