@@ -55,9 +55,12 @@ load-livez: build
 	load/run-livez.sh $(BUILD)
 
 # wrk against POST /v1/sms with phigate + a real Redis, --workers 1 and 2:
-# requests/s, p50/p99, non-2xx, Redis commands per request, CPU per request.
+# requests/s, p50/p99, non-2xx, Redis commands per request, CPU per request;
+# then delivery to phigate-mock-provider (0 and 200 ms): delivered/s, Redis
+# and CPU cost per delivered message, OTP latency behind a bulk backlog.
 load: build
 	load/run-sms.sh $(BUILD)
+	load/run-delivery.sh $(BUILD)
 
 # README.md's configuration table is generated (src/config/variables.cpp);
 # this replaces it with `phigate --help-config-markdown`, which a unit test

@@ -7,7 +7,7 @@ phone number).
                                "FILL accepted=A refused=R seconds=S"
   otp PORT RATE SECONDS OUT    OTPs (POST /v1/sms, type otp) at RATE/s with the token
                                in $DELIVERY_OTP_TOKEN; writes "<id> <unix ms of the 202>"
-                               lines to OUT; prints "OTP sent=S refused=R"
+                               lines to OUT; prints "OTP sent=S refused=R refused_by_status=CODE:N,..."
   watch MOCK_PORT TARGET SECS  polls the mock's GET /_mock/received every 50 ms until
                                its count reaches TARGET (or SECS pass); prints
                                "WATCH count=C first_ms=F last_ms=L p10_ms=A p90_ms=B"
@@ -87,6 +87,7 @@ def otp(port, rate, seconds, out):
     body = json.dumps({"to": "+919800000002", "message": "Your OTP is 000000. It expires in 5 minutes.",
                        "type": "otp"})
     sent = refused = 0
+    codes = {}
     interval = 1.0 / rate
     start = time.time()
     with open(out, "w") as f:
@@ -109,10 +110,12 @@ def otp(port, rate, seconds, out):
                 continue
             if r.status != 202:
                 refused += 1
+                codes[r.status] = codes.get(r.status, 0) + 1
                 continue
             f.write("%s %d\n" % (json.loads(data)["id"], at))
             sent += 1
-    print("OTP sent=%d refused=%d" % (sent, refused))
+    print("OTP sent=%d refused=%d refused_by_status=%s" % (
+        sent, refused, ",".join("%d:%d" % kv for kv in sorted(codes.items())) or "-"))
 
 
 def watch(port, target, secs):

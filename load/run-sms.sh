@@ -8,6 +8,9 @@
 #        NGINX=0 skips the nginx yardstick (a fixed 202, same headers, same wrk script)
 #        PIN=1: the set-up of docs/PERFORMANCE.md's targets, phigate on CPU 0, Redis and wrk on
 #        CPU 1 (with --workers 1; more workers are left unpinned)
+# Admission only: phigate runs with PHIGATE_DELIVERY=false, so no worker
+# consumes the outbox and the Redis figures are the admit path's alone
+# (delivery is on by default; load/run-delivery.sh measures it).
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +42,7 @@ for workers in ${WORKERS:-1 2}; do
   pport=$(free_port)
   APP_ENV=development PHIGATE_LISTEN=127.0.0.1:$pport LOG_FILE=/dev/null \
     API_KEYS_FILE="$tmp/keys.json" RATELIMIT_STORAGE_URI="redis://127.0.0.1:$rport/0" \
-    PHIGATE_RATE_LIMITS="${SMS_RATE_LIMIT:-sms=100000/1}" \
+    PHIGATE_RATE_LIMITS="${SMS_RATE_LIMIT:-sms=100000/1}" PHIGATE_DELIVERY=false \
     $([ "$workers" = 1 ] && echo "$pin_server") "$root/$build/phigate" --workers "$workers" 2>"$tmp/phigate.err" &
   ppid=$!
   wait_port "$pport" || { echo "phigate did not start:"; cat "$tmp/phigate.err"; exit 1; }
