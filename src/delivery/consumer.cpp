@@ -24,6 +24,7 @@ constexpr uint32_t kPromoteEveryMs = 1'000;
 constexpr uint32_t kTrimEveryMs = 60'000;
 constexpr uint32_t kStoreRetryMs = 500;
 constexpr uint32_t kMaxPromote = 256;
+constexpr size_t kMaxBatch = 64;  // messages per begin / finish script run
 constexpr uint32_t kReportsPerKey = 64;      // report polls started per key and round
 constexpr uint32_t kReportsInFlight = 16;    // report requests at once, this worker
 constexpr uint32_t kReportEveryMs = 1'000;
@@ -425,69 +426,76 @@ void Consumer::onFlush(uv_timer_t* t) {
 }
 
 // One begin call per key (and provider) and one finish call per key, for
-// everything this loop turn produced.
+// everything this loop turn produced, in calls of at most kMaxBatch
+// messages: a script runs alone in Redis, so a long one would hold up
+// every admit behind it.
 void Consumer::flush() {
   for (size_t key = 0; key < key_ids_.size(); ++key) {
     for (int simulated = 0; simulated < 2; ++simulated) {
-      std::vector<Job*>& pending = (simulated ? begin_simulated_ : begin_real_)[key];
-      if (pending.empty()) continue;
-      BeginCall* call;
-      if (free_begin_calls_.empty()) {
-        begin_calls_.push_back(std::make_unique<BeginCall>());
-        call = begin_calls_.back().get();
+      std::vector<Job*> pending;
+      pending.swap((simulated ? begin_simulated_ : begin_real_)[key]);
+      for (size_t from = 0; from < pending.size(); from += kMaxBatch) {
+        BeginCall* call;
+        if (free_begin_calls_.empty()) {
+          begin_calls_.push_back(std::make_unique<BeginCall>());
+          call = begin_calls_.back().get();
+          call->owner = this;
+        } else {
+          call = free_begin_calls_.back();
+          free_begin_calls_.pop_back();
+        }
+        const size_t to = std::min(pending.size(), from + kMaxBatch);
+        call->jobs.assign(pending.begin() + from, pending.begin() + to);
+        call->items.clear();
+        for (Job* j : call->jobs) {
+          call->items.push_back(BeginItem{j->message_id, j->entry_id, j->lane, j->attempts + 1});
+        }
+        ++store_calls_;
+        const std::string_view provider =
+            simulated || adapter_ == nullptr ? kSimulatedProvider : adapter_->name();
+        outbox_.begin(key_views_[key], call->items, provider, call, onBegin);
+      }
+    }
+    std::vector<Job*> done;
+    done.swap(finish_[key]);
+    for (size_t from = 0; from < done.size(); from += kMaxBatch) {
+      FinishCall* call;
+      if (free_finish_calls_.empty()) {
+        finish_calls_.push_back(std::make_unique<FinishCall>());
+        call = finish_calls_.back().get();
         call->owner = this;
       } else {
-        call = free_begin_calls_.back();
-        free_begin_calls_.pop_back();
+        call = free_finish_calls_.back();
+        free_finish_calls_.pop_back();
       }
-      call->jobs.swap(pending);
-      pending.clear();
+      call->key = key;
+      const size_t to = std::min(done.size(), from + kMaxBatch);
+      call->jobs.assign(done.begin() + from, done.begin() + to);
       call->items.clear();
       for (Job* j : call->jobs) {
-        call->items.push_back(BeginItem{j->message_id, j->entry_id, j->lane, j->attempts + 1});
+        FinishItem f;
+        f.message_id = j->message_id;
+        f.entry_id = j->entry_id;
+        f.lane = j->lane;
+        f.kind = j->kind;
+        f.attempts = j->attempts;
+        f.provider = j->attempts == 0 ? std::string_view()
+                     : j->simulated || adapter_ == nullptr ? kSimulatedProvider
+                                                           : adapter_->name();
+        f.provider_message_id = j->provider_id;
+        f.error_code = j->error_code;
+        f.dead_letter = j->dead_letter;
+        f.awaiting_report = j->awaiting_report;
+        f.stop_reports = j->stop_reports;
+        f.expect = j->expect;
+        f.retry_at_unix_ms = j->retry_at_ms;
+        f.sealed = j->sealed;
+        f.created_unix_ms = j->created_ms;
+        call->items.push_back(f);
       }
       ++store_calls_;
-      const std::string_view provider = simulated || adapter_ == nullptr ? kSimulatedProvider : adapter_->name();
-      outbox_.begin(key_views_[key], call->items, provider, call, onBegin);
+      outbox_.finish(key_views_[key], call->items, call, onFinish);
     }
-    std::vector<Job*>& done = finish_[key];
-    if (done.empty()) continue;
-    FinishCall* call;
-    if (free_finish_calls_.empty()) {
-      finish_calls_.push_back(std::make_unique<FinishCall>());
-      call = finish_calls_.back().get();
-      call->owner = this;
-    } else {
-      call = free_finish_calls_.back();
-      free_finish_calls_.pop_back();
-    }
-    call->key = key;
-    call->jobs.swap(done);
-    done.clear();
-    call->items.clear();
-    for (Job* j : call->jobs) {
-      FinishItem f;
-      f.message_id = j->message_id;
-      f.entry_id = j->entry_id;
-      f.lane = j->lane;
-      f.kind = j->kind;
-      f.attempts = j->attempts;
-      f.provider = j->attempts == 0 ? std::string_view()
-                   : j->simulated || adapter_ == nullptr ? kSimulatedProvider
-                                                         : adapter_->name();
-      f.provider_message_id = j->provider_id;
-      f.error_code = j->error_code;
-      f.dead_letter = j->dead_letter;
-      f.awaiting_report = j->awaiting_report;
-      f.stop_reports = j->stop_reports;
-      f.expect = j->expect;
-      f.retry_at_unix_ms = j->retry_at_ms;
-      f.sealed = j->sealed;
-      f.created_unix_ms = j->created_ms;
-      call->items.push_back(f);
-    }
-    ++store_calls_;
-    outbox_.finish(key_views_[key], call->items, call, onFinish);
   }
 }
 

@@ -30,6 +30,7 @@ namespace {
 
 constexpr std::string_view kGroup = "phigate";
 constexpr std::string_view kStreamPrefix = "phigate:{";
+constexpr uint32_t kOutboxTimeoutMs = 2'000;  // delivery's per-command deadline (at least)
 
 std::string_view laneSuffix(Lane lane) { return lane == Lane::kBulk ? "bulk" : ""; }
 std::string_view laneDigit(Lane lane) { return lane == Lane::kBulk ? "1" : "0"; }
@@ -62,6 +63,30 @@ bool isError(const redisReply* r) { return r == nullptr || r->type == REDIS_REPL
 
 }  // namespace
 
+// Delivery has a connection of its own: its batches and their replies never
+// queue in front of an admit on the API's connection, and a slow delivery
+// command (its deadline is longer) never drops the API's connection and
+// turns admits into 503s. Opened on the first outbox call, so a host that
+// only accepts never opens it.
+bool RedisStore::outboxReady() {
+  if (outbox_client_ == nullptr) {
+    if (loop_ == nullptr || stopped_) return false;
+    RedisOptions o = opts_;
+    o.command_timeout_ms = std::max<uint32_t>(o.command_timeout_ms, kOutboxTimeoutMs);
+    outbox_client_ = std::make_unique<RedisClient>(loop_, o);
+    begin_script_ = outbox_client_->registerScript(std::string(kBeginScript));
+    finish_script_ = outbox_client_->registerScript(std::string(kFinishScript));
+    promote_script_ = outbox_client_->registerScript(std::string(kPromoteScript));
+    trim_script_ = outbox_client_->registerScript(std::string(kTrimScript));
+    outbox_client_->setStateListener(this, [](void* p, bool) {
+      static_cast<RedisStore*>(p)->grouped_streams_.clear();  // a new connection: groups again
+    });
+    outbox_client_->start();
+    return false;  // connecting: the consumer asks again shortly
+  }
+  return outbox_client_->connected() && clock_synced_;
+}
+
 void RedisStore::setOutboxOptions(const OutboxOptions& o) {
   outbox_opts_ = o;
   setNumber(&retention_text_, int64_t{o.retention_s} * 1000);
@@ -79,7 +104,7 @@ void RedisStore::ensureGroups(std::span<const std::string_view> key_ids) {
       // From the stream's first entry ("0"), so messages admitted before any
       // consumer ran are delivered too. BUSYGROUP (it exists) is fine.
       const std::string_view argv[] = {"XGROUP", "CREATE", name, kGroup, "0", "MKSTREAM"};
-      client_->command(argv, nullptr, onGroupReply);
+      outbox_client_->command(argv, nullptr, onGroupReply);
       grouped_streams_.push_back(std::move(name));
     }
   }
@@ -89,7 +114,7 @@ void RedisStore::onGroupReply(void*, const redisReply*) {}
 
 void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key,
                       void* ctx, ReadDone done) {
-  if (!healthy()) return done(ctx, false, {});
+  if (!outboxReady()) return done(ctx, false, {});
   if (key_ids.empty() || lanes == 0 || per_key == 0) return done(ctx, true, {});
   ensureGroups(key_ids);
   refreshWatermarks();  // in the same write, answered first
@@ -114,7 +139,7 @@ void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, 
     }
   }
   for (size_t s = 0; s < streams; ++s) op->args.emplace_back(">");  // entries nobody was given yet
-  client_->command(op->args, op, onReadReply);
+  outbox_client_->command(op->args, op, onReadReply);
 }
 
 // One entry: [entry id, [field, value, ...]] (the fields are nil for an
@@ -178,7 +203,7 @@ void RedisStore::onReadReply(void* p, const redisReply* reply) {
 // entries after that id (its history), oldest first.
 void RedisStore::readPending(std::string_view key_id, Lane lane, std::string_view after_entry_id, uint32_t max,
                              void* ctx, ReadDone done) {
-  if (!healthy()) return done(ctx, false, {});
+  if (!outboxReady()) return done(ctx, false, {});
   Op* op = acquire();
   op->ctx = ctx;
   op->read_done = done;
@@ -189,12 +214,12 @@ void RedisStore::readPending(std::string_view key_id, Lane lane, std::string_vie
   op->texts[2].assign(after_entry_id.empty() ? std::string_view("0") : after_entry_id);
   op->args.insert(op->args.end(), {"XREADGROUP", "GROUP", kGroup, consumer_, "COUNT", op->texts[1], "STREAMS",
                                    op->texts[0], op->texts[2]});
-  client_->command(op->args, op, onReadReply);
+  outbox_client_->command(op->args, op, onReadReply);
 }
 
 void RedisStore::reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, uint32_t max, void* ctx,
                          ReadDone done) {
-  if (!healthy()) return done(ctx, false, {});
+  if (!outboxReady()) return done(ctx, false, {});
   const std::string_view ids[] = {key_id};
   ensureGroups(ids);
   Op* op = acquire();
@@ -214,7 +239,7 @@ void RedisStore::reclaim(std::string_view key_id, Lane lane, uint32_t idle_ms, u
   op->args.insert(op->args.end(), {"XAUTOCLAIM", op->texts[0], kGroup, consumer_, op->texts[1], op->texts[4],
                                    "COUNT", op->texts[2]});
   op->numbers[0][0] = static_cast<char>(lane);
-  client_->command(op->args, op, onReclaimReply);
+  outbox_client_->command(op->args, op, onReclaimReply);
 }
 
 // [next cursor, [entries...], [deleted ids...]]: deleted ones left the
@@ -244,7 +269,7 @@ void RedisStore::onReclaimReply(void* p, const redisReply* reply) {
 
 void RedisStore::begin(std::string_view key_id, std::span<const BeginItem> items, std::string_view provider,
                        void* ctx, BeginDone done) {
-  if (!healthy()) return done(ctx, false, {});
+  if (!outboxReady()) return done(ctx, false, {});
   if (items.empty()) return done(ctx, true, {});
   Op* op = acquire();
   op->ctx = ctx;
@@ -269,7 +294,7 @@ void RedisStore::begin(std::string_view key_id, std::span<const BeginItem> items
                                      op->texts[nums + 2 + i]});
   }
   op->statuses.assign(n, BeginStatus::kGone);
-  client_->evalsha(begin_script_, op->keys, op->args, op, onBeginReply);
+  outbox_client_->evalsha(begin_script_, op->keys, op->args, op, onBeginReply);
 }
 
 void RedisStore::onBeginReply(void* p, const redisReply* reply) {
@@ -289,7 +314,7 @@ void RedisStore::onBeginReply(void* p, const redisReply* reply) {
 }
 
 void RedisStore::finish(std::string_view key_id, std::span<const FinishItem> items, void* ctx, Done done) {
-  if (!healthy()) return done(ctx, false);
+  if (!outboxReady()) return done(ctx, false);
   if (items.empty()) return done(ctx, true);
   Op* op = acquire();
   op->ctx = ctx;
@@ -337,11 +362,11 @@ void RedisStore::finish(std::string_view key_id, std::span<const FinishItem> ite
                                      it.kind == FinishKind::kRetry ? it.sealed : std::string_view(), t[2],
                                      t[4]});
   }
-  client_->evalsha(finish_script_, op->keys, op->args, op, onDoneReply);
+  outbox_client_->evalsha(finish_script_, op->keys, op->args, op, onDoneReply);
 }
 
 void RedisStore::promoteRetries(std::string_view key_id, uint32_t max, void* ctx, Done done) {
-  if (!healthy()) return done(ctx, false);
+  if (!outboxReady()) return done(ctx, false);
   Op* op = acquire();
   op->ctx = ctx;
   op->done = done;
@@ -353,12 +378,12 @@ void RedisStore::promoteRetries(std::string_view key_id, uint32_t max, void* ctx
   setNumber(&op->texts[4], max);
   for (size_t i = 0; i < 4; ++i) op->keys.emplace_back(op->texts[i]);
   op->args.emplace_back(op->texts[4]);
-  client_->evalsha(promote_script_, op->keys, op->args, op, onDoneReply);
+  outbox_client_->evalsha(promote_script_, op->keys, op->args, op, onDoneReply);
 }
 
 void RedisStore::reportsDue(std::string_view key_id, int64_t sent_before_unix_ms, uint32_t max, void* ctx,
                             ReportsDone done) {
-  if (!healthy()) return done(ctx, false, {});
+  if (!outboxReady()) return done(ctx, false, {});
   Op* op = acquire();
   op->ctx = ctx;
   op->reports_done = done;
@@ -368,7 +393,7 @@ void RedisStore::reportsDue(std::string_view key_id, int64_t sent_before_unix_ms
   setNumber(&op->texts[2], max);
   op->args.insert(op->args.end(), {"ZRANGEBYSCORE", op->texts[0], "-inf", op->texts[1], "WITHSCORES",
                                    "LIMIT", "0", op->texts[2]});
-  client_->command(op->args, op, onReportsReply);
+  outbox_client_->command(op->args, op, onReportsReply);
 }
 
 // [member, score, ...], members "<id>|<provider id>|<first sent ms>".
@@ -396,7 +421,7 @@ void RedisStore::onReportsReply(void* p, const redisReply* reply) {
 }
 
 void RedisStore::trim(std::string_view key_id, void* ctx, Done done) {
-  if (!healthy()) return done(ctx, false);
+  if (!outboxReady()) return done(ctx, false);
   Op* op = acquire();
   op->ctx = ctx;
   op->done = done;
@@ -407,7 +432,7 @@ void RedisStore::trim(std::string_view key_id, void* ctx, Done done) {
   makeKey(&op->texts[3], key_id, "dead", "");
   for (size_t i = 0; i < 4; ++i) op->keys.emplace_back(op->texts[i]);
   op->args.insert(op->args.end(), {kGroup, retention_text_, give_up_text_});
-  client_->evalsha(trim_script_, op->keys, op->args, op, onDoneReply);
+  outbox_client_->evalsha(trim_script_, op->keys, op->args, op, onDoneReply);
 }
 
 }  // namespace phigate::state

@@ -186,10 +186,10 @@ void RedisStore::writeFinalWatermark() {
 }
 
 void RedisStore::refreshWatermarks() {
-  if (watermarks_pending_) return;
+  if (watermarks_pending_ || !outboxReady()) return;
   watermarks_pending_ = true;
   const std::string_view argv[] = {"HGETALL", kWatermarkKey};
-  client_->command(argv, this, onWatermarksReply);
+  outbox_client_->command(argv, this, onWatermarksReply);
 }
 
 void RedisStore::onWatermarksReply(void* p, const redisReply* reply) {
@@ -211,7 +211,9 @@ void RedisStore::onWatermarksReply(void* p, const redisReply* reply) {
       // A worker gone for a day: its mark is forgotten (each restart is a
       // new worker, so the hash would only grow).
       const std::string_view argv[] = {"HDEL", kWatermarkKey, worker};
-      if (self->client_ != nullptr) self->client_->command(argv, nullptr, [](void*, const redisReply*) {});
+      if (self->outbox_client_ != nullptr) {
+        self->outbox_client_->command(argv, nullptr, [](void*, const redisReply*) {});
+      }
       self->watermarks_.erase(std::string(worker));
       continue;
     }

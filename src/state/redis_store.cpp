@@ -87,18 +87,18 @@ std::string_view RedisStore::subjectName(std::string_view subject, SubjectName& 
 
 // The client goes first, while everything its pending callbacks touch (the
 // op pool, the cancel list) still exists; they see client_ null.
-RedisStore::~RedisStore() { client_.reset(); }
+RedisStore::~RedisStore() {
+  outbox_client_.reset();
+  client_.reset();
+}
 
 void RedisStore::start(uv_loop_t* loop) {
+  loop_ = loop;
   client_ = std::make_unique<RedisClient>(loop, opts_);
   admit_script_ = client_->registerScript(std::string(kAdmitScript));
   auth_failure_script_ = client_->registerScript(std::string(kAuthFailureScript));
   set_block_script_ = client_->registerScript(std::string(kSetBlockScript));
   list_blocks_script_ = client_->registerScript(std::string(kListBlocksScript));
-  begin_script_ = client_->registerScript(std::string(kBeginScript));
-  finish_script_ = client_->registerScript(std::string(kFinishScript));
-  promote_script_ = client_->registerScript(std::string(kPromoteScript));
-  trim_script_ = client_->registerScript(std::string(kTrimScript));
   cancel_script_ = client_->registerScript(std::string(kCancelScript));
   upkeep_timer_ = new uv_timer_t;
   uv_timer_init(loop, upkeep_timer_);
@@ -175,6 +175,8 @@ void RedisStore::stop() {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
     upkeep_timer_ = nullptr;
   }
+  stopped_ = true;
+  if (outbox_client_ != nullptr) outbox_client_->stop();  // the consumer has drained before this
   if (client_ == nullptr) return;
   if (!healthy()) {
     client_->stop();

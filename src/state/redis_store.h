@@ -131,6 +131,8 @@ class RedisStore : public StateStore, public Outbox {
   static void onWatermarksReply(void* ctx, const redisReply* reply);
   /** Creates the consumer groups of `key_ids`' streams once per connection. */
   void ensureGroups(std::span<const std::string_view> key_ids);
+  /** The delivery connection is up (opened on first use). */
+  bool outboxReady();
   /** Appends one stream entry's item (XREADGROUP / XAUTOCLAIM shape) to op->items. */
   void addItem(Op* op, std::string_view key_id, Lane lane, const redisReply* entry) const;
   std::string_view retentionText() const { return retention_text_; }
@@ -142,7 +144,10 @@ class RedisStore : public StateStore, public Outbox {
   RedisOptions opts_;
   crypto::Pseudonymizer names_;
   uint32_t message_ttl_s_;
-  std::unique_ptr<RedisClient> client_;
+  std::unique_ptr<RedisClient> client_;         // admits, blocks, cancels, watermarks
+  std::unique_ptr<RedisClient> outbox_client_;  // delivery (redis_outbox.cpp)
+  uv_loop_t* loop_ = nullptr;
+  bool stopped_ = false;
   int admit_script_ = -1;
   int auth_failure_script_ = -1;
   int set_block_script_ = -1;
