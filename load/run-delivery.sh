@@ -158,8 +158,10 @@ results="$tmp/results"
 for lat in ${LATENCIES:-0 200}; do
   for workers in ${WORKERS:-1 2}; do
     rcli FLUSHALL >/dev/null
+    mem0=$(rcli INFO memory | awk -F: '/^used_memory:/ {print $2+0}')
     start_mock "$lat"
     fill "$n"
+    mem1=$(rcli INFO memory | awk -F: '/^used_memory:/ {print $2+0}')
     rcli CONFIG RESETSTAT >/dev/null
     r0=$(redis_cpu)
     m0=$(ticks "$mpid")
@@ -167,6 +169,7 @@ for lat in ${LATENCIES:-0 200}; do
     dpid=$gpid dpids=$gpids
     w=$(client watch "$mport" "$fill_accepted" "$phase_timeout")
     wait_outbox_empty
+    mem2=$(rcli INFO memory | awk -F: '/^used_memory:/ {print $2+0}')
     r1=$(redis_cpu)
     p1=$(ticks $dpids)
     m1=$(ticks "$mpid")
@@ -184,6 +187,11 @@ for lat in ${LATENCIES:-0 200}; do
         n, rate, sus, d, pt / hz * 1e6 / (n ? n : 1), mt / hz * 1e6 / (n ? n : 1), ad, d + ad }')
     echo "delivery workers=$workers latency_ms=$lat concurrency=$conc $line $(summarise "$dstats" "${got:-1}")" | tee -a "$results"
     echo "  admit (bulk fill, accept-only phigate): ${fill_res#FILL } $(summarise "$fill_stats" "${fill_accepted:-1}")"
+    # Memory: what is left once everything is delivered is the status records
+    # (no payload, no stream entry), kept for MESSAGE_RETENTION_S.
+    awk -v a="$mem0" -v b="$mem1" -v c="$mem2" -v n="${got:-1}" 'BEGIN {
+      printf "  redis used_memory: empty %.1f MiB, %d queued %.1f MiB, all delivered %.1f MiB (%.0f bytes left per message: its status record)\n",
+        a / 1048576, n, b / 1048576, c / 1048576, (c - a) / n }'
     [ "$got" = "$fill_accepted" ] || echo "  warning: the mock received $got of $fill_accepted" >&2
   done
 done

@@ -24,7 +24,8 @@ constexpr uint32_t kPromoteEveryMs = 1'000;
 constexpr uint32_t kTrimEveryMs = 60'000;
 constexpr uint32_t kStoreRetryMs = 500;
 constexpr uint32_t kMaxPromote = 256;
-constexpr size_t kMaxBatch = 64;  // messages per begin / finish script run
+constexpr size_t kMaxBatch = 64;            // messages per begin / finish script run
+constexpr uint32_t kMaxScriptsInFlight = 4;  // begin / finish runs queued in Redis at once
 constexpr uint32_t kReportsPerKey = 64;      // report polls started per key and round
 constexpr uint32_t kReportsInFlight = 16;    // report requests at once, this worker
 constexpr uint32_t kReportEveryMs = 1'000;
@@ -425,16 +426,16 @@ void Consumer::onFlush(uv_timer_t* t) {
   self->flush();
 }
 
-// One begin call per key (and provider) and one finish call per key, for
-// everything this loop turn produced, in calls of at most kMaxBatch
-// messages: a script runs alone in Redis, so a long one would hold up
-// every admit behind it.
+// Begin and finish calls for everything this loop turn produced, per key,
+// of at most kMaxBatch messages each, and at most kMaxScriptsInFlight at a
+// time: a script runs alone in Redis, so a long one, or many queued on the
+// delivery connection, would hold up every admit behind them (the rest waits
+// here for the next reply).
 void Consumer::flush() {
   for (size_t key = 0; key < key_ids_.size(); ++key) {
     for (int simulated = 0; simulated < 2; ++simulated) {
-      std::vector<Job*> pending;
-      pending.swap((simulated ? begin_simulated_ : begin_real_)[key]);
-      for (size_t from = 0; from < pending.size(); from += kMaxBatch) {
+      std::vector<Job*>& pending = (simulated ? begin_simulated_ : begin_real_)[key];
+      while (!pending.empty() && scripts_in_flight_ < kMaxScriptsInFlight) {
         BeginCall* call;
         if (free_begin_calls_.empty()) {
           begin_calls_.push_back(std::make_unique<BeginCall>());
@@ -444,21 +445,22 @@ void Consumer::flush() {
           call = free_begin_calls_.back();
           free_begin_calls_.pop_back();
         }
-        const size_t to = std::min(pending.size(), from + kMaxBatch);
-        call->jobs.assign(pending.begin() + from, pending.begin() + to);
+        const size_t take = std::min(pending.size(), kMaxBatch);
+        call->jobs.assign(pending.begin(), pending.begin() + take);
+        pending.erase(pending.begin(), pending.begin() + take);
         call->items.clear();
         for (Job* j : call->jobs) {
           call->items.push_back(BeginItem{j->message_id, j->entry_id, j->lane, j->attempts + 1});
         }
         ++store_calls_;
+        ++scripts_in_flight_;
         const std::string_view provider =
             simulated || adapter_ == nullptr ? kSimulatedProvider : adapter_->name();
         outbox_.begin(key_views_[key], call->items, provider, call, onBegin);
       }
     }
-    std::vector<Job*> done;
-    done.swap(finish_[key]);
-    for (size_t from = 0; from < done.size(); from += kMaxBatch) {
+    std::vector<Job*>& done = finish_[key];
+    while (!done.empty() && scripts_in_flight_ < kMaxScriptsInFlight) {
       FinishCall* call;
       if (free_finish_calls_.empty()) {
         finish_calls_.push_back(std::make_unique<FinishCall>());
@@ -469,8 +471,9 @@ void Consumer::flush() {
         free_finish_calls_.pop_back();
       }
       call->key = key;
-      const size_t to = std::min(done.size(), from + kMaxBatch);
-      call->jobs.assign(done.begin() + from, done.begin() + to);
+      const size_t take = std::min(done.size(), kMaxBatch);
+      call->jobs.assign(done.begin(), done.begin() + take);
+      done.erase(done.begin(), done.begin() + take);
       call->items.clear();
       for (Job* j : call->jobs) {
         FinishItem f;
@@ -494,15 +497,23 @@ void Consumer::flush() {
         call->items.push_back(f);
       }
       ++store_calls_;
+      ++scripts_in_flight_;
       outbox_.finish(key_views_[key], call->items, call, onFinish);
     }
   }
+}
+
+// A begin or finish call came back: room for the next ones.
+void Consumer::scriptDone() {
+  --scripts_in_flight_;
+  armFlush();
 }
 
 void Consumer::onBegin(void* ctx, bool ok, std::span<const BeginStatus> statuses) {
   auto* call = static_cast<BeginCall*>(ctx);
   Consumer* self = call->owner;
   --self->store_calls_;
+  self->scriptDone();
   if (!ok) {
     // Unknown whether the records changed: try the same claim again soon
     // (it is repeatable: the same attempt number, the same owner check).
@@ -666,6 +677,7 @@ void Consumer::onFinish(void* ctx, bool ok) {
   auto* call = static_cast<FinishCall*>(ctx);
   Consumer* self = call->owner;
   --self->store_calls_;
+  self->scriptDone();
   if (!ok) {
     // Not known to be recorded: keep the outcome and write it again (the
     // finish is repeatable), rather than let the entry be taken over and
@@ -816,6 +828,7 @@ void Consumer::tick() {
     calls.swap(failed_finishes_);
     for (FinishCall* call : calls) {
       ++store_calls_;
+      ++scripts_in_flight_;
       outbox_.finish(key_views_[call->key], call->items, call, onFinish);
     }
     std::vector<Job*> again;

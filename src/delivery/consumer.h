@@ -106,6 +106,7 @@ class Consumer {
   void armFlush();
   static void onFlush(uv_timer_t* t);
   void flush();
+  void scriptDone();
   static void onBegin(void* ctx, bool ok, std::span<const state::BeginStatus> statuses);
   void send(Job* j);
   static void onHttp(void* ctx, const net::HttpResult& r);
@@ -184,6 +185,7 @@ class Consumer {
   bool read_armed_ = false;
   bool flush_armed_ = false;
   uint32_t store_calls_ = 0;   // begin/finish/upkeep calls awaiting their answer
+  uint32_t scripts_in_flight_ = 0;  // begin / finish calls among them
   uint32_t in_flight_ = 0;     // jobs between begin and a recorded finish
   int64_t next_promote_ms_ = 0, next_reclaim_ms_ = 0, next_trim_ms_ = 0;
   int64_t store_retry_ms_ = 0;  // after a store failure: not before
