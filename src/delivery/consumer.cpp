@@ -98,6 +98,12 @@ struct Consumer::ReportPoll {
   std::vector<ReportItem> items;
 };
 
+struct Consumer::RequeueCall {
+  Consumer* owner = nullptr;
+  std::vector<Job*> jobs;
+  std::vector<state::RequeueItem> items;
+};
+
 struct Consumer::BeginCall {
   Consumer* owner = nullptr;
   std::vector<Job*> jobs;
@@ -896,21 +902,47 @@ void Consumer::drain(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
   drain_deadline_ms_ = now() + deadline_ms;
   uv_timer_stop(read_timer_);
   read_armed_ = false;
-  // Held jobs were never begun: they stay pending in the outbox for the
-  // next owner, untouched.
+  // Held jobs were never begun: they go back to the outbox as new entries,
+  // for any consumer at once (not after the visibility timeout). Settling
+  // ones stay pending for the next owner (their admitter's cancel may still
+  // come; a new entry would lose that).
   for (Job* j : settling_) recycle(j);
   settling_.clear();
   report_queue_.clear();
+  std::vector<std::vector<Job*>> by_key(key_ids_.size());
   for (size_t l = 0; l < state::kLaneCount; ++l) {
     for (auto& q : held_[l]) {
-      for (Job* j : q) recycle(j);
+      for (Job* j : q) by_key[j->key].push_back(j);
       q.clear();
     }
     turns_[l].clear();
     held_count_[l] = 0;
   }
+  for (size_t key = 0; key < by_key.size(); ++key) {
+    for (size_t from = 0; from < by_key[key].size(); from += kMaxBatch) {
+      auto* call = new RequeueCall{this, {}, {}};
+      const size_t to = std::min(by_key[key].size(), from + kMaxBatch);
+      call->jobs.assign(by_key[key].begin() + from, by_key[key].begin() + to);
+      for (Job* j : call->jobs) {
+        call->items.push_back(
+            state::RequeueItem{j->message_id, j->entry_id, j->lane, j->sealed, j->attempts, j->created_ms});
+      }
+      ++store_calls_;
+      outbox_.requeue(key_views_[key], call->items, call, onRequeued);
+    }
+  }
   uv_ref(reinterpret_cast<uv_handle_t*>(tick_timer_));  // keep ticking until drained
   maybeDrained();
+}
+
+void Consumer::onRequeued(void* ctx, bool ok) {
+  std::unique_ptr<RequeueCall> call(static_cast<RequeueCall*>(ctx));
+  Consumer* self = call->owner;
+  --self->store_calls_;
+  if (!ok) ++self->stats_.store_errors;  // they stay pending: taken over later
+  if (ok) EventLine("delivery_requeued").num("messages", static_cast<int64_t>(call->jobs.size())).emit();
+  for (Job* j : call->jobs) self->recycle(j);
+  self->maybeDrained();
 }
 
 void Consumer::maybeDrained() {

@@ -84,6 +84,7 @@ class Consumer {
   struct BeginCall;
   struct FinishCall;
   struct ReportPoll;
+  struct RequeueCall;
   enum class Phase : uint8_t { kDrained, kRunning, kDraining };
 
   // Reading.
@@ -124,6 +125,7 @@ class Consumer {
   void tick();
   static void onStoreDone(void* ctx, bool ok);
   void storeFailed();
+  static void onRequeued(void* ctx, bool ok);
   void maybeDrained();
   // Jobs.
   Job* acquireJob();

@@ -148,6 +148,16 @@ void MemoryStore::finish(std::string_view key_id, std::span<const FinishItem> it
   done(ctx, true);
 }
 
+void MemoryStore::requeue(std::string_view key_id, std::span<const RequeueItem> items, void* ctx, Done done) {
+  // Back to the front of their queue, in their order.
+  for (auto it = items.rbegin(); it != items.rend(); ++it) {
+    auto m = messages_.find(std::string(it->message_id));
+    if (m == messages_.end() || m->second.key_id != key_id || m->second.status != "queued") continue;
+    queues_[m->second.key_id][static_cast<size_t>(m->second.lane)].push_front(m->first);
+  }
+  done(ctx, true);
+}
+
 void MemoryStore::promoteRetries(std::string_view key_id, uint32_t max, void* ctx, Done done) {
   const int64_t now = now_ms_();
   uint32_t moved = 0;

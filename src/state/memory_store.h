@@ -53,6 +53,8 @@ class MemoryStore : public StateStore, public Outbox {
   void finish(std::string_view key_id, std::span<const FinishItem> items, void* ctx,
               Done done) override;
   void promoteRetries(std::string_view key_id, uint32_t max, void* ctx, Done done) override;
+  void requeue(std::string_view key_id, std::span<const RequeueItem> items, void* ctx,
+               Done done) override;
   void reportsDue(std::string_view key_id, int64_t sent_before_unix_ms, uint32_t max, void* ctx,
                   ReportsDone done) override;
   void trim(std::string_view key_id, void* ctx, Done done) override;

@@ -109,6 +109,16 @@ struct FinishItem {
   int64_t created_unix_ms = 0;           // kRetry: the message's admission time
 };
 
+/** A message read but never begun, handed back to the outbox (a stopping consumer). */
+struct RequeueItem {
+  std::string_view message_id;
+  std::string_view entry_id;
+  Lane lane = Lane::kPriority;
+  std::string_view sealed;
+  uint32_t attempts = 0;
+  int64_t created_unix_ms = 0;
+};
+
 /** A sent message whose delivery report is still due. */
 struct ReportWait {
   std::string_view message_id;
@@ -164,6 +174,13 @@ class Outbox {
   /** Records outcomes of `key_id`'s messages; a final one's payload is deleted. */
   virtual void finish(std::string_view key_id, std::span<const FinishItem> items, void* ctx,
                       Done done) = 0;
+  /**
+   * Gives messages this consumer read but never began back to their lane,
+   * as new entries any consumer reads at once (instead of waiting for the
+   * visibility timeout after this consumer is gone). Atomic per message.
+   */
+  virtual void requeue(std::string_view key_id, std::span<const RequeueItem> items, void* ctx,
+                       Done done) = 0;
   /** Moves `key_id`'s messages whose retry time has come back into their lane. */
   virtual void promoteRetries(std::string_view key_id, uint32_t max, void* ctx, Done done) = 0;
   /** Up to `max` of `key_id`'s messages sent before `sent_before_unix_ms` whose report is due. */

@@ -78,6 +78,7 @@ bool RedisStore::outboxReady() {
     finish_script_ = outbox_client_->registerScript(std::string(kFinishScript));
     promote_script_ = outbox_client_->registerScript(std::string(kPromoteScript));
     trim_script_ = outbox_client_->registerScript(std::string(kTrimScript));
+    requeue_script_ = outbox_client_->registerScript(std::string(kRequeueScript));
     outbox_client_->setStateListener(this, [](void* p, bool) {
       static_cast<RedisStore*>(p)->grouped_streams_.clear();  // a new connection: groups again
     });
@@ -363,6 +364,31 @@ void RedisStore::finish(std::string_view key_id, std::span<const FinishItem> ite
                                      t[4]});
   }
   outbox_client_->evalsha(finish_script_, op->keys, op->args, op, onDoneReply);
+}
+
+void RedisStore::requeue(std::string_view key_id, std::span<const RequeueItem> items, void* ctx, Done done) {
+  if (!outboxReady()) return done(ctx, false);
+  if (items.empty()) return done(ctx, true);
+  Op* op = acquire();
+  op->ctx = ctx;
+  op->done = done;
+  const size_t n = items.size();
+  op->texts.resize(3 + 2 * n);
+  makeKey(&op->texts[0], key_id, "outbox", "");
+  makeKey(&op->texts[1], key_id, "outbox", "bulk");
+  setNumber(&op->texts[2], static_cast<int64_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    setNumber(&op->texts[3 + 2 * i], items[i].created_unix_ms + clock_offset_ms_);
+    setNumber(&op->texts[4 + 2 * i], items[i].attempts);
+  }
+  op->keys.insert(op->keys.end(), {op->texts[0], op->texts[1]});
+  op->args.insert(op->args.end(), {kGroup, consumer_, op->texts[2]});
+  for (size_t i = 0; i < n; ++i) {
+    const RequeueItem& it = items[i];
+    op->args.insert(op->args.end(), {it.entry_id, laneDigit(it.lane), it.message_id, it.sealed,
+                                     op->texts[3 + 2 * i], op->texts[4 + 2 * i]});
+  }
+  outbox_client_->evalsha(requeue_script_, op->keys, op->args, op, onDoneReply);
 }
 
 void RedisStore::promoteRetries(std::string_view key_id, uint32_t max, void* ctx, Done done) {

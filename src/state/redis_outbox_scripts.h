@@ -174,6 +174,30 @@ return n
 )lua";
 
 /**
+ * requeue: messages a stopping consumer read but never began go back as new
+ * entries. KEYS: 1 priority stream, 2 bulk stream. ARGV: 1 group, 2 this
+ * consumer, 3 count, then per item: entry id, lane, message id, payload,
+ * created ms, attempts. An entry no longer this consumer's is left alone.
+ */
+inline constexpr std::string_view kRequeueScript = R"lua(
+local group, me, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local a, moved = 4, 0
+for i = 1, n do
+  local entry, stream = ARGV[a], KEYS[1 + tonumber(ARGV[a + 1])]
+  local p = redis.call('XPENDING', stream, group, entry, entry, 1)
+  if #p > 0 and p[1][2] == me then
+    redis.call('XADD', stream, '*', 'id', ARGV[a + 2], 'channel', 'sms', 'payload', ARGV[a + 3],
+               'c', ARGV[a + 4], 'a', ARGV[a + 5])
+    redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
+    moved = moved + 1
+  end
+  a = a + 6
+end
+return moved
+)lua";
+
+/**
  * promote: retries whose time has come go back into their lane. KEYS:
  * 1 priority stream, 2 bulk stream, 3 retry schedule, 4 retry payloads.
  * ARGV: 1 most to move. Returns how many moved.

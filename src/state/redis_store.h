@@ -51,6 +51,8 @@ class RedisStore : public StateStore, public Outbox {
   void finish(std::string_view key_id, std::span<const FinishItem> items, void* ctx,
               Done done) override;
   void promoteRetries(std::string_view key_id, uint32_t max, void* ctx, Done done) override;
+  void requeue(std::string_view key_id, std::span<const RequeueItem> items, void* ctx,
+               Done done) override;
   void reportsDue(std::string_view key_id, int64_t sent_before_unix_ms, uint32_t max, void* ctx,
                   ReportsDone done) override;
   void trim(std::string_view key_id, void* ctx, Done done) override;
@@ -156,6 +158,7 @@ class RedisStore : public StateStore, public Outbox {
   int finish_script_ = -1;
   int promote_script_ = -1;
   int trim_script_ = -1;
+  int requeue_script_ = -1;
   OutboxOptions outbox_opts_;
   std::string consumer_;
   std::string retention_text_ = "604800000";

@@ -478,3 +478,41 @@ TEST_F(ProviderDelivery, MessagesSealedBeforeAKeyRotationAreStillDelivered) {
 
 }  // namespace
 }  // namespace phigate::test
+
+namespace phigate::test {
+namespace {
+
+// A graceful stop (SIGTERM) with messages read but not yet sent: they go
+// back to the outbox at once, so the next phigate sends them right away
+// rather than after the visibility timeout (60 s), and none twice.
+TEST_F(ProviderDelivery, GracefulStopHandsBackWhatItHeld) {
+  startMock({"--latency-ms", "300"});
+  startRedis();
+  auto env = httpProvider();
+  env["PHIGATE_PROVIDER_CONCURRENCY"] = "8";
+  env["ENCRYPTION_KEY"] = std::string(64, 'e');  // the next instance must open what this one sealed
+  startPhigate(env);
+  std::set<std::string> accepted;
+  for (const std::string& id : sendBulk(200, 0)) accepted.insert(id);
+  const int64_t deadline = nowMs() + 10000;
+  while (nowMs() < deadline && record().lines < 10) usleep(20'000);
+  ASSERT_EQ(server_->sendSignal(SIGTERM), 0);
+  ASSERT_TRUE(server_->waitExit(10000));
+  EXPECT_TRUE(server_->waitForLine({"\"event\":\"delivery_requeued\""}, 1000)) << server_->logText();
+  const size_t before = record().lines;
+  EXPECT_LT(before, 100u) << "too few were left for this test to mean anything";
+  server_.reset();
+  startPhigate(env);
+  const int64_t t0 = nowMs();
+  const Record r = waitDelivered(accepted, 30000);
+  size_t missing = 0;
+  for (const std::string& id : accepted) missing += r.by_id.count(id) == 0;
+  printf("[ info ] %zu sent before the stop, the rest %lld ms after the restart; %zu duplicates\n", before,
+         static_cast<long long>(nowMs() - t0), r.duplicates);
+  EXPECT_EQ(missing, 0u);
+  EXPECT_EQ(r.duplicates, 0u) << "a graceful stop sent something twice";
+  EXPECT_LT(nowMs() - t0, 30000);
+}
+
+}  // namespace
+}  // namespace phigate::test
