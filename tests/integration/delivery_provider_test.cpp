@@ -9,7 +9,9 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -244,6 +246,12 @@ TEST_F(ProviderDelivery, CdacMessageIsSentThenDeliveredByTheReportPoll) {
   // The mock reports +919000000009 undelivered.
   const std::string bounced = send(smsBody("+919000000009"));
   waitStatus(bounced, "undelivered", 15000);
+  // A temporary CDAC error (405, networking) is retried with the same message.
+  ASSERT_TRUE(control(R"({"fail_next": 1, "fail_code": 405})"));
+  const std::string retried = send(smsBody("+919800000005"));
+  const std::string after = waitStatus(retried, "sent", 15000);
+  EXPECT_EQ(jsonField(after, "attempts"), "2");
+  EXPECT_EQ(jsonField(after, "provider"), "cdac");
   // A permanent CDAC error (406: invalid number, as the mock judges it) is final.
   ASSERT_TRUE(control(R"({"permanent_next": 1, "permanent_code": 406})"));
   const std::string refused = send(smsBody("+919800000004"));
@@ -312,11 +320,29 @@ TEST_F(ProviderDelivery, FailingProviderOpensTheCircuitAndMessagesWait) {
   env["PHIGATE_RETRY_MIN_MS"] = "100";
   env["PHIGATE_RETRY_MAX_MS"] = "200";
   startPhigate(env);
+  // Accept latency before and while the circuit is open (printed, not
+  // asserted: timings belong to load/, this shows the path does not wait).
+  auto medianAcceptUs = [&](int n) {
+    std::vector<int64_t> us;
+    for (int i = 0; i < n; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      send(smsBody("+919800000100"));
+      us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+                       .count());
+    }
+    std::sort(us.begin(), us.end());
+    return us[us.size() / 2];
+  };
+  ASSERT_TRUE(control(R"({"error_rate": 0})"));
+  const int64_t before = medianAcceptUs(20);
+  ASSERT_TRUE(control(R"({"error_rate": 1})"));
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(send(smsBody("+91980000000" + std::to_string(i))));
   ASSERT_TRUE(server_->waitForLine({"\"event\":\"provider_circuit\"", "\"state\":\"open\""}, 5000))
       << server_->logText();
-  for (int i = 0; i < 20; ++i) send(smsBody("+919800000100"));  // still 202
+  const int64_t open = medianAcceptUs(20);  // still 202
+  printf("[ info ] median accept latency %lld us before, %lld us with the circuit open\n",
+         static_cast<long long>(before), static_cast<long long>(open));
   ASSERT_TRUE(control(R"({"error_rate": 0})"));
   for (const std::string& id : ids) waitStatus(id, "sent", 15000);
   EXPECT_TRUE(server_->waitForLine({"\"event\":\"provider_circuit\"", "\"state\":\"closed\""}, 5000));
