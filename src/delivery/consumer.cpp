@@ -71,6 +71,7 @@ struct Consumer::Job {
   bool simulated = false;
   TextEncoding encoding = TextEncoding::kGsm7;
   bool gate_taken = false;
+  bool probe = false;  // its gate slot is the half-open circuit's probe
   // The outcome, for finish.
   FinishKind kind = FinishKind::kFailed;
   std::string provider_id;
@@ -381,6 +382,7 @@ void Consumer::pump() {
     if (j == nullptr) break;
     room_made = true;
     j->gate_taken = true;
+    j->probe = gate_.lastWasProbe();
     ++in_flight_;
     if (!expireIfDue(j, t)) queueBegin(j);
   }
@@ -403,7 +405,7 @@ bool Consumer::expireIfDue(Job* j, int64_t t) {
     return false;
   }
   if (j->gate_taken) {
-    gate_.giveBack(j->lane);
+    gate_.giveBack(j->lane, j->probe);
     j->gate_taken = false;
   }
   queueFinish(j);
@@ -536,7 +538,7 @@ void Consumer::onBegin(void* ctx, bool ok, std::span<const BeginStatus> statuses
         continue;
       }
       if (s == BeginStatus::kCancelled) ++self->stats_.cancelled;
-      if (j->gate_taken) self->gate_.giveBack(j->lane);
+      if (j->gate_taken) self->gate_.giveBack(j->lane, j->probe);
       j->gate_taken = false;
       --self->in_flight_;
       self->recycle(j);
@@ -579,7 +581,7 @@ void Consumer::send(Job* j) {
   m.attempt = j->attempts;
   std::string_view refused;
   if (!adapter_->build(m, &j->request, &refused)) {
-    gate_.giveBack(j->lane);
+    gate_.giveBack(j->lane, j->probe);
     j->gate_taken = false;
     j->kind = FinishKind::kFailed;
     j->error_code = refused;
@@ -592,7 +594,7 @@ void Consumer::send(Job* j) {
   if (!http_->send(spec, onHttp, j)) {
     // The client is going away (shutdown): the attempt was never made; the
     // record says `sending`, and the next owner tries again.
-    gate_.giveBack(j->lane);
+    gate_.giveBack(j->lane, j->probe);
     j->gate_taken = false;
     --in_flight_;
     recycle(j);
@@ -606,7 +608,7 @@ void Consumer::onHttp(void* ctx, const net::HttpResult& r) {
   if (r.error == net::HttpError::kCancelled) {
     // Shutdown with the call in flight: the outcome is unknown; the record
     // says `sending` and the entry stays pending for the next owner.
-    if (j->gate_taken) self->gate_.giveBack(j->lane);
+    if (j->gate_taken) self->gate_.giveBack(j->lane, j->probe);
     j->gate_taken = false;
     --self->in_flight_;
     self->recycle(j);
@@ -993,6 +995,7 @@ void Consumer::recycle(Job* j) {
   j->lane = Lane::kPriority;
   j->attempts = 0;
   j->gate_taken = false;
+  j->probe = false;
   j->simulated = false;
   j->otp = false;
   j->retry_at_ms = 0;

@@ -39,14 +39,17 @@ bool ProviderGate::tryAcquire(Lane lane, int64_t now_ms) {
   if (o_.rate_per_s != 0) tokens_ -= 1;
   ++in_flight_;
   if (lane == Lane::kBulk) ++bulk_in_flight_;
-  if (circuit_ == Circuit::kHalfOpen) probe_out_ = true;
+  last_was_probe_ = circuit_ == Circuit::kHalfOpen;
+  if (last_was_probe_) probe_out_ = true;
   return true;
 }
 
-void ProviderGate::giveBack(Lane lane) {
+void ProviderGate::giveBack(Lane lane, bool probe) {
   if (in_flight_ > 0) --in_flight_;
   if (lane == Lane::kBulk && bulk_in_flight_ > 0) --bulk_in_flight_;
-  if (circuit_ == Circuit::kHalfOpen) probe_out_ = false;
+  // Only the probe's own slot frees the probe: a call taken before the
+  // circuit opened and given back now must not let a second probe out.
+  if (probe && circuit_ == Circuit::kHalfOpen) probe_out_ = false;
 }
 
 void ProviderGate::release(Lane lane, bool healthy, int64_t now_ms) {

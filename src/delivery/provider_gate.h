@@ -32,10 +32,13 @@ class ProviderGate {
 
   /** Takes a slot (and a token) for a call in `lane`; false: not now. */
   bool tryAcquire(state::Lane lane, int64_t now_ms);
+  /** Whether the last successful tryAcquire took the half-open circuit's one probe. */
+  bool lastWasProbe() const { return last_was_probe_; }
   /** The call ended: `healthy` false when the provider failed (no answer, 5xx, "try later"). */
   void release(state::Lane lane, bool healthy, int64_t now_ms);
-  /** A slot taken but no call made (cancelled, or given back): neither success nor failure. */
-  void giveBack(state::Lane lane);
+  /** A slot taken but no call made (cancelled, or given back): neither success nor failure;
+   *  `probe`: it was the probe (lastWasProbe()), which another call may now be. */
+  void giveBack(state::Lane lane, bool probe = false);
 
   /** When it is worth asking again after tryAcquire said no (0: when a call ends). */
   int64_t retryAtMs(int64_t now_ms) const;
@@ -55,6 +58,7 @@ class ProviderGate {
   uint32_t consecutive_failures_ = 0;
   int64_t open_until_ms_ = 0;
   bool probe_out_ = false;
+  bool last_was_probe_ = false;
 };
 
 }  // namespace phigate::delivery

@@ -73,6 +73,23 @@ TEST(ProviderGate, ASuccessResetsTheFailureCount) {
   EXPECT_EQ(g.circuit(), ProviderGate::Circuit::kClosed);
 }
 
+TEST(ProviderGate, OnlyTheProbeGivenBackLetsAnotherProbeOut) {
+  ProviderGate g({.concurrency = 10, .failures = 2, .open_ms = 1000});
+  ASSERT_TRUE(g.tryAcquire(Lane::kPriority, 0));  // taken while closed, still out
+  EXPECT_FALSE(g.lastWasProbe());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(g.tryAcquire(Lane::kPriority, 0));
+    g.release(Lane::kPriority, false, 0);
+  }
+  ASSERT_EQ(g.circuit(), ProviderGate::Circuit::kOpen);
+  ASSERT_TRUE(g.tryAcquire(Lane::kPriority, 1000));
+  EXPECT_TRUE(g.lastWasProbe());
+  g.giveBack(Lane::kPriority, false);  // the old call, given back: not the probe
+  EXPECT_FALSE(g.tryAcquire(Lane::kPriority, 1000)) << "a second probe went out";
+  g.giveBack(Lane::kPriority, true);  // the probe itself
+  EXPECT_TRUE(g.tryAcquire(Lane::kPriority, 1000));
+}
+
 TEST(ProviderGate, AGivenBackSlotIsNeitherSuccessNorFailure) {
   ProviderGate g({.concurrency = 1, .failures = 1, .open_ms = 1000});
   ASSERT_TRUE(g.tryAcquire(Lane::kPriority, 0));
