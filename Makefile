@@ -30,7 +30,9 @@ build: setup $(BUILD)/build.ninja
 
 # Development mode on 127.0.0.1:8080, one worker, embedded in-process state,
 # delivering to phigate-mock-provider on loopback (tools/run-dev.sh).
-run: build
+# Builds only the two programs it runs (not the tests).
+run: setup $(BUILD)/build.ninja
+	ninja -C $(BUILD) phigate phigate-mock-provider
 	tools/run-dev.sh $(BUILD)
 
 test: build
