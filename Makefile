@@ -5,7 +5,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 PACKAGES := g++ pkg-config meson ninja-build libuv1-dev node-llhttp libsimdjson-dev \
             libhiredis-dev libssl-dev libsodium-dev libcurl4-openssl-dev googletest \
-            libgtest-dev libbenchmark-dev redis-server wrk python3 procps openssl
+            libgtest-dev libbenchmark-dev redis-server wrk python3 python3-aiosmtpd procps openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all setup build run test asan bench load load-livez readme-config clean

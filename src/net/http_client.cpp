@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -42,6 +43,27 @@ bool headerLineOk(std::string_view h) {
     if (c == '\r' || c == '\n' || c == '\0') return false;
   }
   return true;
+}
+
+// An SMTP envelope address goes into a command line of its own.
+bool commandArgOk(std::string_view v) {
+  return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// A reply that ended the mail: curl fails the transfer with one of these
+// when the server answers 4xx / 5xx (the code is then the reply's).
+bool mailRejection(CURLcode code) {
+  switch (code) {
+    case CURLE_SEND_ERROR:           // MAIL FROM, RCPT TO, DATA refused
+    case CURLE_RECV_ERROR:
+    case CURLE_LOGIN_DENIED:         // AUTH refused (535, 534, 454 ...)
+    case CURLE_AUTH_ERROR:
+    case CURLE_WEIRD_SERVER_REPLY:   // greeting not 220, the message refused after "."
+    case CURLE_REMOTE_ACCESS_DENIED:
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool isIpLiteral(const char* host) {
@@ -187,6 +209,15 @@ struct HttpClient::Transfer {
   uint64_t dns_deadline_ms = 0;
   std::string body;
   std::string response;
+  // Mail only (sendMail).
+  bool mail = false;
+  bool require_tls = true;
+  std::string_view message;  // the caller's; uploaded in place
+  size_t sent = 0;
+  std::string mail_from;
+  std::string username;
+  std::string password;
+  curl_slist* rcpt = nullptr;
   bool too_large = false;
   HttpError refusal = HttpError::kNone;
   CURLcode refusal_code = CURLE_OK;
@@ -196,6 +227,9 @@ struct HttpClient::Transfer {
     if (url != nullptr) curl_url_cleanup(url);
     freeHeaders(headers);
     curl_slist_free_all(resolve);
+    curl_slist_free_all(rcpt);
+    wipe(username);
+    wipe(password);
     wipe(body);
     wipe(response);
   }
@@ -361,20 +395,63 @@ HttpClient::~HttpClient() {
   timers_->close();
 }
 
-bool HttpClient::send(const HttpRequestSpec& request, DoneFn done, void* ctx) {
-  if (closing_) return false;
+HttpClient::Transfer* HttpClient::newTransfer(DoneFn done, void* ctx, HttpTimeouts timeouts) {
   auto* t = new Transfer;
   t->done = done;
   t->ctx = ctx;
   t->cap = options_.max_response_bytes;
-  t->method = request.method;
-  t->timeouts = request.timeouts;
+  t->timeouts = timeouts;
   t->start_ms = uv_now(loop_);
-  std::string dns_key;
-  HttpError e = prepare(t, request, &dns_key);
+  return t;
+}
+
+// From here the request is the client's: started, waiting for its lookup,
+// or refused (its callback on the next loop turn).
+void HttpClient::submit(Transfer* t, HttpError e, const std::string& dns_key) {
   if (e == HttpError::kNone) e = dns_key.empty() ? startCurl(t) : resolveThenStart(t, dns_key);
   if (e != HttpError::kNone) refuse(t, e, e == HttpError::kDns ? CURLE_COULDNT_RESOLVE_HOST : CURLE_OK);
+}
+
+bool HttpClient::send(const HttpRequestSpec& request, DoneFn done, void* ctx) {
+  if (closing_) return false;
+  Transfer* t = newTransfer(done, ctx, request.timeouts);
+  t->method = request.method;
+  std::string dns_key;
+  const HttpError e = prepare(t, request, &dns_key);
+  submit(t, e, dns_key);
   return true;
+}
+
+bool HttpClient::sendMail(const MailSpec& mail, DoneFn done, void* ctx) {
+  if (closing_) return false;
+  Transfer* t = newTransfer(done, ctx, mail.timeouts);
+  std::string dns_key;
+  const HttpError e = prepareMail(t, mail, &dns_key);
+  submit(t, e, dns_key);
+  return true;
+}
+
+// As prepare(), for a mail: the URL, the envelope, the credentials.
+HttpError HttpClient::prepareMail(Transfer* t, const MailSpec& mail, std::string* dns_key) {
+  t->mail = true;
+  t->require_tls = mail.require_tls;
+  if (multi_ == nullptr) return HttpError::kOther;
+  if (!proxy_ok_) return HttpError::kRefused;
+  if (mail.rcpt_to.empty() || !commandArgOk(mail.rcpt_to) || !commandArgOk(mail.mail_from) ||
+      mail.username.find('\0') != std::string_view::npos ||
+      mail.password.find('\0') != std::string_view::npos) {
+    return HttpError::kRefused;
+  }
+  std::string host_key;
+  if (const HttpError e = admitUrl(mail.url, t, &host_key); e != HttpError::kNone) return e;
+  t->rcpt = curl_slist_append(nullptr, std::string(mail.rcpt_to).c_str());
+  if (t->rcpt == nullptr) return HttpError::kOther;
+  t->mail_from.assign(mail.mail_from);
+  t->username.assign(mail.username);
+  t->password.assign(mail.password);
+  t->message = mail.message;
+  *dns_key = options_.proxy.empty() ? std::move(host_key) : proxy_key_;
+  return HttpError::kNone;
 }
 
 // Everything that does not need the network: the URL, the headers, the body.
@@ -415,9 +492,18 @@ HttpError HttpClient::admitUrl(std::string_view url, Transfer* t, std::string* h
   }
   CurlStr scheme;
   if (curl_url_get(u, CURLUPART_SCHEME, &scheme.p, 0) != CURLUE_OK) return HttpError::kRefused;
-  t->https = scheme.view() == "https";
-  if (!(t->https || (options_.allow_plain_http && scheme.view() == "http"))) {
-    return HttpError::kRefused;
+  if (t->mail) {
+    // smtp:// is TLS too (STARTTLS) unless the mail says otherwise.
+    t->https = scheme.view() == "smtps";
+    const bool smtp = scheme.view() == "smtp";
+    if (!(t->https || (smtp && (t->require_tls || options_.allow_plain_http)))) {
+      return HttpError::kRefused;
+    }
+  } else {
+    t->https = scheme.view() == "https";
+    if (!(t->https || (options_.allow_plain_http && scheme.view() == "http"))) {
+      return HttpError::kRefused;
+    }
   }
   return hostKey(u, host_key) ? HttpError::kNone : HttpError::kRefused;
 }
@@ -621,7 +707,9 @@ bool HttpClient::configure(Transfer* t) {
   const auto left = [spent](uint32_t ms) {
     return static_cast<long>(std::max<uint64_t>(ms > spent ? ms - spent : 0, 1));
   };
-  const char* protocols = options_.allow_plain_http ? "http,https" : "https";
+  const char* protocols = t->mail                      ? "smtp,smtps"
+                          : options_.allow_plain_http ? "http,https"
+                                                      : "https";
   bool ok = curl_easy_setopt(e, CURLOPT_CURLU, t->url) == CURLE_OK &&
             curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK &&
             curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
@@ -634,11 +722,13 @@ bool HttpClient::configure(Transfer* t) {
   if (ok && !proxy_url_.empty()) {
     ok = curl_easy_setopt(e, CURLOPT_PROXY, proxy_url_.c_str()) == CURLE_OK &&
          curl_easy_setopt(e, CURLOPT_PROXYTYPE, static_cast<long>(CURLPROXY_HTTP)) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, t->https ? 1L : 0L) == CURLE_OK;
+         curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, t->https || t->mail ? 1L : 0L) == CURLE_OK;
   } else if (ok) {
     ok = curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK;  // ignores http(s)_proxy from the environment
   }
-  if (ok && t->method == HttpMethod::kGet) {
+  if (ok && t->mail) {
+    ok = configureMail(t);
+  } else if (ok && t->method == HttpMethod::kGet) {
     ok = curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
   } else if (ok) {
     ok = curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
@@ -651,17 +741,62 @@ bool HttpClient::configure(Transfer* t) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM: the worker owns signals
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, left(t->timeouts.connect_ms));
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left(t->timeouts.total_ms));
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, onCurlWrite);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-  // A declared Content-Length above the cap fails before any body is read.
-  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t->cap));
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, onCurlCloseSocket);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
+  if (t->mail) return true;
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+  // A declared Content-Length above the cap fails before any body is read.
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t->cap));
   return true;
+}
+
+// The message is uploaded from the caller's bytes (curl dot-stuffs them and
+// adds the final "."); curl copies the strings it is given.
+bool HttpClient::configureMail(Transfer* t) {
+  CURL* e = t->easy;
+  const long use_ssl = t->require_tls ? static_cast<long>(CURLUSESSL_ALL)
+                                      : static_cast<long>(CURLUSESSL_NONE);
+  bool ok = curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) == CURLE_OK &&
+            curl_easy_setopt(e, CURLOPT_READFUNCTION, onCurlRead) == CURLE_OK &&
+            curl_easy_setopt(e, CURLOPT_READDATA, t) == CURLE_OK &&
+            curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, onCurlSeek) == CURLE_OK &&
+            curl_easy_setopt(e, CURLOPT_SEEKDATA, t) == CURLE_OK &&
+            curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+                             static_cast<curl_off_t>(t->message.size())) == CURLE_OK &&
+            curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpt) == CURLE_OK &&
+            curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl) == CURLE_OK;
+  // None: curl sends "MAIL FROM:<>".
+  if (ok && !t->mail_from.empty()) {
+    ok = curl_easy_setopt(e, CURLOPT_MAIL_FROM, t->mail_from.c_str()) == CURLE_OK;
+  }
+  if (ok && !t->username.empty()) {
+    ok = curl_easy_setopt(e, CURLOPT_USERNAME, t->username.c_str()) == CURLE_OK &&
+         curl_easy_setopt(e, CURLOPT_PASSWORD, t->password.c_str()) == CURLE_OK;
+  }
+  return ok;
+}
+
+size_t HttpClient::onCurlRead(char* data, size_t size, size_t n, void* userp) {
+  auto* t = static_cast<Transfer*>(userp);
+  const size_t k = std::min(size * n, t->message.size() - t->sent);
+  if (k > 0) memcpy(data, t->message.data() + t->sent, k);
+  t->sent += k;
+  return k;  // 0 at the end
+}
+
+// curl rewinds when it sends the message again (on a new connection).
+int HttpClient::onCurlSeek(void* userp, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(userp);
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > t->message.size()) {
+    return CURL_SEEKFUNC_CANTSEEK;
+  }
+  t->sent = static_cast<size_t>(offset);
+  return CURL_SEEKFUNC_OK;
 }
 
 int HttpClient::onCurlSocket(CURL*, curl_socket_t s, int what, void* userp, void*) {
@@ -756,6 +891,11 @@ void HttpClient::finish(Transfer* t, CURLcode code) {
   HttpResult r;
   r.curl_code = code;
   r.error = classify(code, *t);
+  if (t->mail && r.error != HttpError::kNone && mailRejection(code)) {
+    long reply = 0;  // a reply of 4xx / 5xx ended it: an answer, not a transport error
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &reply);
+    if (reply >= 400 && reply < 600) r.error = HttpError::kNone;
+  }
   if (r.error == HttpError::kNone) {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
     r.body = t->response;

@@ -43,6 +43,20 @@
 // of the response: a POST can then reach an upstream twice, as with any
 // keep-alive client.
 //
+// Mail (sendMail): SMTP through the same multi handle, sockets, timers and
+// name resolution. smtp:// upgrades with STARTTLS and fails unless TLS is
+// in place before anything but EHLO is sent (CURLUSESSL_ALL); smtps:// is
+// TLS from the start; both verified as for https. AUTH when a username is
+// given, with a mechanism the server offers (curl picks, PLAIN or LOGIN
+// among them): a server offering no AUTH gets the mail unauthenticated
+// (curl skips AUTH; such a server refuses it if it needs AUTH). curl
+// dot-stuffs the message itself and ends it with CRLF "." CRLF (adding a
+// CRLF first when the message does not end with one). Connections are
+// cached and reused as for HTTP (same host, port and credentials); a
+// transfer that ends in an error closes its connection. Through a proxy,
+// SMTP goes by CONNECT. smtp and smtps are accepted by sendMail only, never
+// by send().
+//
 // Nothing is logged here: URLs, headers and bodies may carry secrets and PHI.
 // Request and response bodies held by the client are wiped when a transfer
 // ends.
@@ -94,9 +108,39 @@ struct HttpRequestSpec {
   HttpTimeouts timeouts;
 };
 
+/**
+ * One mail. Every view but `message` needs to live only until sendMail()
+ * returns (the client copies them); `message` is read in place, as curl
+ * uploads it, and must stay valid and unchanged until `done` runs (the
+ * caller owns it: the client neither copies nor wipes it).
+ */
+struct MailSpec {
+  std::string_view url;  // "smtp://host:port" (STARTTLS) or "smtps://host:port"; a path is the EHLO name
+  std::string_view username;  // empty: no AUTH
+  std::string_view password;  // copied, wiped when the transfer ends
+  std::string_view mail_from;  // the envelope sender ("a@b" or "<a@b>"; empty: "<>")
+  std::string_view rcpt_to;    // one envelope recipient
+  std::string_view message;    // the full RFC 5322 message, CRLF lines, not dot-stuffed
+  /**
+   * smtp:// then requires STARTTLS (CURLUSESSL_ALL). false (plain SMTP,
+   * credentials in the clear) only when HttpClientOptions::allow_plain_http
+   * says development; otherwise refused.
+   */
+  bool require_tls = true;
+  HttpTimeouts timeouts;
+};
+
+/**
+ * For a mail, `status` is the last SMTP reply code (CURLINFO_RESPONSE_CODE)
+ * and kNone means the server answered: 250 after the message is delivered
+ * (accepted for delivery); a 4xx (try again later) or 5xx (permanent)
+ * rejection at any step (greeting, AUTH, MAIL, RCPT, DATA, after the
+ * message) is kNone with that code too. The error classes are those of
+ * HTTP: no answer at all is kConnect / kTimeout / kTls / kDns / kOther.
+ */
 struct HttpResult {
   HttpError error = HttpError::kNone;
-  long status = 0;        // the HTTP status when a response arrived, else 0
+  long status = 0;        // the HTTP status (SMTP reply code) when a response arrived, else 0
   int curl_code = 0;      // CURLcode, for diagnostics (curl_easy_strerror: fixed text)
   std::string_view body;  // the response body; valid during the callback only
 };
@@ -168,6 +212,14 @@ class HttpClient {
                 done, ctx);
   }
 
+  /**
+   * Sends one mail (see MailSpec and HttpResult), with send()'s contract
+   * for `done` and the return value. Refused (kRefused): a URL that is not
+   * smtp:// or smtps://, an empty recipient, a CR, LF or NUL in the sender
+   * or recipient, plain SMTP outside development.
+   */
+  bool sendMail(const MailSpec& mail, DoneFn done, void* ctx);
+
   /** Whether `proxy` is acceptable as HttpClientOptions::proxy ("http://host:port"). */
   static bool validProxyUrl(std::string_view proxy);
 
@@ -194,13 +246,19 @@ class HttpClient {
   static int onCurlTimer(CURLM* multi, long timeout_ms, void* userp);
   static int onCurlCloseSocket(void* clientp, curl_socket_t s);
   static size_t onCurlWrite(char* data, size_t size, size_t n, void* userp);
+  static size_t onCurlRead(char* data, size_t size, size_t n, void* userp);
+  static int onCurlSeek(void* userp, curl_off_t offset, int origin);
   static void onTimer(uv_timer_t* t);
   static void onRefusedTimer(uv_timer_t* t);
   static void onDnsTimer(uv_timer_t* t);
   static void onResolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
 
   HttpError admitUrl(std::string_view url, Transfer* t, std::string* host_key) const;
+  Transfer* newTransfer(DoneFn done, void* ctx, HttpTimeouts timeouts);
+  void submit(Transfer* t, HttpError prepared, const std::string& dns_key);
   HttpError prepare(Transfer* t, const HttpRequestSpec& request, std::string* dns_key);
+  HttpError prepareMail(Transfer* t, const MailSpec& mail, std::string* dns_key);
+  bool configureMail(Transfer* t);
   HttpError resolveThenStart(Transfer* t, const std::string& dns_key);
   bool startLookup(const std::string& dns_key);
   void resolved(const std::string& dns_key, int status, addrinfo* res);
