@@ -35,6 +35,13 @@ constexpr uint32_t kOutboxTimeoutMs = 2'000;  // delivery's per-command deadline
 std::string_view laneSuffix(Lane lane) { return lane == Lane::kBulk ? "bulk" : ""; }
 std::string_view laneDigit(Lane lane) { return lane == Lane::kBulk ? "1" : "0"; }
 
+// The two streams every delivery script gets as KEYS[1] and KEYS[2], the
+// lane digit indexing them: out[0] priority, out[1] bulk.
+void laneStreams(std::string_view key_id, std::string* out) {
+  makeKey(&out[0], key_id, "outbox", "");
+  makeKey(&out[1], key_id, "outbox", "bulk");
+}
+
 // "phigate:{<key id>}:outbox[:bulk]" -> key id and lane.
 bool parseStreamName(std::string_view name, std::string_view* key_id, Lane* lane) {
   if (!name.starts_with(kStreamPrefix)) return false;
@@ -278,8 +285,7 @@ void RedisStore::begin(std::string_view key_id, std::span<const BeginItem> items
   const size_t n = items.size();
   // texts: 2 streams, 2 keys per item, ttl, count, one attempt per item.
   op->texts.resize(2 + 2 * n + 2 + n);
-  makeKey(&op->texts[0], key_id, "outbox", "");
-  makeKey(&op->texts[1], key_id, "outbox", "bulk");
+  laneStreams(key_id, op->texts.data());
   for (size_t i = 0; i < n; ++i) {
     makeKey(&op->texts[2 + 2 * i], key_id, "m", items[i].message_id);
     makeKey(&op->texts[3 + 2 * i], key_id, "m", items[i].message_id, "x");
@@ -325,8 +331,7 @@ void RedisStore::finish(std::string_view key_id, std::span<const FinishItem> ite
   // attempts, retry at, created, flags, expectation.
   constexpr size_t kPer = 5;
   op->texts.resize(6 + n + 2 + kPer * n);
-  makeKey(&op->texts[0], key_id, "outbox", "");
-  makeKey(&op->texts[1], key_id, "outbox", "bulk");
+  laneStreams(key_id, op->texts.data());
   makeKey(&op->texts[2], key_id, "retry", "");
   makeKey(&op->texts[3], key_id, "retry", "p");
   makeKey(&op->texts[4], key_id, "reports", "");
@@ -374,8 +379,7 @@ void RedisStore::requeue(std::string_view key_id, std::span<const RequeueItem> i
   op->done = done;
   const size_t n = items.size();
   op->texts.resize(3 + 2 * n);
-  makeKey(&op->texts[0], key_id, "outbox", "");
-  makeKey(&op->texts[1], key_id, "outbox", "bulk");
+  laneStreams(key_id, op->texts.data());
   setNumber(&op->texts[2], static_cast<int64_t>(n));
   for (size_t i = 0; i < n; ++i) {
     setNumber(&op->texts[3 + 2 * i], items[i].created_unix_ms + clock_offset_ms_);
@@ -397,8 +401,7 @@ void RedisStore::promoteRetries(std::string_view key_id, uint32_t max, void* ctx
   op->ctx = ctx;
   op->done = done;
   op->texts.resize(5);
-  makeKey(&op->texts[0], key_id, "outbox", "");
-  makeKey(&op->texts[1], key_id, "outbox", "bulk");
+  laneStreams(key_id, op->texts.data());
   makeKey(&op->texts[2], key_id, "retry", "");
   makeKey(&op->texts[3], key_id, "retry", "p");
   setNumber(&op->texts[4], max);
@@ -452,8 +455,7 @@ void RedisStore::trim(std::string_view key_id, void* ctx, Done done) {
   op->ctx = ctx;
   op->done = done;
   op->texts.resize(4);
-  makeKey(&op->texts[0], key_id, "outbox", "");
-  makeKey(&op->texts[1], key_id, "outbox", "bulk");
+  laneStreams(key_id, op->texts.data());
   makeKey(&op->texts[2], key_id, "reports", "");
   makeKey(&op->texts[3], key_id, "dead", "");
   for (size_t i = 0; i < 4; ++i) op->keys.emplace_back(op->texts[i]);
