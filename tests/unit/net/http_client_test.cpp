@@ -42,6 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "support/helper_process.h"
 #include "support/spawn.h"
 
 namespace {
@@ -969,16 +970,7 @@ TEST(HttpClientBuild, LibcurlCanSpeakHttp2) {
 
 // ---- TLS and the proxy, against tests/support/http_client_helper.py --------
 
-std::string findProgram(const char* name) {
-  const char* path = getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    const std::string p = dir + "/" + name;
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
+using test::findProgram;
 
 /**
  * Once per suite: a CA and a server certificate (DNS:api.phigate.test,
@@ -1005,19 +997,7 @@ class HttpClientTlsTest : public HttpClientTest {
       skip_ = "needs openssl and python3";
       return;
     }
-    {
-      std::ofstream ext(dir_ + "/ext.cnf");
-      ext << "subjectAltName=DNS:api.phigate.test,DNS:localhost\n";
-    }
-    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string q = " >/dev/null 2>&1";
-    const std::string cd = "cd '" + dir_ + "' && '" + openssl + "'";
-    const std::string cmd =
-        cd + " req -x509" + ec + " -keyout ca.key -out ca.pem -days 2 -subj /CN=phigate-test-ca" + q +
-        " && '" + openssl + "' req" + ec + " -keyout srv.key -out srv.csr -subj /CN=api.phigate.test" + q +
-        " && '" + openssl + "' x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial" +
-        " -out srv.pem -days 2 -extfile ext.cnf" + q;
-    if (std::system(cmd.c_str()) != 0) {
+    if (!test::makeTestCertificates(dir_, openssl, "api.phigate.test", "DNS:api.phigate.test,DNS:localhost")) {
       skip_ = "openssl could not make the test certificates";
       return;
     }
@@ -1027,22 +1007,11 @@ class HttpClientTlsTest : public HttpClientTest {
                               .output = dir_ + "/helper.out",
                               .truncate_output = true},
                              &error);
-    const uint64_t end = nowMs() + 10'000;
-    while (pid_ > 0 && nowMs() < end && tls_port_ == 0) {
-      std::ifstream in(dir_ + "/helper.out");
-      in >> tls_port_ >> proxy_port_;
-      if (!in) tls_port_ = 0;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!test::waitForPorts(pid_, dir_ + "/helper.out", {&tls_port_, &proxy_port_})) {
+      skip_ = "the python3 helper did not start: " + error;
     }
-    if (tls_port_ == 0) skip_ = "the python3 helper did not start: " + error;
   }
-  static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
-  }
+  static void TearDownTestSuite() { test::stopHelper(&pid_, dir_); }
   void SetUp() override {
     HttpClientTest::SetUp();
     if (!skip_.empty()) GTEST_SKIP() << skip_;

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "net/http_client.h"
+#include "support/helper_process.h"
 #include "support/spawn.h"
 
 namespace phigate::net {
@@ -50,16 +51,7 @@ const std::string kMessage =
     std::string(900, 'x') + "\r\n"
     "last line\r\n";
 
-std::string findProgram(const char* name) {
-  const char* path = getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    const std::string p = dir + "/" + name;
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
+using test::findProgram;
 
 // Debian's python3 (where python3-aiosmtpd lives) first, then PATH's.
 std::string pythonWithAiosmtpd() {
@@ -124,19 +116,7 @@ class SmtpClientTest : public ::testing::Test {
     }
     dir_ = tmpl;
     std::system(("mkdir '" + dir_ + "/out'").c_str());
-    {
-      std::ofstream ext(dir_ + "/ext.cnf");
-      ext << "subjectAltName=DNS:localhost\n";
-    }
-    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string q = " >/dev/null 2>&1";
-    const std::string cmd =
-        "cd '" + dir_ + "' && '" + openssl + "' req -x509" + ec +
-        " -keyout ca.key -out ca.pem -days 2 -subj /CN=phigate-test-ca" + q + " && '" + openssl +
-        "' req" + ec + " -keyout srv.key -out srv.csr -subj /CN=localhost" + q + " && '" + openssl +
-        "' x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2" +
-        " -extfile ext.cnf" + q;
-    if (std::system(cmd.c_str()) != 0) {
+    if (!test::makeTestCertificates(dir_, openssl, "localhost", "DNS:localhost")) {
       skip_ = "openssl could not make the test certificates";
       return;
     }
@@ -147,23 +127,12 @@ class SmtpClientTest : public ::testing::Test {
          .output = dir_ + "/helper.out",
          .truncate_output = true},
         &error);
-    const uint64_t end = nowMs() + 10'000;
-    while (pid_ > 0 && nowMs() < end && smtps_port_ == 0) {
-      std::ifstream in(dir_ + "/helper.out");
-      in >> starttls_port_ >> plain_port_ >> smtps_port_;
-      if (!in) smtps_port_ = 0;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
     // It imports aiosmtpd: a helper that does not start is a failure, not a skip.
-    if (smtps_port_ == 0) start_error_ = "the SMTP helper did not start: " + error;
-  }
-  static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
+    if (!test::waitForPorts(pid_, dir_ + "/helper.out", {&starttls_port_, &plain_port_, &smtps_port_})) {
+      start_error_ = "the SMTP helper did not start: " + error;
     }
-    if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
   }
+  static void TearDownTestSuite() { test::stopHelper(&pid_, dir_); }
 
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
