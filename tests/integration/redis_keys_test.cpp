@@ -178,6 +178,10 @@ TEST_F(RedisKeyNamesTest, NoClientValueInAnyKeyNameAndSharingStillWorks) {
   EXPECT_TRUE(health(*b_, "2001:db8:4711:1::6").header("ratelimit").starts_with("\"health\";r=3;"))
       << "the /64 is one subject on both processes";
 
+  // The address about to be blocked asks for /health first, so its window
+  // exists however fast the block arrives (a blocked address's probe is
+  // refused before it reaches the rate limit).
+  EXPECT_EQ(health(*a_, kBlockedV4).status, 200);
   // Authentication failures: one from an address (its counter stays), two
   // from another (blocked, on the other process too).
   expectUnauthorized(callGet(a_->port(), "/v1/messages/" + id, "tok_nobody_Zq7Wm2Xk9Pv4Rt8Ys3Bn6Hd1",
@@ -224,7 +228,7 @@ TEST_F(RedisKeyNamesTest, NoClientValueInAnyKeyNameAndSharingStillWorks) {
   }
   EXPECT_TRUE(unexpected.empty()) << "unexpected key shapes:" << unexpected;
   // One /health window per subject: the IPv4 client, the IPv6 /64, and the
-  // blocked address (probed until its block arrived).
+  // blocked address (probed before its block).
   EXPECT_EQ(shapes["phigate:{ip:<P>}:w:health:ip:<P>"], 3);
   // The idempotency record's fingerprint is keyed: an unkeyed hash of a
   // short body (an OTP to a known number) could be guessed back from it.
