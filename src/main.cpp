@@ -270,7 +270,7 @@ bool buildPolicy(const phigate::config::Config& cfg, phigate::pipeline::PolicyCo
       fputs("phigate: configuration error: cannot read API_KEYS_FILE\n", stderr);
       return false;
     }
-    if (!phigate::config::parseKeysFile(text, &specs, &error)) {
+    if (!phigate::config::parseKeysFile(text, &specs, &error, !cfg.production())) {
       fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
       return false;
     }
@@ -349,6 +349,18 @@ int main(int argc, char** argv) {
                                                                &delivery, &error)) {
     fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
     return 2;
+  }
+  if (std::string error;
+      !phigate::delivery::makeCallbackSetup(cfg, policy.keys, &delivery.callbacks, &error)) {
+    fprintf(stderr, "phigate: configuration error: %s\n", error.c_str());
+    return 2;
+  }
+  // The keys whose status changes the store queues as callbacks (nothing
+  // for the others), set before the fork so every worker has them.
+  if (phigate::state::CallbackQueue* q = store->callbacks(); q != nullptr) {
+    std::vector<std::string> ids;
+    for (const auto& t : delivery.callbacks.targets) ids.push_back(t.key_id);
+    q->setKeys(std::move(ids));
   }
   // Everything above is what --check-config validates: variables, keys file,
   // CIDR lists, encryption keys, the store's address.

@@ -108,7 +108,7 @@ constexpr uint64_t kBlocksRefreshMs = 500;
 
 void GatewayApp::onStart(net::Worker& worker) {
   store_->start(worker.loop());
-  delivery_.start(worker.loop(), store_->outbox(), services_.key_ring);
+  delivery_.start(worker.loop(), store_->outbox(), services_.key_ring, store_->callbacks());
   uv_timer_init(worker.loop(), &blocks_timer_);
   blocks_timer_.data = this;
   uv_timer_start(&blocks_timer_, onBlocksTimer, 0, kBlocksRefreshMs);

@@ -76,6 +76,10 @@ struct DeliveryPolicy {
   std::string http_token;                    // SMS_HTTP_TOKEN
   std::string outbound_ca_file;              // OUTBOUND_CA_FILE
   std::string outbound_proxy;                // OUTBOUND_PROXY
+  std::string callback_allowed_cidrs;        // CALLBACK_ALLOWED_CIDRS (parsed by delivery)
+  uint32_t callback_retry_min_ms = 30'000;   // PHIGATE_CALLBACK_RETRY_MIN_MS
+  uint32_t callback_retry_max_ms = 1'800'000;  // PHIGATE_CALLBACK_RETRY_MAX_MS
+  uint32_t callback_concurrency = 16;        // PHIGATE_CALLBACK_CONCURRENCY (per worker)
   uint32_t otp_ttl_s = 600;                  // OTP_TTL_S
   uint32_t retention_s = 7 * 86'400;         // MESSAGE_RETENTION_S
   uint32_t deadline_s = 86'400;              // PHIGATE_DELIVERY_DEADLINE_S

@@ -2,6 +2,7 @@
 
 #include "common/ascii.h"
 
+#include <curl/curl.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -15,7 +16,16 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
 
-constexpr size_t kMinSigningSecret = 32;
+constexpr size_t kMinSigningSecret = kMinCallbackSecret;
+
+// One part of a parsed URL; false when it is absent.
+bool urlPart(CURLU* u, CURLUPart part, std::string* out) {
+  char* p = nullptr;
+  if (curl_url_get(u, part, &p, 0) != CURLUE_OK || p == nullptr) return false;
+  out->assign(p);
+  curl_free(p);
+  return true;
+}
 
 bool isLowerHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -29,7 +39,8 @@ bool oneOf(std::string_view v, const std::string_view (&list)[N]) {
 
 class KeyParser {
  public:
-  KeyParser(size_t index, std::string* error) : index_(index), error_(error) {}
+  KeyParser(size_t index, std::string* error, bool allow_http)
+      : index_(index), error_(error), allow_http_(allow_http) {}
 
   bool parse(object obj, KeySpec* k) {
     std::set<std::string_view> seen;
@@ -58,6 +69,10 @@ class KeyParser {
         ok = signingSecret(v, k);
       } else if (name == "limits") {
         ok = limits(v, k);
+      } else if (name == "status_callback_url") {
+        ok = callbackUrl(v, k);
+      } else if (name == "callback_secret") {
+        ok = callbackSecret(v, k);
       } else if (name == "revoked") {
         ok = v.type() == element_type::BOOL || fail("revoked must be true or false");
         if (ok) k->revoked = v.get_bool().value_unsafe();
@@ -69,6 +84,9 @@ class KeyParser {
     if (k->id.empty()) return fail("id is required");
     if (k->token_sha256.empty()) return fail("token_sha256 is required");
     if (k->roles.empty()) return fail("roles must name at least one role");
+    if (k->status_callback_url.has_value() != k->callback_secret.has_value()) {
+      return fail("status_callback_url and callback_secret go together");
+    }
     return true;
   }
 
@@ -107,6 +125,27 @@ class KeyParser {
     k->signing_secret = std::move(s);
     return true;
   }
+  bool callbackUrl(element v, KeySpec* k) {
+    if (v.is_null()) return true;
+    std::string s;
+    if (!string(v, &s)) return false;
+    if (!validCallbackUrl(s, allow_http_)) {
+      return fail(allow_http_ ? "status_callback_url must be an http(s):// URL with a host, no "
+                                "user info and no fragment"
+                              : "status_callback_url must be an https:// URL with a host, no user "
+                                "info and no fragment");
+    }
+    k->status_callback_url = std::move(s);
+    return true;
+  }
+  bool callbackSecret(element v, KeySpec* k) {
+    if (v.is_null()) return true;
+    std::string s;
+    if (!string(v, &s)) return false;
+    if (s.size() < kMinCallbackSecret) return fail("callback_secret must be at least 32 characters");
+    k->callback_secret = std::move(s);
+    return true;
+  }
   bool limits(element v, KeySpec* k) {
     object obj;
     if (v.get_object().get(obj) != simdjson::SUCCESS) return fail("limits must be an object");
@@ -127,13 +166,43 @@ class KeyParser {
 
   size_t index_;
   std::string* error_;
+  bool allow_http_;
 };
 
 }  // namespace
 
 bool isValidKeyId(std::string_view id) { return isIdentifier(id, kMaxKeyIdLength); }
 
-bool parseKeysFile(std::string_view json, std::vector<KeySpec>* out, std::string* error) {
+// curl's parser, the one the HTTP client connects with: what is checked
+// here is what it will read. Whitespace and control bytes are refused
+// before curl sees them (curl would refuse most, or encode some).
+bool validCallbackUrl(std::string_view url, bool allow_http) {
+  if (url.empty() || url.size() > kMaxCallbackUrl) return false;
+  for (const char c : url) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b <= 0x20 || b >= 0x7f) return false;
+  }
+  // Parsed strictly: an explicit scheme, no guessing.
+  if (!(url.starts_with("https://") || (allow_http && url.starts_with("http://")))) return false;
+  // An authority right after "//" (curl would read "https:///x" as host "x").
+  const size_t authority = url.find("://") + 3;
+  if (authority >= url.size() || url[authority] == '/' || url[authority] == '?') return false;
+  CURLU* u = curl_url();
+  if (u == nullptr) return false;
+  std::string scheme, host, part;
+  const bool ok =
+      curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), 0) == CURLUE_OK &&
+      urlPart(u, CURLUPART_SCHEME, &scheme) && (scheme == "https" || (allow_http && scheme == "http")) &&
+      urlPart(u, CURLUPART_HOST, &host) && !host.empty() && !urlPart(u, CURLUPART_USER, &part) &&
+      !urlPart(u, CURLUPART_PASSWORD, &part) && !urlPart(u, CURLUPART_OPTIONS, &part) &&
+      !urlPart(u, CURLUPART_FRAGMENT, &part) && !urlPart(u, CURLUPART_ZONEID, &part) &&
+      url.find('#') == std::string_view::npos && url.find('@') == std::string_view::npos;
+  curl_url_cleanup(u);
+  return ok;
+}
+
+bool parseKeysFile(std::string_view json, std::vector<KeySpec>* out, std::string* error,
+                   bool allow_http_callbacks) {
   simdjson::dom::parser parser;
   simdjson::padded_string padded(json);
   element root;
@@ -165,7 +234,7 @@ bool parseKeysFile(std::string_view json, std::vector<KeySpec>* out, std::string
   for (element e : keys) {
     object obj;
     KeySpec k;
-    KeyParser p(i, error);
+    KeyParser p(i, error, allow_http_callbacks);
     if (e.get_object().get(obj) != simdjson::SUCCESS) {
       *error = "API_KEYS_FILE: key " + std::to_string(i + 1) + ": must be an object";
       return false;

@@ -3,7 +3,9 @@
 //
 //   {"keys": [{"id": "clinic-app", "token_sha256": "<64 hex>", "roles": ["sms"],
 //              "allow_cidrs": ["10.20.0.0/16"], "mode": "live",
-//              "signing_secret": null, "limits": {"sms": 1000}, "revoked": false}]}
+//              "signing_secret": null, "limits": {"sms": 1000}, "revoked": false,
+//              "status_callback_url": "https://app.example/phigate/status",
+//              "callback_secret": "<at least 32 characters>"}]}
 #pragma once
 
 #include <cstdint>
@@ -40,15 +42,35 @@ struct KeySpec {
   std::optional<std::string> signing_secret;
   std::vector<std::pair<std::string, uint32_t>> limits;
   bool revoked = false;
+  // Signed status callbacks (docs/CALLBACKS.md): both or neither. The URL
+  // may carry a token in its path or query: never logged or echoed.
+  std::optional<std::string> status_callback_url;
+  std::optional<std::string> callback_secret;
 };
+
+/** The shortest callback_secret (and signing_secret) accepted. */
+inline constexpr size_t kMinCallbackSecret = 32;
+/** The longest status_callback_url accepted. */
+inline constexpr size_t kMaxCallbackUrl = 2048;
+
+/**
+ * Whether `url` is acceptable as a status_callback_url: an absolute https://
+ * URL (http:// only when `allow_http`, i.e. APP_ENV=development) as curl
+ * parses it, with a host, no user info, no fragment, no whitespace or
+ * control bytes, at most kMaxCallbackUrl bytes.
+ */
+bool validCallbackUrl(std::string_view url, bool allow_http);
 
 /** True for 1-kMaxKeyIdLength characters of [A-Za-z0-9._-]. */
 bool isValidKeyId(std::string_view id);
 
 /**
  * Parses and validates a keys file. Errors say "API_KEYS_FILE: key N: ..."
- * (N is 1-based) and never include a hash, secret or other value.
+ * (N is 1-based) and never include a hash, secret, URL or other value.
+ * `allow_http_callbacks` (development only) lets status_callback_url be
+ * http://.
  */
-bool parseKeysFile(std::string_view json, std::vector<KeySpec>* out, std::string* error);
+bool parseKeysFile(std::string_view json, std::vector<KeySpec>* out, std::string* error,
+                   bool allow_http_callbacks = false);
 
 }  // namespace phigate::config

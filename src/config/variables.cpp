@@ -574,6 +574,26 @@ constexpr Variable kVariables[] = {
         {.note = "none (direct)",
          .syntax = "`http://host:port`",
          .help = "HTTP proxy for outbound calls (HTTPS goes through it with CONNECT)"}),
+    list<&Config::delivery, &Delivery::callback_allowed_cidrs>(
+        "CALLBACK_ALLOWED_CIDRS",
+        {.note = "none",
+         .syntax = "CIDR list (v4 and v6)",
+         .help = "addresses status callbacks may reach although they are loopback, private, "
+                 "link-local, CGNAT, multicast or metadata ones (refused otherwise; "
+                 "docs/CALLBACKS.md)"}),
+    integer<&Config::delivery, &Delivery::callback_retry_min_ms>(
+        "PHIGATE_CALLBACK_RETRY_MIN_MS", 100, kMaxTimeoutMs,
+        {.value = "30000",
+         .help = "first retry delay of a status callback (then doubling, with jitter; 8 tries in "
+                 "all, about an hour with the defaults)"}),
+    integer<&Config::delivery, &Delivery::callback_retry_max_ms>(
+        "PHIGATE_CALLBACK_RETRY_MAX_MS", 100, kMaxTimeoutMs,
+        {.value = "1800000", .help = "longest retry delay of a status callback"}),
+    integer<&Config::delivery, &Delivery::callback_concurrency>(
+        "PHIGATE_CALLBACK_CONCURRENCY", 1, 10'000,
+        {.value = "16",
+         .help = "status callbacks in flight per worker (at most 4 per key); separate from the "
+                 "providers' cap"}),
     integer<&Config::delivery, &Delivery::otp_ttl_s>(
         "OTP_TTL_S", 10, kDayS,
         {.value = "600", .help = "an OTP not delivered this long after acceptance is `expired`"}),

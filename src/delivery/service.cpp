@@ -58,7 +58,12 @@ bool makeDeliverySetup(const config::Config& cfg, std::vector<std::string> key_i
 
 DeliveryService::~DeliveryService() = default;
 
-void DeliveryService::start(uv_loop_t* loop, state::Outbox& outbox, const crypto::KeyRing& ring) {
+void DeliveryService::start(uv_loop_t* loop, state::Outbox& outbox, const crypto::KeyRing& ring,
+                            state::CallbackQueue* callbacks) {
+  if (callbacks != nullptr && !setup_.callbacks.targets.empty() && !callbacks_) {
+    callbacks_ = std::make_unique<CallbackDispatcher>(loop, *callbacks, setup_.callbacks);
+    callbacks_->start();
+  }
   if (!setup_.enabled || consumer_) return;
   if (setup_.adapter) http_ = std::make_unique<net::HttpClient>(loop, setup_.http);
   consumer_ = std::make_unique<Consumer>(loop, outbox, ring, setup_.key_ids, setup_.options,
@@ -67,6 +72,9 @@ void DeliveryService::start(uv_loop_t* loop, state::Outbox& outbox, const crypto
 }
 
 void DeliveryService::stop(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
+  // Callbacks in flight are cancelled and stay queued (at-least-once): the
+  // next worker to read the queue sends them.
+  if (callbacks_) callbacks_->stop();
   if (!consumer_) {
     done(ctx);
     return;

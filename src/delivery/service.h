@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "crypto/key_ring.h"
+#include "delivery/callbacks.h"
 #include "delivery/consumer.h"
 #include "delivery/sms_adapter.h"
 #include "net/http_client.h"
@@ -25,6 +26,7 @@ struct DeliverySetup {
   std::shared_ptr<const SmsAdapter> adapter;  // null: simulated (SMS_PROVIDER=mock)
   net::HttpClientOptions http;
   std::vector<std::string> key_ids;
+  CallbackSetup callbacks;  // status callbacks (makeCallbackSetup): their own dispatcher
 };
 
 /**
@@ -39,11 +41,14 @@ class DeliveryService {
   explicit DeliveryService(DeliverySetup setup) : setup_(std::move(setup)) {}
   ~DeliveryService();
 
-  void start(uv_loop_t* loop, state::Outbox& outbox, const crypto::KeyRing& ring);
+  /** `callbacks`: the store's callback queue (nullptr: none). */
+  void start(uv_loop_t* loop, state::Outbox& outbox, const crypto::KeyRing& ring,
+             state::CallbackQueue* callbacks = nullptr);
   /** Finishes what is in flight (at most `deadline_ms`), then `done(ctx)`. */
   void stop(uint32_t deadline_ms, void* ctx, void (*done)(void*));
 
   const Consumer* consumer() const { return consumer_.get(); }
+  const CallbackDispatcher* callbacks() const { return callbacks_.get(); }
   bool enabled() const { return setup_.enabled; }
 
  private:
@@ -52,6 +57,7 @@ class DeliveryService {
   DeliverySetup setup_;
   std::unique_ptr<net::HttpClient> http_;
   std::unique_ptr<Consumer> consumer_;
+  std::unique_ptr<CallbackDispatcher> callbacks_;  // separate from the consumer (never blocks it)
   void* stop_ctx_ = nullptr;
   void (*stop_done_)(void*) = nullptr;
 };

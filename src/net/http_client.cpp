@@ -219,6 +219,8 @@ struct HttpClient::Transfer {
   std::string password;
   curl_slist* rcpt = nullptr;
   bool too_large = false;
+  HttpClient* client = nullptr;   // for the address policy's count
+  bool address_refused = false;   // the policy refused an address this transfer was to connect to
   HttpError refusal = HttpError::kNone;
   CURLcode refusal_code = CURLE_OK;
 
@@ -402,6 +404,7 @@ HttpClient::Transfer* HttpClient::newTransfer(DoneFn done, void* ctx, HttpTimeou
   t->cap = options_.max_response_bytes;
   t->timeouts = timeouts;
   t->start_ms = uv_now(loop_);
+  t->client = this;
   return t;
 }
 
@@ -747,6 +750,10 @@ bool HttpClient::configure(Transfer* t) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, onCurlCloseSocket);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
+  if (options_.address_policy.allow != nullptr) {
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, onCurlOpenSocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+  }
   if (t->mail) return true;
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
@@ -850,6 +857,32 @@ void HttpClient::onTimer(uv_timer_t* t) {
   static_cast<HttpClient*>(t->data)->socketAction(CURL_SOCKET_TIMEOUT, 0);
 }
 
+// The address policy, at the last moment before connect(): what is checked
+// is the sockaddr curl connects to (one of the pinned addresses, or the
+// literal). A refused one gets no socket at all.
+curl_socket_t HttpClient::onCurlOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* addr) {
+  auto* t = static_cast<Transfer*>(clientp);
+  const AddressPolicy& p = t->client->options_.address_policy;
+  uint8_t bytes[16] = {};
+  bool known = false;
+  if (addr->family == AF_INET && addr->addrlen >= sizeof(sockaddr_in)) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr->addr);
+    bytes[10] = bytes[11] = 0xff;
+    memcpy(bytes + 12, &in->sin_addr, 4);
+    known = true;
+  } else if (addr->family == AF_INET6 && addr->addrlen >= sizeof(sockaddr_in6)) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr->addr);
+    memcpy(bytes, &in6->sin6_addr, 16);
+    known = true;
+  }
+  if (purpose != CURLSOCKTYPE_IPCXN || !known || !p.allow(p.ctx, bytes)) {
+    t->address_refused = true;
+    ++t->client->stats_.address_refusals;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 size_t HttpClient::onCurlWrite(char* data, size_t size, size_t n, void* userp) {
   auto* t = static_cast<Transfer*>(userp);
   const size_t bytes = size * n;
@@ -899,6 +932,8 @@ void HttpClient::finish(Transfer* t, CURLcode code) {
   if (r.error == HttpError::kNone) {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
     r.body = t->response;
+  } else if (r.error == HttpError::kTooLarge) {
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);  // the head arrived
   }
   curl_multi_remove_handle(multi_, t->easy);
   transfers_.erase(t);
@@ -908,6 +943,8 @@ void HttpClient::finish(Transfer* t, CURLcode code) {
 
 HttpError HttpClient::classify(CURLcode code, const Transfer& t) const {
   if (t.too_large) return HttpError::kTooLarge;  // curl says CURLE_WRITE_ERROR
+  // No allowed address was left to connect to.
+  if (t.address_refused && code == CURLE_COULDNT_CONNECT) return HttpError::kRefused;
   if (code != CURLE_OK && !proxy_url_.empty()) {
     long connect_code = 0;  // the proxy's answer to CONNECT; not 2xx: no tunnel
     curl_easy_getinfo(t.easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);

@@ -36,7 +36,9 @@
 // options say development; http and https only; no redirects, no cookies, no
 // content decoding; CURLOPT_NOSIGNAL. Proxies only from the options (an
 // `http://host:port` proxy; https upstreams through it by CONNECT), never
-// from the environment (http_proxy, no_proxy are ignored). HTTP/1.1 with
+// from the environment (http_proxy, no_proxy are ignored). An optional
+// address policy (HttpClientOptions::address_policy, for status callbacks)
+// vets each address right before curl opens a socket to it. HTTP/1.1 with
 // keep-alive (connections cached per upstream by the multi handle), h2 over
 // TLS when the server offers it (ALPN). curl retries a request once, on a
 // new connection, when a reused connection turns out dead before any byte
@@ -140,9 +142,26 @@ struct MailSpec {
  */
 struct HttpResult {
   HttpError error = HttpError::kNone;
-  long status = 0;        // the HTTP status (SMTP reply code) when a response arrived, else 0
+  long status = 0;        // the HTTP status (SMTP reply code) when a response arrived (with
+                          // kTooLarge too: the head came, the body was cut off), else 0
   int curl_code = 0;      // CURLcode, for diagnostics (curl_easy_strerror: fixed text)
   std::string_view body;  // the response body; valid during the callback only
+};
+
+/**
+ * An address check (HttpClientOptions::address_policy): `allow(ctx, addr)`
+ * runs for every address curl is about to open a connection to, after the
+ * name was resolved and pinned (so the address checked is the address
+ * connected to: no second lookup can answer differently), for IP literals
+ * too. `addr` is 16 bytes, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d).
+ * False: no socket is made for it (curl tries the next pinned address; when
+ * none is allowed the request ends kRefused, never connected). With a
+ * proxy it sees the proxy's address, so a client with a policy should have
+ * none.
+ */
+struct AddressPolicy {
+  bool (*allow)(const void* ctx, const uint8_t (&addr)[16]) = nullptr;
+  const void* ctx = nullptr;
 };
 
 struct HttpClientOptions {
@@ -168,6 +187,8 @@ struct HttpClientOptions {
   uint32_t dns_failure_ttl_ms = 1'000;
   /** host:port entries kept (expired ones are dropped first when full). */
   size_t dns_cache_entries = 256;
+  /** Optional: which addresses may be connected to (unset: any). */
+  AddressPolicy address_policy;
 };
 
 /** Counters since construction (for metrics and tests). */
@@ -176,6 +197,7 @@ struct HttpClientStats {
   uint64_t dns_failures = 0;    // of those, answered with an error
   uint64_t dns_cache_hits = 0;  // requests that found a fresh answer (or joined a lookup)
   uint64_t multi_errors = 0;    // curl_multi_* calls that did not answer CURLM_OK
+  uint64_t address_refusals = 0;  // connection attempts the address policy refused
 };
 
 class HttpClient {
@@ -245,6 +267,7 @@ class HttpClient {
   static int onCurlSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
   static int onCurlTimer(CURLM* multi, long timeout_ms, void* userp);
   static int onCurlCloseSocket(void* clientp, curl_socket_t s);
+  static curl_socket_t onCurlOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* addr);
   static size_t onCurlWrite(char* data, size_t size, size_t n, void* userp);
   static size_t onCurlRead(char* data, size_t size, size_t n, void* userp);
   static int onCurlSeek(void* userp, curl_off_t offset, int origin);

@@ -59,6 +59,10 @@ bool KeyRegistry::build(const std::vector<config::KeySpec>& specs, std::string_v
     k.revoked = s.revoked;
     if (s.signing_secret) k.signing_secret.assign(s.signing_secret->begin(), s.signing_secret->end());
     k.limits = s.limits;
+    if (s.status_callback_url && s.callback_secret) {
+      k.status_callback_url = *s.status_callback_url;
+      k.callback_secret.assign(s.callback_secret->begin(), s.callback_secret->end());
+    }
     if (!out->add(std::move(k), error)) return false;
   }
   const std::pair<const char*, std::string_view> env_keys[] = {{"env-sms", sms_token},

@@ -28,6 +28,8 @@ struct ApiKey {
   bool revoked = false;
   std::vector<uint8_t> signing_secret;  // empty: requests need not be signed
   std::vector<std::pair<std::string, uint32_t>> limits;
+  std::string status_callback_url;      // empty: no status callbacks (never logged)
+  std::vector<uint8_t> callback_secret;
 };
 
 class KeyRegistry {
@@ -44,6 +46,8 @@ class KeyRegistry {
   size_t size() const { return keys_.size(); }
   /** Every key id once, revoked ones included (their accepted messages are still delivered). */
   std::vector<std::string> ids() const;
+  /** Every key (start-up use: the status callback targets). */
+  const std::vector<ApiKey>& keys() const { return keys_; }
 
  private:
   static uint64_t prefix(const crypto::Sha256& h);

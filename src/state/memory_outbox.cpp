@@ -128,6 +128,7 @@ void MemoryStore::finish(std::string_view key_id, std::span<const FinishItem> it
     if (!f.error_code.empty() || f.kind == FinishKind::kSent || f.kind == FinishKind::kDelivered) {
       m.error_code = f.error_code;
     }
+    noteCallback(it->first, m);
     auto& waits = reports_[m.key_id];
     if (f.kind == FinishKind::kRetry) {
       retries_.emplace(f.retry_at_unix_ms, it->first);

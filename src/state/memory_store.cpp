@@ -28,7 +28,7 @@ constexpr int64_t kDayMs = 86'400'000;
 }  // namespace
 
 MemoryStore::MemoryStore(MemoryStoreLimits limits, std::function<int64_t()> now_ms)
-    : limits_(limits), now_ms_(now_ms ? std::move(now_ms) : wallMs) {}
+    : limits_(limits), now_ms_(now_ms ? std::move(now_ms) : wallMs), callbacks_(now_ms_) {}
 
 template <typename Map>
 void MemoryStore::expire(Map& map, std::deque<std::pair<int64_t, std::string>>& order, int64_t now) {
@@ -216,6 +216,7 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
         m.updated_unix_ms = now;
         finalize(it->first, m, now);
         r.cancelled = true;
+        noteCallback(it->first, m);
       }
       found = statusOf(m);
       r.message = &found;

@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "state/memory_callbacks.h"
 #include "state/store.h"
 
 namespace phigate::state {
@@ -42,6 +43,8 @@ class MemoryStore : public StateStore, public Outbox {
   // is its only consumer.
   void setOutboxOptions(const OutboxOptions& o) { outbox_opts_ = o; }
   Outbox& outbox() override { return *this; }
+  CallbackQueue* callbacks() override { return &callbacks_; }
+  MemoryCallbackQueue& callbackQueue() { return callbacks_; }
   void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key, void* ctx,
             ReadDone done) override;
   void readPending(std::string_view key_id, Lane lane, std::string_view after_entry_id, uint32_t max,
@@ -81,6 +84,13 @@ class MemoryStore : public StateStore, public Outbox {
     std::string error_code;
   };
   MessageStatus statusOf(const Message& m) const;
+  /** A status change: queued as a callback when the key has a callback URL (memory_callbacks.h). */
+  void noteCallback(const std::string& id, const Message& m) {
+    if (callbacks_.enabled(m.key_id)) {
+      callbacks_.push(m.key_id, id, m.channel, m.status, m.attempts, m.provider_message_id,
+                      m.error_code, m.updated_unix_ms);
+    }
+  }
   /** A message became final: its payload goes, its record stays for the retention. */
   void finalize(const std::string& id, Message& m, int64_t now);
   /** Forgets final records past the retention, or the oldest ones when `need` more must fit. */
@@ -131,6 +141,7 @@ class MemoryStore : public StateStore, public Outbox {
   std::deque<std::pair<int64_t, std::string>> final_order_;     // (forget at, id)
   std::unordered_map<std::string, int64_t> blocks_;  // ip -> expiry
   std::unordered_map<std::string, std::deque<int64_t>> auth_failures_;  // ip -> times
+  MemoryCallbackQueue callbacks_;  // after now_ms_ (it copies the clock)
 };
 
 }  // namespace phigate::state

@@ -16,6 +16,7 @@
 
 #include "common/event_line.h"
 #include "crypto/random.h"
+#include "state/redis_callbacks.h"
 #include "state/redis_keys.h"
 #include "state/redis_outbox_scripts.h"
 #include "state/redis_store.h"
@@ -367,6 +368,14 @@ void RedisStore::finish(std::string_view key_id, std::span<const FinishItem> ite
                                      it.provider, it.provider_message_id, it.error_code, t[3], t[1],
                                      it.kind == FinishKind::kRetry ? it.sealed : std::string_view(), t[2],
                                      t[4]});
+  }
+  // A key with a status callback URL: its stream, last in KEYS, and the
+  // marker, last in ARGV (the script appends one entry per change).
+  std::string callbacks;
+  if (callbacks_ && callbacks_->enabled(key_id)) {
+    callbacks = RedisCallbackQueue::streamName(key_id);
+    op->keys.emplace_back(callbacks);
+    op->args.emplace_back(kCallbackMarker);
   }
   outbox_client_->evalsha(finish_script_, op->keys, op->args, op, onDoneReply);
 }

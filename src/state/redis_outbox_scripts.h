@@ -104,6 +104,10 @@ return out
  * payload, created ms, expectation ("*" any status not final, "sending:<n>"
  * exactly that attempt, "sent").
  *
+ * Status callbacks (redis_callbacks.h): when the last ARGV is "+callbacks",
+ * the last KEY is the key's callback stream, and each change written gets
+ * one entry there, in this same run (bounded, MAXLEN ~ 100000 per key).
+ *
  * Compare and set: an item whose record no longer says what it expects (a
  * repeated finish whose first run went through, a late one for an entry
  * another consumer took over) writes nothing and acknowledges nothing. A
@@ -111,6 +115,7 @@ return out
  */
 inline constexpr std::string_view kFinishScript = PHIGATE_LUA_PRELUDE R"lua(
 local group, retention, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local cb = ARGV[#ARGV] == '+callbacks' and KEYS[#KEYS] or nil
 local a = 5
 local done = {{}, {}}  -- entry ids per stream: acknowledged and deleted together below
 for i = 1, n do
@@ -141,6 +146,10 @@ for i = 1, n do
     if err ~= '' or status == 'sent' or status == 'delivered' then f[9] = err end
     local keep = (FINAL[status] or status == 'sent') and retention or ttl
     redis.call('SET', rk, record(f), 'PX', keep)
+    if cb then
+      redis.call('XADD', cb, 'MAXLEN', '~', 100000, '*', 'id', id, 'ch', f[2], 'st', status,
+                 'a', f[5], 'p', f[8], 'e', f[9], 'u', now)
+    end
     if status == 'queued' then
       redis.call('ZADD', KEYS[3], retry_at, lane .. id)
       redis.call('HSET', KEYS[4], id, created .. '|' .. attempts .. '|' .. sealed)

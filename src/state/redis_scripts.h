@@ -19,7 +19,9 @@ namespace phigate::state {
  * 1 read, 2 cancel if queued), 11 message ttl ms, 12 entry count,
  * 13 deadline (Redis clock, ms), 14 retention ms (a cancelled record),
  * 15 the admitting worker (stored with each entry: redis_settle.cpp), then
- * per entry: id, channel, sealed payload, segments.
+ * per entry: id, channel, sealed payload, segments. A cancel (lookup 2) of a
+ * key with a status callback URL adds its callback stream as the last KEY
+ * and "+callbacks" as the last ARGV (redis_callbacks.h).
  * Returns {status, limit, remaining, reset ms, retry-after ms, ...}:
  * status 0 admitted (+ the looked-up message record, one string
  * (message_record.h), one command per message; + 1 when this call cancelled
@@ -128,6 +130,10 @@ if lookup ~= '0' then
       f[1], f[6] = 'cancelled', now
       result[6], result[7] = table.concat(f, '|', 1, 9), 1
       redis.call('SET', KEYS[6], result[6], 'PX', tonumber(ARGV[14]))
+      if ARGV[#ARGV] == '+callbacks' then
+        redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', 100000, '*', 'id', string.sub(KEYS[6], -32),
+                   'ch', f[2], 'st', 'cancelled', 'a', f[5], 'p', f[8], 'e', f[9], 'u', now)
+      end
       local id = string.sub(KEYS[6], -32)
       redis.call('ZREM', KEYS[7], '0' .. id, '1' .. id)
       redis.call('HDEL', KEYS[8], id)

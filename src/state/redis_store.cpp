@@ -73,7 +73,10 @@ uint32_t ceilSeconds(long long ms) { return ms <= 0 ? 0 : static_cast<uint32_t>(
 }  // namespace
 
 RedisStore::RedisStore(RedisOptions opts, crypto::Pseudonymizer names, uint32_t message_ttl_s)
-    : opts_(std::move(opts)), names_(std::move(names)), message_ttl_s_(message_ttl_s) {}
+    : opts_(std::move(opts)),
+      names_(std::move(names)),
+      message_ttl_s_(message_ttl_s),
+      callbacks_(std::make_unique<RedisCallbackQueue>(opts_)) {}
 
 // A key id is the operator's and stays readable (operators find a key's
 // state by it); a client subject becomes "ip:<pseudonym>".
@@ -252,6 +255,14 @@ void RedisStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     const auto r = std::to_chars(text.data(), text.data() + text.size(), e.segments);
     op->args.insert(op->args.end(), {e.message_id, e.channel, e.sealed,
                                      std::string_view(text.data(), static_cast<size_t>(r.ptr - text.data()))});
+  }
+  // DELETE of a key with a status callback URL: its stream last in KEYS, the
+  // marker last in ARGV (a cancel is a status change too).
+  std::string callbacks;
+  if (lookup && req.cancel && callbacks_->enabled(req.key_id)) {
+    callbacks = RedisCallbackQueue::streamName(req.key_id);
+    op->keys.emplace_back(callbacks);
+    op->args.emplace_back(kCallbackMarker);
   }
   noteAdmitSent(op, req.entries.size());
   client_->evalsha(admit_script_, op->keys, op->args, op, onAdmitReply);

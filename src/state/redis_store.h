@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "crypto/pseudonym.h"
+#include "state/redis_callbacks.h"
 #include "state/redis_client.h"
 #include "state/store.h"
 
@@ -40,6 +41,7 @@ class RedisStore : public StateStore, public Outbox {
   /** Before start(): how long final records stay, and the like. */
   void setOutboxOptions(const OutboxOptions& o);
   Outbox& outbox() override { return *this; }
+  CallbackQueue* callbacks() override { return callbacks_.get(); }
   void read(std::span<const std::string_view> key_ids, uint8_t lanes, uint32_t per_key, void* ctx,
             ReadDone done) override;
   void readPending(std::string_view key_id, Lane lane, std::string_view after_entry_id, uint32_t max,
@@ -148,6 +150,7 @@ class RedisStore : public StateStore, public Outbox {
   uint32_t message_ttl_s_;
   std::unique_ptr<RedisClient> client_;         // admits, blocks, cancels, watermarks
   std::unique_ptr<RedisClient> outbox_client_;  // delivery (redis_outbox.cpp)
+  std::unique_ptr<RedisCallbackQueue> callbacks_;  // status callbacks (its own connection)
   uv_loop_t* loop_ = nullptr;
   bool stopped_ = false;
   int admit_script_ = -1;

@@ -14,6 +14,7 @@
 #include <span>
 #include <string_view>
 
+#include "state/callback_queue.h"
 #include "state/outbox.h"
 
 namespace phigate::state {
@@ -164,6 +165,8 @@ class StateStore {
 
   /** The delivery side of the store. */
   virtual Outbox& outbox() = 0;
+  /** The status callbacks' queue (state/callback_queue.h); nullptr: none. */
+  virtual CallbackQueue* callbacks() { return nullptr; }
 
   /** "memory" or "redis". */
   virtual std::string_view backend() const = 0;

@@ -381,5 +381,71 @@ TEST(KeysFile, DuplicateTokenHashes) {
               "key 3: token_sha256 used by another key", {marker_hash, marker_hash.substr(0, 8)});
 }
 
+
+// ---- status callbacks ----
+
+namespace callbacks {
+
+const std::string kCbSecret = "callback-secret-fake-0123456789abcdef";  // 37 chars
+
+std::string withCallback(std::string_view url, std::string_view secret = kCbSecret) {
+  return file({keyJson("k1", kHash1, ", \"status_callback_url\": \"" + std::string(url) +
+                                         "\", \"callback_secret\": \"" + std::string(secret) + "\"")});
+}
+
+TEST(KeysFileCallbacks, HttpsUrlAndSecretAreKept) {
+  const Result r = parse(withCallback("https://app.example.org:8443/hooks/phigate?t=abc"));
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_TRUE(r.keys[0].status_callback_url.has_value());
+  EXPECT_EQ(*r.keys[0].status_callback_url, "https://app.example.org:8443/hooks/phigate?t=abc");
+  ASSERT_TRUE(r.keys[0].callback_secret.has_value());
+  EXPECT_EQ(*r.keys[0].callback_secret, kCbSecret);
+}
+
+TEST(KeysFileCallbacks, NullMeansNone) {
+  const Result r = parse(file({keyJson(
+      "k1", kHash1, R"(, "status_callback_url": null, "callback_secret": null)")}));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_FALSE(r.keys[0].status_callback_url.has_value());
+  EXPECT_FALSE(r.keys[0].callback_secret.has_value());
+}
+
+TEST(KeysFileCallbacks, HttpOnlyInDevelopment) {
+  const std::string json = withCallback("http://127.0.0.1:9000/cb");
+  expectError(json, "status_callback_url must be an https:// URL", {"127.0.0.1", "9000"});
+  std::vector<KeySpec> keys;
+  std::string error;
+  EXPECT_TRUE(parseKeysFile(json, &keys, &error, /*allow_http_callbacks=*/true)) << error;
+  // Other schemes never.
+  keys.clear();
+  EXPECT_FALSE(parseKeysFile(withCallback("ftp://127.0.0.1/cb"), &keys, &error, true));
+}
+
+TEST(KeysFileCallbacks, BadUrlsAreRefusedWithoutEcho) {
+  for (std::string_view url :
+       {"https://user:pw@app.example/cb", "https://user@app.example/cb", "https://app.example/cb#zzfr",
+        "https:///cb", "app.example/cb", "https://app.example/c b", "https://app.example/\\u0001",
+        "HTTPS://app.example/cb", "https://", "gopher://app.example/", "file:///etc/passwd",
+        "https://[fe80::1%25eth0]/cb", ""}) {
+    SCOPED_TRACE(url);
+    expectError(withCallback(url), "status_callback_url must be", {"app.example", "pw", "zzfr"});
+  }
+  expectError(withCallback("https://app.example/" + std::string(kMaxCallbackUrl, 'a')),
+              "status_callback_url must be");
+}
+
+TEST(KeysFileCallbacks, SecretRules) {
+  expectError(withCallback("https://app.example/cb", "short-secret-fake"),
+              "callback_secret must be at least 32 characters", {"short-secret-fake"});
+  expectError(file({keyJson("k1", kHash1, R"(, "status_callback_url": "https://app.example/cb")")}),
+              "status_callback_url and callback_secret go together", {"app.example"});
+  expectError(file({keyJson("k1", kHash1, ", \"callback_secret\": \"" + kCbSecret + "\"")}),
+              "status_callback_url and callback_secret go together", {kCbSecret});
+  expectError(file({keyJson("k1", kHash1, R"(, "status_callback_url": 7, "callback_secret": "x")")}),
+              "wrong type");
+}
+
+}  // namespace callbacks
+
 }  // namespace
 }  // namespace phigate::config

@@ -28,6 +28,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -124,7 +126,8 @@ int answeredOf(const std::string& name) {
  * /slow (200 after 50 ms), /hang (never answers), /big (Content-Length 256
  * KiB), /big-nolen (256 KiB, no length, then close), /close-mid (promises
  * 1000 bytes, sends 10, closes), /reset (RST), /ok-then-close (200 without
- * "Connection: close", then closes: a stale cached connection). A TLS
+ * "Connection: close", then closes: a stale cached connection), /redirect
+ * (302 to /ok). A TLS
  * ClientHello gets a plain-text answer. /ok-then-drop-next answers 200
  * and keeps the connection, but closes it, unanswered, when the next request
  * arrives on it (an upstream's idle timeout racing the client's reuse).
@@ -312,6 +315,8 @@ class TestServer {
       uv_tcp_close_reset(&c->tcp, onOwnedClosed);
     } else if (path == "/ok-then-close") {
       send(c, response(200, "ok"), true);
+    } else if (path == "/redirect") {
+      send(c, "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n", false);
     } else {
       send(c, response(404, ""), false);
     }
@@ -1146,6 +1151,102 @@ TEST_F(HttpClientTlsTest, NoProxyFromTheEnvironmentBypassesTheConfiguredOne) {
   unsetenv("NO_PROXY");
   EXPECT_EQ(o.status, 200);
   EXPECT_EQ(proxyStats().forwards - before.forwards, 1);
+}
+
+
+// ---- the address policy (status callbacks' SSRF check) ---------------------
+
+// Allows exactly the addresses in the set (16-byte form).
+struct AllowSet {
+  std::vector<std::array<uint8_t, 16>> allowed;
+  mutable int asked = 0;
+  static bool allow(const void* ctx, const uint8_t (&addr)[16]) {
+    const auto* self = static_cast<const AllowSet*>(ctx);
+    ++self->asked;
+    std::array<uint8_t, 16> a;
+    memcpy(a.data(), addr, 16);
+    return std::find(self->allowed.begin(), self->allowed.end(), a) != self->allowed.end();
+  }
+  void addV4(const char* text) {
+    std::array<uint8_t, 16> a{};
+    a[10] = a[11] = 0xff;
+    ASSERT_EQ(inet_pton(AF_INET, text, a.data() + 12), 1);
+    allowed.push_back(a);
+  }
+};
+
+HttpClientOptions policyOptions(const AllowSet& set) {
+  HttpClientOptions o;
+  o.allow_plain_http = true;
+  o.max_response_bytes = 16 * 1024;
+  o.address_policy = {.allow = &AllowSet::allow, .ctx = &set};
+  return o;
+}
+
+TEST_F(HttpClientTest, ThePolicyRefusesAnIpLiteralBeforeAnyConnection) {
+  TestServer server;
+  AllowSet none;
+  client(policyOptions(none));
+  const Outcome o = getOne(server.url("/ok"));
+  EXPECT_EQ(o.error, HttpError::kRefused);
+  EXPECT_EQ(o.status, 0);
+  EXPECT_GE(none.asked, 1);
+  EXPECT_GE(client().stats().address_refusals, 1u);
+  EXPECT_EQ(server.accepts(), 0) << "a refused address was connected to";
+}
+
+TEST_F(HttpClientTest, ThePolicyAllowsWhatItAllows) {
+  TestServer server;
+  AllowSet loopback;
+  loopback.addV4("127.0.0.1");
+  client(policyOptions(loopback));
+  EXPECT_EQ(getOne(server.url("/ok")).status, 200);
+  EXPECT_EQ(client().stats().address_refusals, 0u);
+  EXPECT_EQ(server.accepts(), 1);
+}
+
+// localhost resolves to 127.0.0.1 (and ::1): a name is vetted by its
+// answer, at connect time, so a name cannot smuggle a refused address in.
+TEST_F(HttpClientTest, ThePolicyRefusesANameThatResolvesToARefusedAddress) {
+  TestServer server;
+  AllowSet none;
+  client(policyOptions(none));
+  const Outcome o = getOne("http://localhost:" + std::to_string(server.port()) + "/ok");
+  EXPECT_EQ(o.error, HttpError::kRefused);
+  EXPECT_EQ(client().stats().dns_lookups, 1u);  // resolved by the client, then refused
+  EXPECT_GE(client().stats().address_refusals, 1u);
+  EXPECT_EQ(server.accepts(), 0);
+}
+
+// two-*.phigate.test answers 127.0.0.2, then 127.0.0.1: only the allowed
+// one is tried (no socket for the other), and the connection is pinned to it.
+TEST_F(HttpClientTest, ThePolicyPicksTheAllowedAddressOfAnAnswer) {
+  TestServer server;
+  AllowSet only1;
+  only1.addV4("127.0.0.1");
+  client(policyOptions(only1));
+  const std::string url = "http://two-policy.phigate.test:" + std::to_string(server.port()) + "/ok";
+  EXPECT_EQ(getOne(url, {1500, 3000}).status, 200);
+  EXPECT_GE(client().stats().address_refusals, 1u);  // 127.0.0.2 never got a socket
+  EXPECT_EQ(server.accepts(), 1);
+}
+
+TEST_F(HttpClientTest, RedirectsAreNeverFollowed) {
+  TestServer server;
+  const Outcome o = getOne(server.url("/redirect"));
+  EXPECT_EQ(o.error, HttpError::kNone);
+  EXPECT_EQ(o.status, 302);  // the answer is the redirect itself
+  EXPECT_EQ(server.requests(), 1);
+}
+
+TEST_F(HttpClientTest, ATooLargeResponseStillSaysItsStatus) {
+  TestServer server;
+  const Outcome o = postOne(server.url("/big"));
+  EXPECT_EQ(o.error, HttpError::kTooLarge);
+  EXPECT_EQ(o.status, 200);
+  const Outcome n = postOne(server.url("/big-nolen"));
+  EXPECT_EQ(n.error, HttpError::kTooLarge);
+  EXPECT_EQ(n.status, 200);
 }
 
 }  // namespace
