@@ -1,7 +1,7 @@
 // Delivery as a worker runs it: built once from the configuration before
-// the fork (the adapter holds credentials, no sockets), started on each
-// worker's loop after it (the HTTP client and the consumer), drained when
-// the worker stops.
+// the fork (the SMS adapter and the email sender hold credentials, no
+// sockets), started on each worker's loop after it (one HTTP client, an SMS
+// consumer and an email consumer), drained when the worker stops.
 #pragma once
 
 #include <uv.h>
@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "crypto/key_ring.h"
 #include "delivery/consumer.h"
+#include "delivery/email_sender.h"
 #include "delivery/sms_adapter.h"
 #include "net/http_client.h"
 #include "state/outbox.h"
@@ -21,8 +22,11 @@ namespace phigate::delivery {
 
 struct DeliverySetup {
   bool enabled = true;
-  DeliveryOptions options;
-  std::shared_ptr<const SmsAdapter> adapter;  // null: simulated (SMS_PROVIDER=mock)
+  DeliveryOptions options;        // SMS
+  DeliveryOptions email_options;  // email
+  std::shared_ptr<const SmsAdapter> adapter;   // null: simulated (SMS_PROVIDER=mock)
+  std::shared_ptr<const EmailSender> mailer;   // null: simulated (no SMTP_URL)
+  bool email = true;                           // false: SMTP_URL=off, no email consumer
   net::HttpClientOptions http;
   std::vector<std::string> key_ids;
 };
@@ -44,6 +48,7 @@ class DeliveryService {
   void stop(uint32_t deadline_ms, void* ctx, void (*done)(void*));
 
   const Consumer* consumer() const { return consumer_.get(); }
+  const Consumer* emailConsumer() const { return email_consumer_.get(); }
   bool enabled() const { return setup_.enabled; }
 
  private:
@@ -52,6 +57,8 @@ class DeliveryService {
   DeliverySetup setup_;
   std::unique_ptr<net::HttpClient> http_;
   std::unique_ptr<Consumer> consumer_;
+  std::unique_ptr<Consumer> email_consumer_;
+  int draining_ = 0;  // consumers not yet drained
   void* stop_ctx_ = nullptr;
   void (*stop_done_)(void*) = nullptr;
 };
