@@ -376,8 +376,13 @@ int main(int argc, char** argv) {
             phigate::net::formatListenAddress(cfg.listen).c_str(), uv_strerror(rc));
     return 1;
   }
-  phigate::api::GatewayApp app(cfg, policy, key_ring, std::move(store), phigate::api::gatewayRoutes(),
-                               std::move(delivery));
+  // Email off (Config::emailOff): POST /v1/email is not a route at all (a 404, decided by
+  // the router before any body is read).
+  std::vector<phigate::api::Route> routes;
+  for (const phigate::api::Route& r : phigate::api::gatewayRoutes()) {
+    if (!(cfg.emailOff() && r.name == std::string_view("email"))) routes.push_back(r);
+  }
+  phigate::api::GatewayApp app(cfg, policy, key_ring, std::move(store), routes, std::move(delivery));
   auto worker_main = [&cfg, &app]() {
     phigate::net::Worker worker(phigate::config::workerOptions(cfg), app);
     return worker.run();

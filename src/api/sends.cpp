@@ -192,7 +192,7 @@ void handleEmail(Call& call) {
   appendEmailPayload(st.plain, st.ctx.email, *st.ctx.key);
   const size_t ends[] = {st.plain.size()};
   const uint32_t segments[] = {0};
-  sealAll(st, call.services.key_ring, "email", ends, segments);
+  sealAll(st, call.services.key_ring, "email", ends, segments, state::Lane::kEmail);
   buildEmailResponse(st);
   admitEntries(call);
 }

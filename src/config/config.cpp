@@ -283,8 +283,37 @@ class Loader {
         if (d.http_token.empty()) return fail("SMS_HTTP_TOKEN is required with SMS_PROVIDER=http");
         break;
     }
+    if (!checkEmail()) return false;
     if (!d.outbound_proxy.empty() && !net::HttpClient::validProxyUrl(d.outbound_proxy)) {
       return fail("OUTBOUND_PROXY must be an http://host:port URL");
+    }
+    return true;
+  }
+
+  // SMTP_FROM's syntax is checked with the message builder's own rule when
+  // delivery is set up (delivery/service.cpp).
+  bool checkEmail() {
+    const DeliveryPolicy& d = config_.delivery;
+    const bool prod = config_.production();
+    if (d.smtp_url == "off") return true;
+    if (d.smtp_url.empty()) {
+      if (config_.emailOff()) {
+        warn("NOTE: SMTP_URL not set: POST /v1/email is off (production never simulates email).");
+      }
+      return true;
+    }
+    if (!d.smtp_url.starts_with("smtp://") && !d.smtp_url.starts_with("smtps://")) {
+      return fail("SMTP_URL must be smtp://host:port (STARTTLS), smtps://host:port or off");
+    }
+    if (d.smtp_from.empty()) return fail("SMTP_FROM is required with SMTP_URL");
+    if (!d.smtp_tls && prod) {
+      return fail("SMTP_TLS=false is accepted only in development (credentials and mail in the clear)");
+    }
+    if (!d.smtp_tls && d.smtp_url.starts_with("smtps://")) {
+      return fail("SMTP_TLS=false contradicts an smtps:// SMTP_URL");
+    }
+    if (d.smtp_password.empty() != d.smtp_username.empty()) {
+      return fail("SMTP_USERNAME and SMTP_PASSWORD go together");
     }
     return true;
   }

@@ -93,6 +93,16 @@ struct DeliveryPolicy {
   uint32_t circuit_failures = 20;            // PHIGATE_CIRCUIT_FAILURES
   uint32_t circuit_open_s = 30;              // PHIGATE_CIRCUIT_OPEN_S
   uint32_t report_delay_ms = 10'000;         // PHIGATE_REPORT_DELAY_MS
+  // Email (docs/EMAIL.md). An empty smtp_url simulates delivery in
+  // development and turns email off in production (Config::emailOff).
+  std::string smtp_url;                      // SMTP_URL
+  std::string smtp_username;                 // SMTP_USERNAME
+  std::string smtp_password;                 // SMTP_PASSWORD
+  std::string smtp_from;                     // SMTP_FROM
+  std::string smtp_reply_to;                 // SMTP_REPLY_TO
+  bool smtp_tls = true;                      // SMTP_TLS (off: development only)
+  uint32_t smtp_concurrency = 16;            // SMTP_CONCURRENCY (per worker)
+  uint32_t smtp_rate_per_s = 0;              // SMTP_RATE (per host; 0: none)
 
   bool operator==(const DeliveryPolicy&) const = default;
 };
@@ -129,6 +139,16 @@ struct Config {
   DeliveryPolicy delivery;
 
   bool production() const { return app_env == AppEnv::kProduction; }
+  /**
+   * The gateway takes no email (POST /v1/email is no route): SMTP_URL=off,
+   * or production without SMTP_URL on a host that delivers (simulating
+   * would report mail as delivered that never left). A production host
+   * that only accepts (PHIGATE_DELIVERY=false) takes email for the hosts
+   * that deliver it.
+   */
+  bool emailOff() const {
+    return delivery.smtp_url == "off" || (production() && delivery.enabled && delivery.smtp_url.empty());
+  }
 
   // Tests compare whole configurations (a documented default must load as
   // the default).

@@ -645,6 +645,37 @@ constexpr Variable kVariables[] = {
         {.value = "10000",
          .help = "a sent message's delivery report is asked for this long after sending, and again "
                  "as long as it is pending (CDAC)"}),
+    // ---- email (docs/EMAIL.md)
+    text<&Config::delivery, &Delivery::smtp_url>(
+        "SMTP_URL",
+        {.note = "development: simulated; production: email off",
+         .syntax = "`smtp://host:587`, `smtps://host:465` or `off`",
+         .help = "the mail server: `smtp://` upgrades with STARTTLS, `smtps://` is TLS from the "
+                 "start, both verified; `off`: `POST /v1/email` is not offered"}),
+    text<&Config::delivery, &Delivery::smtp_username>(
+        "SMTP_USERNAME", {.note = "no AUTH", .syntax = "text", .help = "AUTH user (PLAIN or LOGIN, as the server offers)"}),
+    secret<&Config::delivery, &Delivery::smtp_password>(
+        "SMTP_PASSWORD", {.syntax = "text", .help = "its password"}),
+    text<&Config::delivery, &Delivery::smtp_from>(
+        "SMTP_FROM",
+        {.syntax = "`local@domain`",
+         .help = "envelope sender and `From` of every email (required with `SMTP_URL`); its domain "
+                 "names the `Message-ID`s"}),
+    text<&Config::delivery, &Delivery::smtp_reply_to>(
+        "SMTP_REPLY_TO",
+        {.note = "none", .syntax = "`local@domain`", .help = "`Reply-To` of emails sent without their own `reply_to`"}),
+    boolean<&Config::delivery, &Delivery::smtp_tls>(
+        "SMTP_TLS",
+        {.value = "true",
+         .help = "`false` sends `smtp://` without STARTTLS, credentials in the clear: development "
+                 "only (production refuses it)"}),
+    integer<&Config::delivery, &Delivery::smtp_concurrency>(
+        "SMTP_CONCURRENCY", 1, 10'000, {.value = "16", .help = "SMTP transfers in flight per worker"}),
+    integer<&Config::delivery, &Delivery::smtp_rate_per_s>(
+        "SMTP_RATE", 0, 1'000'000,
+        {.value = "0",
+         .note = "(no cap)",
+         .help = "emails per second for this host, shared out between its workers"}),
 };
 
 }  // namespace

@@ -65,8 +65,10 @@ struct Consumer::Job {
   int64_t created_ms = 0;
   std::string admitted_by;
   int64_t admitted_store_ms = 0;
-  // From the payload (PHI: wiped on recycle).
+  // From the payload (PHI: wiped on recycle). Email: `text` is the plain
+  // part; `mail` the built message while SMTP reads it.
   std::string to, text, template_id, sender_id;
+  std::string subject, html, reply_to, mail;
   bool otp = false;
   bool simulated = false;
   TextEncoding encoding = TextEncoding::kGsm7;
@@ -120,15 +122,21 @@ struct Consumer::FinishCall {
 
 Consumer::Consumer(uv_loop_t* loop, state::Outbox& outbox, const crypto::KeyRing& ring,
                    std::vector<std::string> key_ids, DeliveryOptions opts, const SmsAdapter* adapter,
-                   net::HttpClient* http)
+                   const EmailSender* mailer, net::HttpClient* http)
     : loop_(loop),
       outbox_(outbox),
       ring_(ring),
       key_ids_(std::move(key_ids)),
       opts_(opts),
-      adapter_(adapter),
+      adapter_(opts.channel == Channel::kSms ? adapter : nullptr),
+      mailer_(opts.channel == Channel::kEmail ? mailer : nullptr),
       http_(http),
       gate_(opts.gate) {
+  if (opts_.channel == Channel::kSms) {
+    lanes_ = {Lane::kPriority, Lane::kBulk};
+  } else {
+    lanes_ = {Lane::kEmail};
+  }
   for (const std::string& k : key_ids_) key_views_.emplace_back(k);
   for (size_t i = 0; i < key_views_.size(); ++i) key_index_.emplace(key_views_[i], i);
   for (auto& h : held_) h.resize(key_ids_.size());
@@ -149,6 +157,10 @@ Consumer::~Consumer() {
   for (auto& j : jobs_) {
     wipe(j->to);
     wipe(j->text);
+    wipe(j->subject);
+    wipe(j->html);
+    wipe(j->reply_to);
+    wipe(j->mail);
     wipe(j->request.body);
   }
 }
@@ -189,7 +201,7 @@ void Consumer::scheduleRead(uint32_t delay_ms) {
 void Consumer::read() {
   if (phase_ != Phase::kRunning || read_in_flight_) return;
   uint8_t lanes = 0;
-  for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+  for (Lane lane : lanes_) {
     if (held_count_[laneIndex(lane)] < opts_.held_limit) lanes |= 1u << laneIndex(lane);
   }
   if (settling_.size() >= opts_.held_limit) lanes = 0;  // an admitter's mark is late: wait for it
@@ -210,7 +222,7 @@ void Consumer::readOwnPending() {
     recover_pending_ = false;
     recovery_.clear();
     for (size_t key = 0; key < key_ids_.size(); ++key) {
-      for (Lane lane : {Lane::kPriority, Lane::kBulk}) recovery_.push_back({key, lane, "0"});
+      for (Lane lane : lanes_) recovery_.push_back({key, lane, "0"});
     }
   }
   const Recovery& r = recovery_.front();
@@ -295,18 +307,8 @@ bool Consumer::accept(const state::OutboxItem& item) {
   ad[32] = '\n';
   const size_t key_len = std::min(key_id.size(), sizeof ad - 33);
   std::copy(key_id.begin(), key_id.begin() + key_len, ad + 33);
-  SmsPayload p;
   const bool opened = ring_.open(item.sealed, std::string_view(ad, 33 + key_len), &opened_) &&
-                      parser_.parse(opened_, &p);
-  if (opened) {
-    j->to.assign(p.to);
-    j->text.assign(p.text);
-    j->template_id.assign(p.template_id);
-    j->sender_id.assign(p.sender_id);
-    j->otp = p.otp;
-    j->encoding = p.encoding;
-    j->simulated = p.test || adapter_ == nullptr;
-  }
+                      openPayload(j, opened_);
   parser_.wipe();
   wipe(opened_);
   if (!opened) {
@@ -321,6 +323,38 @@ bool Consumer::accept(const state::OutboxItem& item) {
   }
   route(j);
   return true;
+}
+
+// The payload's fields into the job, as this consumer's channel has them.
+bool Consumer::openPayload(Job* j, std::string_view plain) {
+  if (opts_.channel == Channel::kEmail) {
+    EmailPayload p;
+    if (!parser_.parse(plain, &p)) return false;
+    j->to.assign(p.to);
+    j->subject.assign(p.subject);
+    j->text.assign(p.text);
+    j->html.assign(p.html);
+    j->reply_to.assign(p.reply_to);
+    j->simulated = p.test || mailer_ == nullptr;
+    return true;
+  }
+  SmsPayload p;
+  if (!parser_.parse(plain, &p)) return false;
+  j->to.assign(p.to);
+  j->text.assign(p.text);
+  j->template_id.assign(p.template_id);
+  j->sender_id.assign(p.sender_id);
+  j->otp = p.otp;
+  j->encoding = p.encoding;
+  j->simulated = p.test || adapter_ == nullptr;
+  return true;
+}
+
+bool Consumer::hasProvider() const { return adapter_ != nullptr || mailer_ != nullptr; }
+
+std::string_view Consumer::providerName(bool simulated) const {
+  if (simulated || !hasProvider()) return kSimulatedProvider;
+  return adapter_ != nullptr ? adapter_->name() : mailer_->name();
 }
 
 // An entry whose admitter may still cancel it waits (Outbox::settled), the
@@ -373,7 +407,7 @@ void Consumer::pump() {
   bool room_made = false;
   for (;;) {
     Job* j = nullptr;
-    for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+    for (Lane lane : lanes_) {
       if (held_count_[laneIndex(lane)] > 0 && gate_.tryAcquire(lane, t)) {
         j = pick(lane);
         break;
@@ -462,8 +496,7 @@ void Consumer::flush() {
         }
         ++store_calls_;
         ++scripts_in_flight_;
-        const std::string_view provider =
-            simulated || adapter_ == nullptr ? kSimulatedProvider : adapter_->name();
+        const std::string_view provider = providerName(simulated != 0);
         outbox_.begin(key_views_[key], call->items, provider, call, onBegin);
       }
     }
@@ -490,9 +523,7 @@ void Consumer::flush() {
         f.lane = j->lane;
         f.kind = j->kind;
         f.attempts = j->attempts;
-        f.provider = j->attempts == 0 ? std::string_view()
-                     : j->simulated || adapter_ == nullptr ? kSimulatedProvider
-                                                           : adapter_->name();
+        f.provider = j->attempts == 0 ? std::string_view() : providerName(j->simulated);
         f.provider_message_id = j->provider_id;
         f.error_code = j->error_code;
         f.dead_letter = j->dead_letter;
@@ -570,6 +601,10 @@ void Consumer::send(Job* j) {
     queueFinish(j);
     return;
   }
+  if (mailer_ != nullptr) {
+    sendMail(j);
+    return;
+  }
   SmsToSend m;
   m.message_id = j->message_id;
   m.to = j->to;
@@ -601,10 +636,40 @@ void Consumer::send(Job* j) {
   }
 }
 
+// Builds the message (a permanent failure when it cannot be built: the
+// same input never builds) and hands it to SMTP; the job holds it until
+// the reply, as curl reads it in place.
+void Consumer::sendMail(Job* j) {
+  EmailToSend m;
+  m.message_id = j->message_id;
+  m.to = j->to;
+  m.subject = j->subject;
+  m.text = j->text;
+  m.html = j->html;
+  m.reply_to = j->reply_to;
+  m.date_unix_s = now() / 1000;
+  std::string_view refused;
+  if (!mailer_->build(m, &j->mail, &refused)) {
+    gate_.giveBack(j->lane, j->probe);
+    j->gate_taken = false;
+    j->kind = FinishKind::kFailed;
+    j->error_code = refused;
+    queueFinish(j);
+    return;
+  }
+  if (!http_->sendMail(mailer_->spec(j->to, j->mail, opts_.timeouts), onHttp, j)) {
+    gate_.giveBack(j->lane, j->probe);
+    j->gate_taken = false;
+    --in_flight_;
+    recycle(j);
+  }
+}
+
 void Consumer::onHttp(void* ctx, const net::HttpResult& r) {
   auto* j = static_cast<Job*>(ctx);
   Consumer* self = j->owner;
   wipe(j->request.body);
+  wipe(j->mail);
   if (r.error == net::HttpError::kCancelled) {
     // Shutdown with the call in flight: the outcome is unknown; the record
     // says `sending` and the entry stays pending for the next owner.
@@ -615,7 +680,7 @@ void Consumer::onHttp(void* ctx, const net::HttpResult& r) {
     self->maybeDrained();
     return;
   }
-  self->verdict(j, self->adapter_->classify(r));
+  self->verdict(j, self->mailer_ != nullptr ? self->mailer_->classify(r) : self->adapter_->classify(r));
 }
 
 void Consumer::verdict(Job* j, const SendVerdict& v) {
@@ -650,7 +715,7 @@ void Consumer::noteCircuit(ProviderGate::Circuit before) {
                      : now_state == ProviderGate::Circuit::kHalfOpen ? "half-open"
                                                                      : "closed";
   EventLine("provider_circuit")
-      .str("provider", adapter_ != nullptr ? adapter_->name() : kSimulatedProvider)
+      .str("provider", providerName(false))
       .str("state", name)
       .emit();
 }
@@ -849,8 +914,8 @@ void Consumer::tick() {
   }
   if (!settling_.empty()) outbox_.refreshSettling();
   recheckSettling();
-  pollReports(t);
-  if (t >= next_promote_ms_) {
+  if (opts_.upkeep) pollReports(t);
+  if (opts_.upkeep && t >= next_promote_ms_) {
     next_promote_ms_ = t + kPromoteEveryMs;
     for (std::string_view key : key_views_) {
       ++store_calls_;
@@ -860,14 +925,14 @@ void Consumer::tick() {
   if (t >= next_reclaim_ms_) {
     next_reclaim_ms_ = t + std::max<uint32_t>(1'000, opts_.visibility_ms / 4);
     for (std::string_view key : key_views_) {
-      for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+      for (Lane lane : lanes_) {
         if (held_count_[laneIndex(lane)] >= opts_.held_limit) continue;
         ++store_calls_;
         outbox_.reclaim(key, lane, opts_.visibility_ms, opts_.read_batch, this, onReclaimed);
       }
     }
   }
-  if (t >= next_trim_ms_) {
+  if (opts_.upkeep && t >= next_trim_ms_) {
     next_trim_ms_ = t + kTrimEveryMs;
     for (std::string_view key : key_views_) {
       ++store_calls_;
@@ -980,6 +1045,10 @@ void Consumer::recycle(Job* j) {
   wipe(j->to);
   wipe(j->text);
   wipe(j->sealed);
+  wipe(j->subject);
+  wipe(j->html);
+  wipe(j->reply_to);
+  wipe(j->mail);
   wipe(j->request.body);
   j->template_id.clear();
   j->sender_id.clear();

@@ -1,4 +1,7 @@
-// The outbox consumer: the delivery engine of one worker, on its loop.
+// The outbox consumer: the delivery engine of one channel in one worker,
+// on its loop. A worker runs one for SMS (the priority and bulk lanes, the
+// SMS provider) and one for email (its lane, SMTP): each has its own
+// provider gate, so a slow or failing mail server never holds up an OTP.
 //
 //   read (batched, every key's lanes) -> open + parse -> hold per lane/key
 //   -> dispatch through the provider gate (priority first, keys round robin)
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "crypto/key_ring.h"
+#include "delivery/email_sender.h"
 #include "delivery/payload.h"
 #include "delivery/provider_gate.h"
 #include "delivery/sms_adapter.h"
@@ -32,7 +36,17 @@
 
 namespace phigate::delivery {
 
+/** What a consumer delivers: its lanes, payloads and provider. */
+enum class Channel : uint8_t {
+  kSms,    // lanes priority and bulk; an SmsAdapter
+  kEmail,  // lane email; an EmailSender
+};
+
 struct DeliveryOptions {
+  Channel channel = Channel::kSms;
+  // The per-key upkeep every lane shares (promoting retries, trimming,
+  // delivery reports): one consumer of a worker does it.
+  bool upkeep = true;
   uint32_t read_batch = 64;           // per key and lane per read
   uint32_t held_limit = 1024;         // read but not yet dispatched, per lane
   uint32_t poll_ms = 20;              // how often an empty outbox is read again
@@ -56,13 +70,14 @@ class Consumer {
   };
 
   /**
-   * `adapter` null: every message is simulated (SMS_PROVIDER=mock); test
-   * keys' messages are simulated always. `http` carries the adapter's
-   * requests; both outlive the consumer.
+   * The channel's provider: `adapter` for SMS, `mailer` for email (the
+   * other is unused); null: every message is simulated (SMS_PROVIDER=mock,
+   * no SMTP_URL); test keys' messages are simulated always. `http` carries
+   * the provider's requests; all outlive the consumer.
    */
   Consumer(uv_loop_t* loop, state::Outbox& outbox, const crypto::KeyRing& ring,
            std::vector<std::string> key_ids, DeliveryOptions opts, const SmsAdapter* adapter,
-           net::HttpClient* http);
+           const EmailSender* mailer, net::HttpClient* http);
   ~Consumer();
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
@@ -110,6 +125,10 @@ class Consumer {
   void scriptDone();
   static void onBegin(void* ctx, bool ok, std::span<const state::BeginStatus> statuses);
   void send(Job* j);
+  void sendMail(Job* j);
+  bool hasProvider() const;
+  std::string_view providerName(bool simulated) const;
+  bool openPayload(Job* j, std::string_view plain);
   static void onHttp(void* ctx, const net::HttpResult& r);
   void verdict(Job* j, const SendVerdict& v);
   void retryOrGiveUp(Job* j, std::string_view error_code, int64_t now);
@@ -141,7 +160,9 @@ class Consumer {
   std::unordered_map<std::string_view, size_t> key_index_;
   DeliveryOptions opts_;
   const SmsAdapter* adapter_;
+  const EmailSender* mailer_;
   net::HttpClient* http_;
+  std::vector<state::Lane> lanes_;  // this channel's, in dispatch order
   ProviderGate gate_;
   PayloadParser parser_;
   std::string opened_;
@@ -150,7 +171,7 @@ class Consumer {
   // some (round robin: one key's campaign cannot starve another key).
   std::vector<std::deque<Job*>> held_[state::kLaneCount];
   std::deque<size_t> turns_[state::kLaneCount];
-  uint32_t held_count_[state::kLaneCount] = {0, 0};
+  uint32_t held_count_[state::kLaneCount] = {};
   std::deque<Job*> settling_;  // their admitter may still cancel them
   // Every message id this consumer holds a job for: a re-read of its own
   // pending entries (after a lost reply) must not make a second job.

@@ -18,6 +18,8 @@ constexpr size_t kMaxAddress = 254;         // RFC 5321 §4.5.3.1.3 path minus "
 constexpr int64_t kMaxDate = 253402300799;  // 9999-12-31T23:59:59Z
 constexpr char kHex[] = "0123456789ABCDEF";
 
+}  // namespace
+
 // One addr-spec, no display name, nothing a header parser could read as a
 // second address, a comment, a group or a line break.
 bool isPlainAddress(std::string_view s) {
@@ -49,6 +51,8 @@ bool isPlainAddress(std::string_view s) {
   }
   return at != std::string_view::npos && at > 0 && at + 1 < s.size();
 }
+
+namespace {
 
 // [A-Za-z0-9._-]+ with no empty dot-separated piece: a dot-atom both sides of
 // a Message-ID accept.

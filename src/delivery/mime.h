@@ -74,6 +74,9 @@ struct MailMessage {
  */
 bool buildMail(const MailMessage& m, std::string* out, std::string_view* error);
 
+/** One addr-spec (local@domain) as buildMail accepts for From, To and Reply-To. */
+bool isPlainAddress(std::string_view address);
+
 /** Appends `data` quoted-printable encoded as buildMail does (input line ends
  *  normalised to CRLF); exposed for tests. */
 void appendQuotedPrintable(std::string* out, std::string_view data);

@@ -12,34 +12,53 @@ bool stringField(simdjson::ondemand::object& o, std::string_view name, std::stri
   return v.get_string().get(*out) == simdjson::SUCCESS;
 }
 
+bool testFlag(simdjson::ondemand::object& o, bool* out) {
+  simdjson::ondemand::value v;
+  if (o.find_field_unordered("test").get(v) != simdjson::SUCCESS) return true;
+  return v.get_bool().get(*out) == simdjson::SUCCESS;
+}
+
 }  // namespace
 
-bool PayloadParser::parse(std::string_view plain, SmsPayload* out) {
+// The padded copy is parsed in place; the document lives in doc_ so the
+// views stay valid until the next parse.
+bool PayloadParser::open(std::string_view plain, std::string_view channel, simdjson::ondemand::object* o) {
   wipe();
   padded_.assign(plain);
   padded_.resize(plain.size() + simdjson::SIMDJSON_PADDING, '\0');
-  *out = SmsPayload{};
-  simdjson::ondemand::document doc;
-  if (parser_.iterate(padded_.data(), plain.size(), padded_.size()).get(doc) != simdjson::SUCCESS) {
+  if (parser_.iterate(padded_.data(), plain.size(), padded_.size()).get(doc_) != simdjson::SUCCESS) {
     return false;
   }
+  if (doc_.get_object().get(*o) != simdjson::SUCCESS) return false;
+  std::string_view c;
+  return stringField(*o, "channel", &c) && c == channel;
+}
+
+bool PayloadParser::parse(std::string_view plain, SmsPayload* out) {
+  *out = SmsPayload{};
   simdjson::ondemand::object o;
-  if (doc.get_object().get(o) != simdjson::SUCCESS) return false;
-  std::string_view channel, type, encoding;
-  if (!stringField(o, "channel", &channel) || channel != "sms") return false;
+  if (!open(plain, "sms", &o)) return false;
+  std::string_view type, encoding;
   if (!stringField(o, "to", &out->to) || !stringField(o, "message", &out->text)) return false;
   stringField(o, "template_id", &out->template_id);
   stringField(o, "sender_id", &out->sender_id);
   if (!stringField(o, "type", &type) || !stringField(o, "encoding", &encoding)) return false;
   out->otp = type == "otp";
   out->encoding = encoding == "UCS-2" ? TextEncoding::kUcs2 : TextEncoding::kGsm7;
-  bool test = false;
-  simdjson::ondemand::value v;
-  if (o.find_field_unordered("test").get(v) == simdjson::SUCCESS && v.get_bool().get(test) != simdjson::SUCCESS) {
-    return false;
-  }
-  out->test = test;
+  if (!testFlag(o, &out->test)) return false;
   return !out->to.empty();
+}
+
+bool PayloadParser::parse(std::string_view plain, EmailPayload* out) {
+  *out = EmailPayload{};
+  simdjson::ondemand::object o;
+  if (!open(plain, "email", &o)) return false;
+  if (!stringField(o, "to", &out->to) || !stringField(o, "subject", &out->subject)) return false;
+  stringField(o, "text", &out->text);
+  stringField(o, "html", &out->html);
+  stringField(o, "reply_to", &out->reply_to);
+  if (!testFlag(o, &out->test)) return false;
+  return !out->to.empty() && (!out->text.empty() || !out->html.empty());
 }
 
 void PayloadParser::wipe() {

@@ -1,5 +1,5 @@
-// The plaintext of an accepted SMS (api/sends.cpp seals it): what delivery
-// needs and nothing else. Parsed after the payload is opened; the views
+// The plaintext of an accepted SMS or email (api/sends.cpp seals it): what
+// delivery needs and nothing else. Parsed after the payload is opened; the views
 // point into the opened text, which the consumer wipes after the call.
 #pragma once
 
@@ -22,17 +22,31 @@ struct SmsPayload {
   bool test = false;  // a test key's message: never reaches a provider
 };
 
+struct EmailPayload {
+  std::string_view to;
+  std::string_view subject;
+  std::string_view text;      // may be empty (then html is not)
+  std::string_view html;      // may be empty
+  std::string_view reply_to;  // may be empty: SMTP_REPLY_TO, or none
+  bool test = false;
+};
+
 /** Parses payloads; one per consumer (simdjson's parser keeps its buffers). */
 class PayloadParser {
  public:
   /** False when `plain` is not a payload api/sends.cpp writes. Views point into `plain`'s
    *  padded copy held here, valid until the next parse. */
   bool parse(std::string_view plain, SmsPayload* out);
+  /** The same for an email payload. */
+  bool parse(std::string_view plain, EmailPayload* out);
   /** Wipes the copy (PHI). */
   void wipe();
 
  private:
+  bool open(std::string_view plain, std::string_view channel, simdjson::ondemand::object* o);
+
   simdjson::ondemand::parser parser_;
+  simdjson::ondemand::document doc_;
   std::string padded_;
 };
 

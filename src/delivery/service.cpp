@@ -28,7 +28,37 @@ bool makeDeliverySetup(const config::Config& cfg, std::vector<std::string> key_i
   out->http.ca_file = d.outbound_ca_file;
   out->http.proxy = d.outbound_proxy;
   o.report_delay_ms = d.report_delay_ms;
-  out->http.max_host_connections = static_cast<long>(d.concurrency);
+  out->http.max_host_connections = static_cast<long>(std::max(d.concurrency, d.smtp_concurrency));
+  // Email: its own lane, gate and caps; the SMS consumer does the per-key upkeep.
+  DeliveryOptions& e = out->email_options;
+  e = o;
+  e.channel = Channel::kEmail;
+  e.upkeep = false;
+  e.poll_ms = 50;  // an idle outbox is asked less often than SMS's (OTPs)
+  e.gate.concurrency = d.smtp_concurrency;
+  e.gate.rate_per_s =
+      d.smtp_rate_per_s == 0 ? 0 : std::max<uint32_t>(1, d.smtp_rate_per_s / std::max(workers, 1));
+  out->email = !cfg.emailOff();
+  if (d.smtp_url.empty() || !out->email) {
+    out->mailer = nullptr;
+  } else {
+    SmtpOptions m;
+    m.url = d.smtp_url;
+    m.username = d.smtp_username;
+    m.password = d.smtp_password;
+    m.from = d.smtp_from;
+    m.reply_to = d.smtp_reply_to;
+    m.require_tls = d.smtp_tls;
+    if (!EmailSender::validAddress(m.from)) {
+      *error = "SMTP_FROM must be one plain address (local@domain), required with SMTP_URL";
+      return false;
+    }
+    if (!m.reply_to.empty() && !EmailSender::validAddress(m.reply_to)) {
+      *error = "SMTP_REPLY_TO must be one plain address (local@domain)";
+      return false;
+    }
+    out->mailer = std::make_shared<EmailSender>(std::move(m));
+  }
   switch (d.provider) {
     case config::SmsProviderKind::kMock:
       out->adapter = nullptr;
@@ -65,10 +95,17 @@ void DeliveryService::start(uv_loop_t* loop, state::Outbox& outbox, const crypto
     callbacks_->start();
   }
   if (!setup_.enabled || consumer_) return;
-  if (setup_.adapter) http_ = std::make_unique<net::HttpClient>(loop, setup_.http);
+  if (setup_.adapter || setup_.mailer) http_ = std::make_unique<net::HttpClient>(loop, setup_.http);
   consumer_ = std::make_unique<Consumer>(loop, outbox, ring, setup_.key_ids, setup_.options,
-                                         setup_.adapter.get(), http_.get());
+                                         setup_.adapter.get(), nullptr, http_.get());
   consumer_->start();
+  // SMTP_URL=off: no email consumer (what an earlier run accepted waits,
+  // queued, rather than be simulated as delivered).
+  if (setup_.email) {
+    email_consumer_ = std::make_unique<Consumer>(loop, outbox, ring, setup_.key_ids, setup_.email_options,
+                                                 nullptr, setup_.mailer.get(), http_.get());
+    email_consumer_->start();
+  }
 }
 
 void DeliveryService::stop(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
@@ -81,13 +118,16 @@ void DeliveryService::stop(uint32_t deadline_ms, void* ctx, void (*done)(void*))
   }
   stop_ctx_ = ctx;
   stop_done_ = done;
+  draining_ = email_consumer_ ? 2 : 1;
   consumer_->drain(deadline_ms, this, onDrained);
+  if (email_consumer_) email_consumer_->drain(deadline_ms, this, onDrained);
 }
 
-// Drained: the HTTP client goes now, while the loop still runs to close its
-// handles (what is still in flight is cancelled: docs/DELIVERY.md).
+// Both drained: the HTTP client goes now, while the loop still runs to
+// close its handles (what is still in flight is cancelled: docs/DELIVERY.md).
 void DeliveryService::onDrained(void* p) {
   auto* self = static_cast<DeliveryService*>(p);
+  if (--self->draining_ > 0) return;
   self->http_.reset();
   if (self->stop_done_ != nullptr) self->stop_done_(self->stop_ctx_);
 }

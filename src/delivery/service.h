@@ -1,7 +1,7 @@
 // Delivery as a worker runs it: built once from the configuration before
-// the fork (the adapter holds credentials, no sockets), started on each
-// worker's loop after it (the HTTP client and the consumer), drained when
-// the worker stops.
+// the fork (the SMS adapter and the email sender hold credentials, no
+// sockets), started on each worker's loop after it (one HTTP client, an SMS
+// consumer and an email consumer), drained when the worker stops.
 #pragma once
 
 #include <uv.h>
@@ -14,6 +14,7 @@
 #include "crypto/key_ring.h"
 #include "delivery/callbacks.h"
 #include "delivery/consumer.h"
+#include "delivery/email_sender.h"
 #include "delivery/sms_adapter.h"
 #include "net/http_client.h"
 #include "state/outbox.h"
@@ -22,8 +23,11 @@ namespace phigate::delivery {
 
 struct DeliverySetup {
   bool enabled = true;
-  DeliveryOptions options;
-  std::shared_ptr<const SmsAdapter> adapter;  // null: simulated (SMS_PROVIDER=mock)
+  DeliveryOptions options;        // SMS
+  DeliveryOptions email_options;  // email
+  std::shared_ptr<const SmsAdapter> adapter;   // null: simulated (SMS_PROVIDER=mock)
+  std::shared_ptr<const EmailSender> mailer;   // null: simulated (no SMTP_URL)
+  bool email = true;                           // false: SMTP_URL=off, no email consumer
   net::HttpClientOptions http;
   std::vector<std::string> key_ids;
   CallbackSetup callbacks;  // status callbacks (makeCallbackSetup): their own dispatcher
@@ -49,6 +53,7 @@ class DeliveryService {
 
   const Consumer* consumer() const { return consumer_.get(); }
   const CallbackDispatcher* callbacks() const { return callbacks_.get(); }
+  const Consumer* emailConsumer() const { return email_consumer_.get(); }
   bool enabled() const { return setup_.enabled; }
 
  private:
@@ -58,6 +63,8 @@ class DeliveryService {
   std::unique_ptr<net::HttpClient> http_;
   std::unique_ptr<Consumer> consumer_;
   std::unique_ptr<CallbackDispatcher> callbacks_;  // separate from the consumer (never blocks it)
+  std::unique_ptr<Consumer> email_consumer_;
+  int draining_ = 0;  // consumers not yet drained
   void* stop_ctx_ = nullptr;
   void (*stop_done_)(void*) = nullptr;
 };

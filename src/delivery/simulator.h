@@ -5,6 +5,10 @@
 //   +919000000001  a temporary failure on the first attempt, then delivered
 //   +919000000002  a permanent failure (failed, test-permanent)
 //   +919000000003  sent, then undelivered (test-undelivered)
+//   temporary-failure@simulator.phigate.test   a temporary failure on the
+//                  first attempt ("smtp-451"), then delivered
+//   permanent-failure@simulator.phigate.test   a permanent failure (failed,
+//                  "smtp-550")
 //   anything else  delivered
 #pragma once
 

@@ -197,8 +197,7 @@ void MemoryStore::admit(const AdmitRequest& req, void* ctx, AdmitDone done) {
     auto [it, fresh] = messages_.emplace(std::string(e.message_id), std::move(m));
     if (!fresh) continue;  // 128 random bits: not a real case
     ++live_messages_;
-    // Email is not delivered yet (it has no consumer): it waits, queued.
-    if (e.channel == "sms") queues_[it->second.key_id][static_cast<size_t>(e.lane)].push_back(it->first);
+    queues_[it->second.key_id][static_cast<size_t>(e.lane)].push_back(it->first);
   }
   if (!idem_key.empty()) {
     const int64_t expiry = now + int64_t{req.idempotency.ttl_s} * 1000;

@@ -25,9 +25,14 @@
 
 namespace phigate::state {
 
-/** OTP and transactional messages never wait behind bulk ones. */
-enum class Lane : uint8_t { kPriority = 0, kBulk = 1 };
-inline constexpr size_t kLaneCount = 2;
+/**
+ * One stream per key and lane. OTP and transactional SMS never wait behind
+ * bulk ones; email has a lane (and a consumer, with its own provider gate)
+ * of its own, so a slow mail server never holds up an SMS.
+ */
+enum class Lane : uint8_t { kPriority = 0, kBulk = 1, kEmail = 2 };
+inline constexpr size_t kLaneCount = 3;
+inline constexpr Lane kLanes[kLaneCount] = {Lane::kPriority, Lane::kBulk, Lane::kEmail};
 
 /** A message read for delivery. */
 struct OutboxItem {

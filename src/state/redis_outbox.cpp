@@ -33,17 +33,20 @@ constexpr std::string_view kGroup = "phigate";
 constexpr std::string_view kStreamPrefix = "phigate:{";
 constexpr uint32_t kOutboxTimeoutMs = 2'000;  // delivery's per-command deadline (at least)
 
-std::string_view laneSuffix(Lane lane) { return lane == Lane::kBulk ? "bulk" : ""; }
-std::string_view laneDigit(Lane lane) { return lane == Lane::kBulk ? "1" : "0"; }
-
-// The two streams every delivery script gets as KEYS[1] and KEYS[2], the
-// lane digit indexing them: out[0] priority, out[1] bulk.
-void laneStreams(std::string_view key_id, std::string* out) {
-  makeKey(&out[0], key_id, "outbox", "");
-  makeKey(&out[1], key_id, "outbox", "bulk");
+std::string_view laneSuffix(Lane lane) {
+  return lane == Lane::kBulk ? "bulk" : lane == Lane::kEmail ? "email" : "";
+}
+std::string_view laneDigit(Lane lane) {
+  return lane == Lane::kBulk ? "1" : lane == Lane::kEmail ? "2" : "0";
 }
 
-// "phigate:{<key id>}:outbox[:bulk]" -> key id and lane.
+// The streams every delivery script gets as KEYS[1..kLaneCount], the lane
+// digit indexing them: out[0] priority, out[1] bulk, out[2] email.
+void laneStreams(std::string_view key_id, std::string* out) {
+  for (Lane lane : kLanes) makeKey(&out[static_cast<size_t>(lane)], key_id, "outbox", laneSuffix(lane));
+}
+
+// "phigate:{<key id>}:outbox[:bulk|:email]" -> key id and lane.
 bool parseStreamName(std::string_view name, std::string_view* key_id, Lane* lane) {
   if (!name.starts_with(kStreamPrefix)) return false;
   name.remove_prefix(kStreamPrefix.size());
@@ -55,6 +58,8 @@ bool parseStreamName(std::string_view name, std::string_view* key_id, Lane* lane
     *lane = Lane::kPriority;
   } else if (rest == ":outbox:bulk") {
     *lane = Lane::kBulk;
+  } else if (rest == ":outbox:email") {
+    *lane = Lane::kEmail;
   } else {
     return false;
   }
@@ -104,7 +109,7 @@ void RedisStore::setOutboxOptions(const OutboxOptions& o) {
 
 void RedisStore::ensureGroups(std::span<const std::string_view> key_ids) {
   for (std::string_view key : key_ids) {
-    for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+    for (Lane lane : kLanes) {
       std::string name;
       makeKey(&name, key, "outbox", laneSuffix(lane));
       if (std::find(grouped_streams_.begin(), grouped_streams_.end(), name) != grouped_streams_.end()) {
@@ -132,7 +137,7 @@ void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, 
   op->read_done = done;
   op->items.clear();
   size_t streams = 0;
-  for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+  for (Lane lane : kLanes) {
     if (lanes & (1u << static_cast<unsigned>(lane))) streams += key_ids.size();
   }
   op->texts.resize(streams + 1);
@@ -140,7 +145,7 @@ void RedisStore::read(std::span<const std::string_view> key_ids, uint8_t lanes, 
   op->args.insert(op->args.end(),
                   {"XREADGROUP", "GROUP", kGroup, consumer_, "COUNT", op->texts[streams], "STREAMS"});
   size_t i = 0;
-  for (Lane lane : {Lane::kPriority, Lane::kBulk}) {
+  for (Lane lane : kLanes) {
     if (!(lanes & (1u << static_cast<unsigned>(lane)))) continue;
     for (std::string_view key : key_ids) {
       makeKey(&op->texts[i], key, "outbox", laneSuffix(lane));
@@ -284,18 +289,19 @@ void RedisStore::begin(std::string_view key_id, std::span<const BeginItem> items
   op->ctx = ctx;
   op->begin_done = done;
   const size_t n = items.size();
-  // texts: 2 streams, 2 keys per item, ttl, count, one attempt per item.
-  op->texts.resize(2 + 2 * n + 2 + n);
+  // texts: the lane streams, 2 keys per item, ttl, count, one attempt per item.
+  constexpr size_t L = kLaneCount;
+  op->texts.resize(L + 2 * n + 2 + n);
   laneStreams(key_id, op->texts.data());
   for (size_t i = 0; i < n; ++i) {
-    makeKey(&op->texts[2 + 2 * i], key_id, "m", items[i].message_id);
-    makeKey(&op->texts[3 + 2 * i], key_id, "m", items[i].message_id, "x");
+    makeKey(&op->texts[L + 2 * i], key_id, "m", items[i].message_id);
+    makeKey(&op->texts[L + 1 + 2 * i], key_id, "m", items[i].message_id, "x");
   }
-  const size_t nums = 2 + 2 * n;
+  const size_t nums = L + 2 * n;
   setNumber(&op->texts[nums], int64_t{message_ttl_s_} * 1000);
   setNumber(&op->texts[nums + 1], static_cast<int64_t>(n));
   for (size_t i = 0; i < n; ++i) setNumber(&op->texts[nums + 2 + i], items[i].attempt);
-  for (size_t i = 0; i < 2 + 2 * n; ++i) op->keys.emplace_back(op->texts[i]);
+  for (size_t i = 0; i < L + 2 * n; ++i) op->keys.emplace_back(op->texts[i]);
   op->args.insert(op->args.end(), {kGroup, consumer_, provider, op->texts[nums], op->texts[nums + 1]});
   for (size_t i = 0; i < n; ++i) {
     op->args.insert(op->args.end(), {items[i].message_id, items[i].entry_id, laneDigit(items[i].lane),
@@ -328,20 +334,21 @@ void RedisStore::finish(std::string_view key_id, std::span<const FinishItem> ite
   op->ctx = ctx;
   op->done = done;
   const size_t n = items.size();
-  // texts: 6 fixed keys, a record per item, ttl, count, then per item
-  // attempts, retry at, created, flags, expectation.
+  // texts: the lane streams and 4 more fixed keys, a record per item, ttl,
+  // count, then per item attempts, retry at, created, flags, expectation.
   constexpr size_t kPer = 5;
-  op->texts.resize(6 + n + 2 + kPer * n);
+  constexpr size_t F = kLaneCount + 4;
+  op->texts.resize(F + n + 2 + kPer * n);
   laneStreams(key_id, op->texts.data());
-  makeKey(&op->texts[2], key_id, "retry", "");
-  makeKey(&op->texts[3], key_id, "retry", "p");
-  makeKey(&op->texts[4], key_id, "reports", "");
-  makeKey(&op->texts[5], key_id, "dead", "");
-  for (size_t i = 0; i < n; ++i) makeKey(&op->texts[6 + i], key_id, "m", items[i].message_id);
-  const size_t nums = 6 + n;
+  makeKey(&op->texts[kLaneCount], key_id, "retry", "");
+  makeKey(&op->texts[kLaneCount + 1], key_id, "retry", "p");
+  makeKey(&op->texts[kLaneCount + 2], key_id, "reports", "");
+  makeKey(&op->texts[kLaneCount + 3], key_id, "dead", "");
+  for (size_t i = 0; i < n; ++i) makeKey(&op->texts[F + i], key_id, "m", items[i].message_id);
+  const size_t nums = F + n;
   setNumber(&op->texts[nums], int64_t{message_ttl_s_} * 1000);
   setNumber(&op->texts[nums + 1], static_cast<int64_t>(n));
-  for (size_t i = 0; i < 6 + n; ++i) op->keys.emplace_back(op->texts[i]);
+  for (size_t i = 0; i < F + n; ++i) op->keys.emplace_back(op->texts[i]);
   op->args.insert(op->args.end(), {kGroup, retention_text_, op->texts[nums], op->texts[nums + 1]});
   auto redisMs = [this](int64_t local_ms) { return local_ms == 0 ? 0 : local_ms + clock_offset_ms_; };
   for (size_t i = 0; i < n; ++i) {
@@ -387,19 +394,20 @@ void RedisStore::requeue(std::string_view key_id, std::span<const RequeueItem> i
   op->ctx = ctx;
   op->done = done;
   const size_t n = items.size();
-  op->texts.resize(3 + 2 * n);
+  constexpr size_t L = kLaneCount;
+  op->texts.resize(L + 1 + 2 * n);
   laneStreams(key_id, op->texts.data());
-  setNumber(&op->texts[2], static_cast<int64_t>(n));
+  setNumber(&op->texts[L], static_cast<int64_t>(n));
   for (size_t i = 0; i < n; ++i) {
-    setNumber(&op->texts[3 + 2 * i], items[i].created_unix_ms + clock_offset_ms_);
-    setNumber(&op->texts[4 + 2 * i], items[i].attempts);
+    setNumber(&op->texts[L + 1 + 2 * i], items[i].created_unix_ms + clock_offset_ms_);
+    setNumber(&op->texts[L + 2 + 2 * i], items[i].attempts);
   }
-  op->keys.insert(op->keys.end(), {op->texts[0], op->texts[1]});
-  op->args.insert(op->args.end(), {kGroup, consumer_, op->texts[2]});
+  for (size_t i = 0; i < L; ++i) op->keys.emplace_back(op->texts[i]);
+  op->args.insert(op->args.end(), {kGroup, consumer_, op->texts[L]});
   for (size_t i = 0; i < n; ++i) {
     const RequeueItem& it = items[i];
     op->args.insert(op->args.end(), {it.entry_id, laneDigit(it.lane), it.message_id, it.sealed,
-                                     op->texts[3 + 2 * i], op->texts[4 + 2 * i]});
+                                     op->texts[L + 1 + 2 * i], op->texts[L + 2 + 2 * i]});
   }
   outbox_client_->evalsha(requeue_script_, op->keys, op->args, op, onDoneReply);
 }
@@ -409,13 +417,14 @@ void RedisStore::promoteRetries(std::string_view key_id, uint32_t max, void* ctx
   Op* op = acquire();
   op->ctx = ctx;
   op->done = done;
-  op->texts.resize(5);
+  constexpr size_t L = kLaneCount;
+  op->texts.resize(L + 3);
   laneStreams(key_id, op->texts.data());
-  makeKey(&op->texts[2], key_id, "retry", "");
-  makeKey(&op->texts[3], key_id, "retry", "p");
-  setNumber(&op->texts[4], max);
-  for (size_t i = 0; i < 4; ++i) op->keys.emplace_back(op->texts[i]);
-  op->args.emplace_back(op->texts[4]);
+  makeKey(&op->texts[L], key_id, "retry", "");
+  makeKey(&op->texts[L + 1], key_id, "retry", "p");
+  setNumber(&op->texts[L + 2], max);
+  for (size_t i = 0; i < L + 2; ++i) op->keys.emplace_back(op->texts[i]);
+  op->args.emplace_back(op->texts[L + 2]);
   outbox_client_->evalsha(promote_script_, op->keys, op->args, op, onDoneReply);
 }
 
@@ -463,11 +472,12 @@ void RedisStore::trim(std::string_view key_id, void* ctx, Done done) {
   Op* op = acquire();
   op->ctx = ctx;
   op->done = done;
-  op->texts.resize(4);
+  constexpr size_t L = kLaneCount;
+  op->texts.resize(L + 2);
   laneStreams(key_id, op->texts.data());
-  makeKey(&op->texts[2], key_id, "reports", "");
-  makeKey(&op->texts[3], key_id, "dead", "");
-  for (size_t i = 0; i < 4; ++i) op->keys.emplace_back(op->texts[i]);
+  makeKey(&op->texts[L], key_id, "reports", "");
+  makeKey(&op->texts[L + 1], key_id, "dead", "");
+  for (size_t i = 0; i < L + 2; ++i) op->keys.emplace_back(op->texts[i]);
   op->args.insert(op->args.end(), {kGroup, retention_text_, give_up_text_});
   outbox_client_->evalsha(trim_script_, op->keys, op->args, op, onDoneReply);
 }

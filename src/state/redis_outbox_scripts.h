@@ -26,14 +26,18 @@ namespace phigate::state {
   "  return table.concat(f, '|', 1, 9)\n"                                               \
   "end\n"                                                                               \
   "local FINAL = {delivered = true, undelivered = true, failed = true, expired = true,\n" \
-  "               cancelled = true}\n"
+  "               cancelled = true}\n"                                                  \
+  "local CHANNEL = {['0'] = 'sms', ['1'] = 'sms', ['2'] = 'email'}\n"
 
 /**
- * begin: claim messages before their provider call. KEYS: 1 priority
- * stream, 2 bulk stream, then per item its record and its cancel marker
- * (written for an admit answered 503: cancel.h). ARGV: 1 group, 2 this
- * consumer, 3 provider, 4 message ttl ms, 5 item count, then per item:
- * message id, entry id, lane (0/1), attempt. Returns one code per item:
+ * Every script's first KEYS are the key's lane streams: 1 priority, 2 bulk,
+ * 3 email (a lane digit 0/1/2 indexes them as KEYS[1 + lane]).
+ *
+ * begin: claim messages before their provider call. KEYS: 1-3 the lane
+ * streams, then per item its record and its cancel marker (written for an
+ * admit answered 503: cancel.h). ARGV: 1 group, 2 this consumer, 3
+ * provider, 4 message ttl ms, 5 item count, then per item: message id,
+ * entry id, lane (0/1/2), attempt. Returns one code per item:
  * 0 go (record now `sending`), 1 cancelled, 2 gone.
  *
  * "Gone" covers an entry this consumer no longer owns (it held the entry
@@ -45,9 +49,9 @@ local GO, CANCELLED, GONE = 0, 1, 2
 local group, me, provider, ttl, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local out, a = {}, 6
 for i = 1, n do
-  local entry, stream = ARGV[a + 1], KEYS[1 + tonumber(ARGV[a + 2])]
-  local attempt = ARGV[a + 3]
-  local rk, xk = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local entry, lane = ARGV[a + 1], ARGV[a + 2]
+  local stream, attempt = KEYS[1 + tonumber(lane)], ARGV[a + 3]
+  local rk, xk = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   a = a + 4
   local p = redis.call('XPENDING', stream, group, entry, entry, 1)
   if #p == 0 or p[1][2] ~= me then
@@ -71,7 +75,7 @@ for i = 1, n do
       if not rec then
         -- No record (it expired, or was never written): the entry is all we
         -- have, and an accepted message is delivered, not dropped.
-        f = {'queued', 'sms', string.match(entry, '^(%d+)'), '0', '0', now, '', '', ''}
+        f = {'queued', CHANNEL[lane], string.match(entry, '^(%d+)'), '0', '0', now, '', '', ''}
       end
       f[1], f[5], f[6], f[7] = 'sending', attempt, now, provider
       -- The visibility timeout counts from now: no consumer may take the
@@ -90,11 +94,10 @@ return out
 )lua";
 
 /**
- * finish: record outcomes. KEYS: 1 priority stream, 2 bulk stream, 3 retry
- * schedule (ZSET "<lane><id>" -> due ms), 4 retry payloads (HASH id ->
- * "created|attempts|sealed"), 5 awaiting reports (ZSET "<id>|<provider id>"
- * -> sent ms),
- * 6 dead letters (ZSET id -> ms), then one record per item. ARGV: 1 group,
+ * finish: record outcomes. KEYS: 1-3 the lane streams, 4 retry schedule
+ * (ZSET "<lane><id>" -> due ms), 5 retry payloads (HASH id ->
+ * "created|attempts|sealed"), 6 awaiting reports (ZSET "<id>|<provider id>"
+ * -> sent ms), 7 dead letters (ZSET id -> ms), then one record per item. ARGV: 1 group,
  * 2 retention ms (final records), 3 message ttl ms (records still moving),
  * 4 item count, then per item: entry id ("" for a report), lane, status
  * (the record's new status; "queued" for a retry), attempts, provider,
@@ -117,17 +120,17 @@ inline constexpr std::string_view kFinishScript = PHIGATE_LUA_PRELUDE R"lua(
 local group, retention, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local cb = ARGV[#ARGV] == '+callbacks' and KEYS[#KEYS] or nil
 local a = 5
-local done = {{}, {}}  -- entry ids per stream: acknowledged and deleted together below
+local done = {{}, {}, {}}  -- entry ids per stream: acknowledged and deleted together below
 for i = 1, n do
   local entry, lane, status, attempts = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local provider, pid, err, flags = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local retry_at, sealed, created, expect = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11]
-  local rk = KEYS[6 + i]
+  local rk = KEYS[7 + i]
   local id = string.sub(rk, -32)
   a = a + 12
   local rec = redis.call('GET', rk)
   local f = fields(rec or '')
-  if not rec then f = {'queued', 'sms', created, '0', '0', now, '', '', ''} end
+  if not rec then f = {'queued', CHANNEL[lane], created, '0', '0', now, '', '', ''} end
   local ok
   if expect == '*' then
     ok = not FINAL[f[1]] and f[1] ~= 'sent'
@@ -151,17 +154,17 @@ for i = 1, n do
                  'a', f[5], 'p', f[8], 'e', f[9], 'u', now)
     end
     if status == 'queued' then
-      redis.call('ZADD', KEYS[3], retry_at, lane .. id)
-      redis.call('HSET', KEYS[4], id, created .. '|' .. attempts .. '|' .. sealed)
+      redis.call('ZADD', KEYS[4], retry_at, lane .. id)
+      redis.call('HSET', KEYS[5], id, created .. '|' .. attempts .. '|' .. sealed)
     end
     -- Report waits: "<id>|<provider id>|<sent ms>", scored by when to ask
     -- (again); the member keeps the first send time for giving up.
     local first = retry_at ~= '0' and retry_at or now
     if string.find(flags, 'r', 1, true) then
-      redis.call('ZADD', KEYS[5], now, id .. '|' .. pid .. '|' .. first)
+      redis.call('ZADD', KEYS[6], now, id .. '|' .. pid .. '|' .. first)
     end
-    if string.find(flags, 'd', 1, true) then redis.call('ZADD', KEYS[6], now, id) end
-    if string.find(flags, 'u', 1, true) then redis.call('ZREM', KEYS[5], id .. '|' .. pid .. '|' .. first) end
+    if string.find(flags, 'd', 1, true) then redis.call('ZADD', KEYS[7], now, id) end
+    if string.find(flags, 'u', 1, true) then redis.call('ZREM', KEYS[6], id .. '|' .. pid .. '|' .. first) end
   end
   if entry ~= '' then
     local d = done[1 + tonumber(lane)]
@@ -171,7 +174,7 @@ end
 -- One XACK and one XDEL per stream (in slices: unpack's stack is bounded)
 -- instead of two commands per message: the script is atomic, so nothing
 -- can tell the difference.
-for s = 1, 2 do
+for s = 1, 3 do
   local d = done[s]
   for i = 1, #d, 1000 do
     local j = math.min(i + 999, #d)
@@ -184,18 +187,19 @@ return n
 
 /**
  * requeue: messages a stopping consumer read but never began go back as new
- * entries. KEYS: 1 priority stream, 2 bulk stream. ARGV: 1 group, 2 this
+ * entries. KEYS: 1-3 the lane streams. ARGV: 1 group, 2 this
  * consumer, 3 count, then per item: entry id, lane, message id, payload,
  * created ms, attempts. An entry no longer this consumer's is left alone.
  */
 inline constexpr std::string_view kRequeueScript = R"lua(
+local CHANNEL = {['0'] = 'sms', ['1'] = 'sms', ['2'] = 'email'}
 local group, me, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local a, moved = 4, 0
 for i = 1, n do
   local entry, stream = ARGV[a], KEYS[1 + tonumber(ARGV[a + 1])]
   local p = redis.call('XPENDING', stream, group, entry, entry, 1)
   if #p > 0 and p[1][2] == me then
-    redis.call('XADD', stream, '*', 'id', ARGV[a + 2], 'channel', 'sms', 'payload', ARGV[a + 3],
+    redis.call('XADD', stream, '*', 'id', ARGV[a + 2], 'channel', CHANNEL[ARGV[a + 1]], 'payload', ARGV[a + 3],
                'c', ARGV[a + 4], 'a', ARGV[a + 5])
     redis.call('XACK', stream, group, entry)
     redis.call('XDEL', stream, entry)
@@ -208,30 +212,29 @@ return moved
 
 /**
  * promote: retries whose time has come go back into their lane. KEYS:
- * 1 priority stream, 2 bulk stream, 3 retry schedule, 4 retry payloads.
+ * 1-3 the lane streams, 4 retry schedule, 5 retry payloads.
  * ARGV: 1 most to move. Returns how many moved.
  */
 inline constexpr std::string_view kPromoteScript = PHIGATE_LUA_PRELUDE R"lua(
-local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 for _, m in ipairs(due) do
   local lane, id = string.sub(m, 1, 1), string.sub(m, 2)
-  local v = redis.call('HGET', KEYS[4], id)
+  local v = redis.call('HGET', KEYS[5], id)
   if v then
     local c = string.find(v, '|', 1, true)
     local d = string.find(v, '|', c + 1, true)
-    redis.call('XADD', KEYS[1 + tonumber(lane)], '*', 'id', id, 'channel', 'sms',
+    redis.call('XADD', KEYS[1 + tonumber(lane)], '*', 'id', id, 'channel', CHANNEL[lane],
                'payload', string.sub(v, d + 1), 'c', string.sub(v, 1, c - 1),
                'a', string.sub(v, c + 1, d - 1))
   end
-  redis.call('ZREM', KEYS[3], m)
-  redis.call('HDEL', KEYS[4], id)
+  redis.call('ZREM', KEYS[4], m)
+  redis.call('HDEL', KEYS[5], id)
 end
 return #due
 )lua";
 
 /**
- * trim: KEYS: 1 priority stream, 2 bulk stream, 3 awaiting reports, 4 dead
- * letters. ARGV: 1 group, 2 retention ms, 3 report give-up ms. Final
+ * trim: KEYS: 1-3 the lane streams, 4 awaiting reports, 5 dead letters. ARGV: 1 group, 2 retention ms, 3 report give-up ms. Final
  * messages are deleted one by one (XDEL in finish); this drops what is left
  * below the group's progress, which no consumer can still need: entries
  * older than both the oldest pending one and the last delivered one (Redis
@@ -239,7 +242,7 @@ return #due
  */
 inline constexpr std::string_view kTrimScript = PHIGATE_LUA_PRELUDE R"lua(
 local trimmed = 0
-for s = 1, 2 do
+for s = 1, 3 do
   local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[s])
   if ok then
     for _, g in ipairs(groups) do
@@ -276,8 +279,8 @@ for s = 1, 2 do
     end
   end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[3]))
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[3]))
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[2]))
 return trimmed
 )lua";
 

@@ -33,7 +33,7 @@ namespace phigate::state {
 //   phigate:{T}:outbox             SMS outbox, priority lane (stream, sealed
 //                                  messages; consumer group "phigate")
 //   phigate:{T}:outbox:bulk        SMS outbox, bulk lane
-//   phigate:{T}:outbox:email       email outbox (not consumed yet)
+//   phigate:{T}:outbox:email       email outbox
 //   phigate:{T}:m:<message id>     message record (message_record.h); the id
 //                                  is phigate's (isMessageIdText, also for a
 //                                  lookup)

@@ -535,7 +535,10 @@ TEST_F(RedisFaultTest, PausedRedisFailsClosedFastAndRecovers) {
   ASSERT_TRUE(waitUntil([&] { return load.count(202) >= 50; }, 10000)) << "no load got through";
 
   ASSERT_TRUE(redis_->pause());
-  const int64_t paused_at = nowMs();
+  // The clock counts whole milliseconds: a request that started in the
+  // millisecond of the pause may have started before it (and been admitted).
+  // The first millisecond surely after it:
+  const int64_t paused_at = nowMs() + 1;
   ASSERT_TRUE(waitUntil([&] { return load.countSince(503, paused_at) >= 50; }, 5000))
       << "no 503s while Redis is frozen";
   std::string body;
@@ -603,7 +606,7 @@ TEST_F(RedisFaultTest, KilledRedisFailsClosedAndPhigateReconnectsAfterRestart) {
   ASSERT_TRUE(waitUntil([&] { return load.count(202) >= 50; }, 10000)) << "no load got through";
 
   ASSERT_TRUE(redis_->kill());
-  const int64_t killed_at = nowMs();
+  const int64_t killed_at = nowMs() + 1;  // surely after the kill (as paused_at above)
   ASSERT_TRUE(waitUntil([&] { return load.countSince(503, killed_at) >= 50; }, 5000))
       << "no 503s while Redis is dead";
   std::string body;

@@ -41,6 +41,15 @@ bool makeTestCertificates(const std::string& dir, const std::string& openssl,
   return std::system(cmd.c_str()) == 0;
 }
 
+std::string pythonWith(const char* module) {
+  for (const std::string& p : {std::string("/usr/bin/python3"), findProgram("python3")}) {
+    if (p.empty() || access(p.c_str(), X_OK) != 0) continue;
+    const std::string cmd = "'" + p + "' -c 'import " + module + "' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) == 0) return p;
+  }
+  return "";
+}
+
 bool waitForPorts(pid_t pid, const std::string& file, std::initializer_list<int*> ports, int timeout_ms) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (pid > 0 && std::chrono::steady_clock::now() < end) {

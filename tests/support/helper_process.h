@@ -17,6 +17,9 @@ namespace phigate::test {
 /** `name` on $PATH (executable), or "". */
 std::string findProgram(const char* name);
 
+/** A python3 that can import `module`: Debian's /usr/bin/python3 (where python3-* packages go) first, then PATH's; or "". */
+std::string pythonWith(const char* module);
+
 /**
  * In `dir`: ca.pem (a CA), srv.pem / srv.key (its server certificate for
  * `common_name`, with `subject_alt_names` such as "DNS:localhost"). False

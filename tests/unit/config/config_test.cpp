@@ -33,7 +33,10 @@ class ConfigTest : public ::testing::Test {
             // Nor the provider (production refuses the simulated one).
             {"SMS_PROVIDER", "http"},
             {"SMS_HTTP_URL", "https://sms.provider.test/v1/messages"},
-            {"SMS_HTTP_TOKEN", "fake-provider-token"}};
+            {"SMS_HTTP_TOKEN", "fake-provider-token"},
+            // Nor email (production without a mail server takes none).
+            {"SMTP_URL", "smtps://mail.hospital.test:465"},
+            {"SMTP_FROM", "noreply@hospital.test"}};
   }
 
   static LoadResult load(const EnvMap& env, const EnvMap& dotenv = {},
@@ -240,12 +243,49 @@ TEST_F(ConfigTest, TheTableListsEveryName) {
                             "PHIGATE_PROVIDER_RATE", "PHIGATE_PROVIDER_CONNECT_TIMEOUT_MS",
                             "PHIGATE_PROVIDER_TIMEOUT_MS", "PHIGATE_VISIBILITY_TIMEOUT_S",
                             "PHIGATE_CIRCUIT_FAILURES", "PHIGATE_CIRCUIT_OPEN_S",
-                            "PHIGATE_REPORT_DELAY_MS"};
+                            "PHIGATE_REPORT_DELAY_MS", "SMTP_URL", "SMTP_USERNAME",
+                            "SMTP_PASSWORD", "SMTP_FROM", "SMTP_REPLY_TO", "SMTP_TLS",
+                            "SMTP_CONCURRENCY", "SMTP_RATE"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }
   EXPECT_EQ(known.size(), std::size(expected));
   EXPECT_EQ(std::set<std::string_view>(known.begin(), known.end()).size(), known.size());
+}
+
+// Email: a mail server is optional; what is given must be able to work.
+TEST_F(ConfigTest, EmailIsSimulatedInDevelopmentAndOffInProductionWithoutSmtpUrl) {
+  const Config dev = loadOk({});
+  EXPECT_TRUE(dev.delivery.smtp_url.empty());
+  EXPECT_FALSE(dev.emailOff()) << "development simulates email";
+  LoadResult prod = load(without(without(productionEnv(), "SMTP_URL"), "SMTP_FROM"));
+  ASSERT_TRUE(prod.config.has_value()) << prod.error;
+  EXPECT_TRUE(prod.config->emailOff()) << "production never simulates email";
+  bool said = false;
+  for (const std::string& w : prod.warnings) said = said || w.find("SMTP_URL not set") != std::string::npos;
+  EXPECT_TRUE(said) << "the operator is told email is off";
+  // A host that only accepts takes email for the hosts that deliver it.
+  EXPECT_FALSE(loadOk(with(without(productionEnv(), "SMTP_URL"), "PHIGATE_DELIVERY", "false")).emailOff());
+  EXPECT_TRUE(loadOk(with(EnvMap{}, "SMTP_URL", "off")).emailOff());
+}
+
+TEST_F(ConfigTest, SmtpSettingsAreCheckedTogether) {
+  EnvMap env = with(without(productionEnv(), "SMTP_FROM"), "SMTP_URL", "smtp://mail.hospital.test:587");
+  EXPECT_NE(loadError(env).find("SMTP_FROM is required"), std::string::npos);
+  env = with(env, "SMTP_FROM", "noreply@hospital.test");
+  const Config c = loadOk(env);
+  EXPECT_FALSE(c.emailOff());
+  EXPECT_TRUE(c.delivery.smtp_tls);
+  EXPECT_EQ(c.delivery.smtp_concurrency, 16u);
+  EXPECT_NE(loadError(with(env, "SMTP_URL", "http://mail.hospital.test")).find("SMTP_URL must be"),
+            std::string::npos);
+  EXPECT_NE(loadError(with(env, "SMTP_TLS", "false")).find("only in development"), std::string::npos);
+  const std::string pair = loadError(with(env, "SMTP_USERNAME", "gateway"));
+  EXPECT_NE(pair.find("SMTP_USERNAME and SMTP_PASSWORD go together"), std::string::npos);
+  EXPECT_EQ(pair.find("gateway"), std::string::npos) << "never a value";
+  EnvMap dev = with(with(EnvMap{}, "SMTP_URL", "smtps://mail.hospital.test:465"), "SMTP_FROM", "a@b.test");
+  EXPECT_NE(loadError(with(dev, "SMTP_TLS", "false")).find("contradicts"), std::string::npos);
+  EXPECT_FALSE(loadOk(with(with(dev, "SMTP_URL", "smtp://127.0.0.1:2525"), "SMTP_TLS", "false")).delivery.smtp_tls);
 }
 
 TEST_F(ConfigTest, EveryKnownPhigateNameIsAccepted) {

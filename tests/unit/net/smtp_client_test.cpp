@@ -53,15 +53,6 @@ const std::string kMessage =
 
 using test::findProgram;
 
-// Debian's python3 (where python3-aiosmtpd lives) first, then PATH's.
-std::string pythonWithAiosmtpd() {
-  for (const std::string& p : {std::string("/usr/bin/python3"), findProgram("python3")}) {
-    if (p.empty() || access(p.c_str(), X_OK) != 0) continue;
-    if (std::system(("'" + p + "' -c 'import aiosmtpd' >/dev/null 2>&1").c_str()) == 0) return p;
-  }
-  return "";
-}
-
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -99,7 +90,7 @@ class SmtpClientTest : public ::testing::Test {
     skip_.clear();
     pid_ = -1;
     starttls_port_ = plain_port_ = smtps_port_ = 0;
-    const std::string python = pythonWithAiosmtpd();
+    const std::string python = test::pythonWith("aiosmtpd");
     if (python.empty()) {
       skip_ = "no python3 can import aiosmtpd (make setup installs python3-aiosmtpd)";
       return;
