@@ -27,6 +27,7 @@
 #   env: N=50000 LATENCIES="0 200" WORKERS="1 2" CONCURRENCY=2000 (per worker)
 #        LANES=1 LANES_N=100000 LANES_LATENCY=200 OTP_RATE=100 OTP_SECONDS=8
 #        PHASE_TIMEOUT=120 (seconds: each fill, drain, OTP run is bounded)
+#        CALLBACKS=1 (key "bulk" calls back every status change; see below)
 # Tokens and phone numbers are never printed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,8 +68,26 @@ stats() { rcli INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):cal
 
 bt="phg_live_$(hex 24)"
 ot="phg_live_$(hex 24)"
-printf '{"keys":[{"id":"bulk","token_sha256":"%s","roles":["bulk"]},{"id":"otp","token_sha256":"%s","roles":["sms"]}]}' \
-  "$(printf %s "$bt" | sha256sum | cut -d' ' -f1)" "$(printf %s "$ot" | sha256sum | cut -d' ' -f1)" >"$tmp/keys.json"
+# CALLBACKS=1: key "bulk" has a status callback URL (a receiver on loopback
+# answering 204, allowed by CALLBACK_ALLOWED_CIDRS): the drain then also
+# waits until every callback was delivered, so their Redis cost is counted.
+cb_fields=""
+if [ "${CALLBACKS:-0}" = 1 ]; then
+  cbport=$(free_port)
+  python3 -c '
+import sys, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$cbport" &
+  wait_port "$cbport"
+  cb_fields=",\"status_callback_url\":\"http://127.0.0.1:$cbport/cb\",\"callback_secret\":\"$(hex 32)\""
+fi
+printf '{"keys":[{"id":"bulk","token_sha256":"%s","roles":["bulk"]%s},{"id":"otp","token_sha256":"%s","roles":["sms"]}]}' \
+  "$(printf %s "$bt" | sha256sum | cut -d' ' -f1)" "$cb_fields" "$(printf %s "$ot" | sha256sum | cut -d' ' -f1)" >"$tmp/keys.json"
 export DELIVERY_BULK_TOKEN=$bt DELIVERY_OTP_TOKEN=$ot
 # Every process sharing the Redis needs the same keys (pseudonyms, sealing).
 secret=$(hex 32)
@@ -98,6 +117,7 @@ start_phigate() {  # workers delivery(true|false)
     PHIGATE_RATE_LIMITS=sms=100000/1,bulk=100000/1,messages=100000/1 \
     SMS_PROVIDER=http SMS_HTTP_URL="http://127.0.0.1:$mport/v1/messages" SMS_HTTP_TOKEN=mock-token \
     PHIGATE_PROVIDER_CONCURRENCY="$conc" PHIGATE_DELIVERY="$2" PHIGATE_DRAIN_TIMEOUT_MS=2000 \
+    CALLBACK_ALLOWED_CIDRS=127.0.0.1/32 PHIGATE_CALLBACK_CONCURRENCY="${CALLBACK_CONCURRENCY:-64}" \
     "$build/phigate" --workers "$1" 2>"$tmp/phigate-$2.err" &
   gpid=$!
   wait_port "$gport" || { echo "phigate did not start:"; cat "$tmp/phigate-$2.err"; exit 1; }
@@ -130,6 +150,7 @@ wait_outbox_empty() {
     s=0
     for k in bulk otp; do
       s=$((s + $(rcli XLEN "phigate:{$k}:outbox") + $(rcli XLEN "phigate:{$k}:outbox:bulk")))
+      s=$((s + $(rcli XLEN "phigate:{$k}:callbacks") + $(rcli ZCARD "phigate:{$k}:callbacks:r")))
     done
     [ "$s" = 0 ] && return 0
     sleep 0.1

@@ -221,6 +221,7 @@ struct HttpClient::Transfer {
   bool too_large = false;
   HttpClient* client = nullptr;   // for the address policy's count
   bool address_refused = false;   // the policy refused an address this transfer was to connect to
+  bool address_allowed = false;   // ... and allowed one (whose connect may then have failed)
   HttpError refusal = HttpError::kNone;
   CURLcode refusal_code = CURLE_OK;
 
@@ -880,6 +881,7 @@ curl_socket_t HttpClient::onCurlOpenSocket(void* clientp, curlsocktype purpose, 
     ++t->client->stats_.address_refusals;
     return CURL_SOCKET_BAD;
   }
+  t->address_allowed = true;
   return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
@@ -943,8 +945,9 @@ void HttpClient::finish(Transfer* t, CURLcode code) {
 
 HttpError HttpClient::classify(CURLcode code, const Transfer& t) const {
   if (t.too_large) return HttpError::kTooLarge;  // curl says CURLE_WRITE_ERROR
-  // No allowed address was left to connect to.
-  if (t.address_refused && code == CURLE_COULDNT_CONNECT) return HttpError::kRefused;
+  // No address was allowed (one that was allowed and refused the
+  // connection is kConnect, as without a policy).
+  if (t.address_refused && !t.address_allowed && code == CURLE_COULDNT_CONNECT) return HttpError::kRefused;
   if (code != CURLE_OK && !proxy_url_.empty()) {
     long connect_code = 0;  // the proxy's answer to CONNECT; not 2xx: no tunnel
     curl_easy_getinfo(t.easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);

@@ -1231,6 +1231,22 @@ TEST_F(HttpClientTest, ThePolicyPicksTheAllowedAddressOfAnAnswer) {
   EXPECT_EQ(server.accepts(), 1);
 }
 
+// An allowed address that refuses the connection is a connect error (tried
+// again later), not a refusal, even when another address was refused.
+TEST_F(HttpClientTest, AnAllowedAddressThatIsDownIsAConnectError) {
+  uint16_t port;
+  {
+    TestServer gone;  // a port nothing listens on any more
+    port = static_cast<uint16_t>(gone.port());
+  }
+  AllowSet only1;
+  only1.addV4("127.0.0.1");
+  client(policyOptions(only1));
+  const Outcome o = getOne("http://two-down.phigate.test:" + std::to_string(port) + "/ok", {1500, 3000});
+  EXPECT_EQ(o.error, HttpError::kConnect);
+  EXPECT_GE(client().stats().address_refusals, 1u);  // 127.0.0.2 was refused on the way
+}
+
 TEST_F(HttpClientTest, RedirectsAreNeverFollowed) {
   TestServer server;
   const Outcome o = getOne(server.url("/redirect"));
