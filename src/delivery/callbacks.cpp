@@ -75,7 +75,7 @@ bool makeCallbackSetup(const config::Config& cfg, const pipeline::KeyRegistry& k
   out->options.retry_min_ms = d.callback_retry_min_ms;
   out->options.retry_max_ms = std::max(d.callback_retry_max_ms, d.callback_retry_min_ms);
   out->options.concurrency = d.callback_concurrency;
-  out->options.per_key_in_flight = std::max<uint32_t>(1, std::min<uint32_t>(4, d.callback_concurrency));
+  out->options.per_key_in_flight = std::max<uint32_t>(1, d.callback_concurrency / 2);
   for (const pipeline::ApiKey& k : keys.keys()) {
     if (k.status_callback_url.empty()) continue;
     out->targets.push_back({k.id, k.status_callback_url, k.callback_secret});
@@ -100,7 +100,13 @@ struct CallbackDispatcher::Slot {
 struct CallbackDispatcher::KeyState {
   const CallbackTarget* target = nullptr;
   uint32_t in_flight = 0;
+  std::vector<std::string> acks;  // done with, not yet acknowledged (one batch per key)
+  uint32_t freed_since_read = 0;
 };
+
+namespace {
+constexpr size_t kAckBatch = 64;
+}  // namespace
 
 state::CallbackEvent CallbackDispatcher::Slot::event() const {
   state::CallbackEvent e;
@@ -170,6 +176,7 @@ void CallbackDispatcher::stop() {
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   timer_ = nullptr;
   http_.reset();  // in flight: kCancelled, left queued (taken over after reclaim_idle_ms)
+  flushAcks();
   queue_.stop();
 }
 
@@ -177,6 +184,7 @@ void CallbackDispatcher::onTick(uv_timer_t* t) { static_cast<CallbackDispatcher*
 
 void CallbackDispatcher::tick() {
   if (stopped_ || !queue_.ready()) return;
+  flushAcks();
   const uint64_t now = uv_now(loop_);
   if (now - last_promote_ms_ >= setup_.options.promote_ms || last_promote_ms_ == 0) {
     last_promote_ms_ = now;
@@ -194,12 +202,14 @@ void CallbackDispatcher::readMore() {
   // Rotated, so with fewer slots than keys each key gets its turn.
   const size_t start = keys_.empty() ? 0 : static_cast<size_t>(rng_ % keys_.size());
   for (size_t i = 0; i < keys_.size() && read_keys_.size() < free_.size(); ++i) {
-    const KeyState& k = *keys_[(start + i) % keys_.size()];
+    KeyState& k = *keys_[(start + i) % keys_.size()];
     if (k.in_flight >= setup_.options.per_key_in_flight) continue;
     read_keys_.push_back(k.target->key_id);
+    k.freed_since_read = 0;
     min_room = std::min(min_room, setup_.options.per_key_in_flight - k.in_flight);
   }
   if (read_keys_.empty()) return;
+  flushAcks();  // in the same write as the read
   const uint32_t per_key =
       std::max<uint32_t>(1, std::min<uint32_t>(min_room, static_cast<uint32_t>(free_.size() / read_keys_.size())));
   reading_ = true;
@@ -228,7 +238,8 @@ void CallbackDispatcher::dispatch(const state::CallbackEvent& e) {
     // Not ours (the key lost its URL since it was queued), or no slot (a
     // claim brought more than asked for): given back for later.
     if (k == nullptr) {
-      queue_.ack(e.key_id, e.entry_id, nullptr, onStored);
+      const std::string_view one[] = {e.entry_id};
+      queue_.ack(e.key_id, one, nullptr, onStored);
     } else {
       queue_.retry(e, e.tries, setup_.options.poll_ms, nullptr, onStored);
     }
@@ -278,7 +289,7 @@ void CallbackDispatcher::settle(Slot* s, const net::HttpResult& r) {
   const bool ok = (r.error == net::HttpError::kNone || r.error == net::HttpError::kTooLarge) && success(r.status);
   if (ok) {
     ++stats_.delivered;
-    queue_.ack(e.key_id, e.entry_id, nullptr, onStored);
+    ack(s->key, e.entry_id);
   } else {
     ++stats_.failed;
     if (r.error == net::HttpError::kRefused) {
@@ -291,15 +302,35 @@ void CallbackDispatcher::settle(Slot* s, const net::HttpResult& r) {
       queue_.retry(e, e.tries + 1, retryDelay(e.tries + 1), nullptr, onStored);
     }
   }
-  --s->key->in_flight;
+  KeyState* k = s->key;
+  --k->in_flight;
   --in_flight_;
   free_.push_back(s);
-  readMore();
+  // Reads in batches: when half of the key's slots have come free since
+  // its last read, not after every callback (the timer reads the rest).
+  if (++k->freed_since_read >= std::max<uint32_t>(1, setup_.options.per_key_in_flight / 2)) readMore();
+}
+
+void CallbackDispatcher::ack(KeyState* k, std::string_view entry_id) {
+  k->acks.emplace_back(entry_id);
+  if (k->acks.size() >= kAckBatch) flushAcks();
+}
+
+// Each key's finished callbacks in one XACK + XDEL. A batch lost with a
+// crash is sent again after the reclaim (at-least-once).
+void CallbackDispatcher::flushAcks() {
+  std::vector<std::string_view> ids;
+  for (const auto& k : keys_) {
+    if (k->acks.empty()) continue;
+    ids.assign(k->acks.begin(), k->acks.end());
+    queue_.ack(k->target->key_id, ids, nullptr, onStored);
+    k->acks.clear();
+  }
 }
 
 void CallbackDispatcher::drop(Slot* s, std::string_view reason) {
   ++stats_.dropped;
-  queue_.ack(s->key->target->key_id, s->entry_id, nullptr, onStored);
+  ack(s->key, s->entry_id);
   EventLine("callback_dropped")
       .str("key_id", s->key->target->key_id)
       .str("reason", reason)

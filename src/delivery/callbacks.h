@@ -43,7 +43,7 @@ struct CallbackTarget {
 
 struct CallbackOptions {
   uint32_t concurrency = 16;          // callbacks in flight per worker, in all
-  uint32_t per_key_in_flight = 4;     // ... per key (one slow receiver cannot take them all)
+  uint32_t per_key_in_flight = 8;     // ... per key (half: one slow receiver cannot take them all)
   uint32_t max_tries = 8;             // deliveries tried before a callback is dropped
   uint32_t retry_min_ms = 30'000;     // first retry delay; doubles per try (equal jitter)
   uint32_t retry_max_ms = 1'800'000;  // ... up to this
@@ -108,6 +108,8 @@ class CallbackDispatcher {
   void dispatch(const state::CallbackEvent& e);
   void settle(Slot* s, const net::HttpResult& r);
   void drop(Slot* s, std::string_view reason);
+  void ack(KeyState* k, std::string_view entry_id);
+  void flushAcks();
   uint32_t retryDelay(uint32_t tries);
   KeyState* keyState(std::string_view key_id);
 

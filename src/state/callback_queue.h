@@ -69,8 +69,9 @@ class CallbackQueue {
    */
   virtual void read(std::span<const std::string_view> key_ids, uint32_t per_key, uint32_t idle_ms,
                     void* ctx, ReadDone done) = 0;
-  /** Done with it: delivered, or given up on. */
-  virtual void ack(std::string_view key_id, std::string_view entry_id, void* ctx, Done done) = 0;
+  /** Done with these (delivered, or given up on): one call per key for a batch. */
+  virtual void ack(std::string_view key_id, std::span<const std::string_view> entry_ids, void* ctx,
+                   Done done) = 0;
   /**
    * Tries it again in `delay_ms` (the store's clock), with `tries` counting
    * this failure: removes this copy and schedules a new one, atomically.

@@ -82,9 +82,12 @@ void MemoryCallbackQueue::read(std::span<const std::string_view> key_ids, uint32
   done(ctx, true, events);
 }
 
-void MemoryCallbackQueue::ack(std::string_view key_id, std::string_view entry_id, void* ctx, Done done) {
+void MemoryCallbackQueue::ack(std::string_view key_id, std::span<const std::string_view> entry_ids,
+                              void* ctx, Done done) {
   auto k = keys_.find(std::string(key_id));
-  if (k != keys_.end()) k->second.out.erase(std::string(entry_id));
+  if (k != keys_.end()) {
+    for (std::string_view id : entry_ids) k->second.out.erase(std::string(id));
+  }
   done(ctx, true);
 }
 

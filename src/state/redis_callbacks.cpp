@@ -134,11 +134,14 @@ void RedisCallbackQueue::start(uv_loop_t* loop) {
   client_->start();
 }
 
+// What was just sent (the last acknowledgements) is answered first: the
+// connection stops once no reply is due (each has a deadline).
 void RedisCallbackQueue::stop() {
-  if (client_) client_->stop();
+  stopping_ = true;
+  if (client_ && free_.size() == ops_.size()) client_->stop();
 }
 
-bool RedisCallbackQueue::ready() const { return client_ && client_->connected(); }
+bool RedisCallbackQueue::ready() const { return client_ && client_->connected() && !stopping_; }
 
 RedisCallbackQueue::Op* RedisCallbackQueue::acquire() {
   if (free_.empty()) {
@@ -162,6 +165,7 @@ RedisCallbackQueue::Op* RedisCallbackQueue::acquire() {
 void RedisCallbackQueue::release(Op* op) {
   op->ctx = nullptr;
   free_.push_back(op);
+  if (stopping_ && client_ && free_.size() == ops_.size()) client_->stop();
 }
 
 void RedisCallbackQueue::ensureGroups(std::span<const std::string_view> key_ids) {
@@ -254,16 +258,22 @@ void RedisCallbackQueue::onRead(void* p, const redisReply* reply) {
   q->release(op);
 }
 
-void RedisCallbackQueue::ack(std::string_view key_id, std::string_view entry_id, void* ctx, Done done) {
+// One XACK and one XDEL for the batch, in the same write.
+void RedisCallbackQueue::ack(std::string_view key_id, std::span<const std::string_view> entry_ids,
+                             void* ctx, Done done) {
   if (!ready()) return done(ctx, false);
+  if (entry_ids.empty()) return done(ctx, true);
   Op* op = acquire();
   op->ctx = ctx;
   op->done = done;
   op->texts.push_back(streamName(key_id));
-  const std::string_view ack[] = {"XACK", op->texts[0], kGroup, entry_id};
-  client_->command(ack, nullptr, [](void*, const redisReply*) {});
-  const std::string_view del[] = {"XDEL", op->texts[0], entry_id};
-  client_->command(del, op, onDone);
+  op->args.insert(op->args.end(), {"XACK", op->texts[0], kGroup});
+  op->args.insert(op->args.end(), entry_ids.begin(), entry_ids.end());
+  client_->command(op->args, nullptr, [](void*, const redisReply*) {});
+  op->args.clear();
+  op->args.insert(op->args.end(), {"XDEL", op->texts[0]});
+  op->args.insert(op->args.end(), entry_ids.begin(), entry_ids.end());
+  client_->command(op->args, op, onDone);
 }
 
 void RedisCallbackQueue::retry(const CallbackEvent& e, uint32_t tries, uint32_t delay_ms, void* ctx,

@@ -37,7 +37,8 @@ class RedisCallbackQueue final : public CallbackQueue {
 
   void read(std::span<const std::string_view> key_ids, uint32_t per_key, uint32_t idle_ms, void* ctx,
             ReadDone done) override;
-  void ack(std::string_view key_id, std::string_view entry_id, void* ctx, Done done) override;
+  void ack(std::string_view key_id, std::span<const std::string_view> entry_ids, void* ctx,
+           Done done) override;
   void retry(const CallbackEvent& event, uint32_t tries, uint32_t delay_ms, void* ctx,
              Done done) override;
   void promote(std::string_view key_id, uint32_t max, void* ctx, Done done) override;
@@ -63,6 +64,7 @@ class RedisCallbackQueue final : public CallbackQueue {
   std::vector<std::unique_ptr<Op>> ops_;  // recycled
   std::vector<Op*> free_;
   uint64_t reads_ = 0;
+  bool stopping_ = false;
 };
 
 }  // namespace phigate::state

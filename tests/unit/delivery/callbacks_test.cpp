@@ -144,7 +144,8 @@ TEST(MemoryCallbackQueue, OnlyEnabledKeysQueueAndRetriesComeBackWhenDue) {
   Reader r;
   q.read(keys, 10, 0, &r, Reader::done);
   ASSERT_EQ(r.statuses, (std::vector<std::string>{"sent", "delivered"}));
-  q.ack("clinic", r.entries[1], nullptr, ignore);
+  const std::string_view second[] = {r.entries[1]};
+  q.ack("clinic", second, nullptr, ignore);
   state::CallbackEvent e;
   e.key_id = "clinic";
   e.entry_id = r.entries[0];
@@ -159,7 +160,8 @@ TEST(MemoryCallbackQueue, OnlyEnabledKeysQueueAndRetriesComeBackWhenDue) {
   q.read(keys, 10, 0, &again, Reader::done);
   ASSERT_EQ(again.statuses, (std::vector<std::string>{"sent"}));
   EXPECT_EQ(again.tries, (std::vector<uint32_t>{1}));
-  q.ack("clinic", again.entries[0], nullptr, ignore);
+  const std::string_view first[] = {again.entries[0]};
+  q.ack("clinic", first, nullptr, ignore);
   EXPECT_EQ(q.size("clinic"), 0u);
 }
 
