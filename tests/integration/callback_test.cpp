@@ -119,6 +119,7 @@ class Receiver {
   std::atomic<int> status{200};
   std::string body = "ok";
   std::string location;
+  std::atomic<bool> hang{false};
 
  private:
   void run() {
@@ -167,6 +168,10 @@ class Receiver {
     {
       std::lock_guard<std::mutex> lock(mu_);
       got_.push_back(r);
+    }
+    if (hang) {  // never answers: holds the connection until the receiver stops
+      while (!stop_) usleep(10'000);
+      return;
     }
     std::string out = "HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: " +
                       std::to_string(body.size()) + "\r\nConnection: close\r\n";
@@ -342,6 +347,18 @@ TEST_P(Callbacks, AFailingReceiverGetsItLater) {
     EXPECT_EQ(jsonField(r.body, "status"), "delivered");
   }
   EXPECT_EQ(got[0].body, got[2].body) << "a retry sends the same body";
+}
+
+// A receiver that takes the request and never answers holds only the
+// dispatcher's own slots: every message is still delivered at once.
+TEST_P(Callbacks, ASlowReceiverDoesNotSlowDelivery) {
+  Receiver rx;
+  rx.hang = true;
+  start(rx.url(), {{"CALLBACK_ALLOWED_CIDRS", "127.0.0.1/32"}, {"PHIGATE_CALLBACK_CONCURRENCY", "2"}});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) ids.push_back(send("+919800000001"));
+  for (const std::string& id : ids) waitStatus(id, "delivered");
+  EXPECT_TRUE(rx.waitFor(1)) << "the callback never reached the receiver";
 }
 
 TEST_P(Callbacks, AReceiverThatIsDownGetsItWhenItComesBack) {
