@@ -129,7 +129,7 @@ if lookup ~= '0' then
       result[6], result[7] = table.concat(f, '|', 1, 9), 1
       redis.call('SET', KEYS[6], result[6], 'PX', tonumber(ARGV[14]))
       local id = string.sub(KEYS[6], -32)
-      redis.call('ZREM', KEYS[7], '0' .. id, '1' .. id)
+      redis.call('ZREM', KEYS[7], '0' .. id, '1' .. id, '2' .. id)  -- every lane's retry
       redis.call('HDEL', KEYS[8], id)
     end
   end
