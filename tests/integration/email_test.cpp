@@ -311,6 +311,35 @@ TEST_F(EmailTest, OnRedisEmailTravelsItsOwnStreamAndRetriesIntoIt) {
     ASSERT_TRUE(other);
     EXPECT_EQ(other->integer, 0) << "an email in an SMS lane: " << lane;
   }
+  // Cancelled while it waits for a retry: its schedule entry ("2" + id, the
+  // email lane) and its payload go at once.
+  server_.reset();
+  std::map<std::string, std::string> env = smtpEnv(url("smtp", starttls_port_));
+  env["PHIGATE_RETRY_MIN_MS"] = env["PHIGATE_RETRY_MAX_MS"] = "60000";
+  env["RATELIMIT_STORAGE_URI"] = redis_->uri();
+  env["API_KEYS_FILE"] = "keys.json";
+  server_ = std::make_unique<Server>(
+      ServerOptions{.env = env, .files = {{"keys.json", keysFileJson({keyWithRoles("clinic", {"email"})})}}});
+  ASSERT_TRUE(server_->ready()) << server_->logText();
+  const std::string waiting = send(emailBody("rcpt451@example.test"));
+  waitFor(waiting, [](const std::string& b) { return jsonField(b, "attempts") == "1" && jsonField(b, "status") == "queued"; });
+  auto scheduled = redis_->cli("ZSCORE", "phigate:{clinic}:retry", "2" + waiting);
+  ASSERT_TRUE(scheduled);
+  EXPECT_FALSE(scheduled->isNil()) << "not scheduled in the email lane";
+  ApiRequest del;
+  del.method = "DELETE";
+  del.path = "/v1/messages/" + waiting;
+  del.token = kClinic;
+  del.content_type.clear();
+  const Response r = call(server_->port(), del);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(jsonField(r.body, "status"), "cancelled");
+  scheduled = redis_->cli("ZSCORE", "phigate:{clinic}:retry", "2" + waiting);
+  ASSERT_TRUE(scheduled);
+  EXPECT_TRUE(scheduled->isNil()) << "the retry schedule still holds the cancelled email";
+  auto payload = redis_->cli("HEXISTS", "phigate:{clinic}:retry:p", waiting);
+  ASSERT_TRUE(payload);
+  EXPECT_EQ(payload->integer, 0);
 }
 
 // A mail server that accepts connections and never greets holds every
