@@ -305,6 +305,13 @@ class Loader {
     if (!d.smtp_url.starts_with("smtp://") && !d.smtp_url.starts_with("smtps://")) {
       return fail("SMTP_URL must be smtp://host:port (STARTTLS), smtps://host:port or off");
     }
+    const size_t scheme_end = d.smtp_url.find("://") + 3;
+    const std::string_view authority =
+        std::string_view(d.smtp_url).substr(scheme_end, d.smtp_url.find('/', scheme_end) - scheme_end);
+    if (authority.find('@') != std::string_view::npos) {
+      return fail("SMTP_URL must not carry credentials: set SMTP_USERNAME and SMTP_PASSWORD (a secret)");
+    }
+    if (authority.empty()) return fail("SMTP_URL needs a host: smtp://host:port");
     if (d.smtp_from.empty()) return fail("SMTP_FROM is required with SMTP_URL");
     if (!d.smtp_tls && prod) {
       return fail("SMTP_TLS=false is accepted only in development (credentials and mail in the clear)");

@@ -967,6 +967,10 @@ void Consumer::drain(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
   drain_ctx_ = ctx;
   drain_done_ = done;
   drain_deadline_ms_ = now() + deadline_ms;
+  // Keep ticking until drained. Before the requeue calls: a store that
+  // answers at once (the in-process one, or Redis not connected) may finish
+  // the drain inside them, closing the timers.
+  uv_ref(reinterpret_cast<uv_handle_t*>(tick_timer_));
   uv_timer_stop(read_timer_);
   read_armed_ = false;
   // Held jobs were never begun: they go back to the outbox as new entries,
@@ -998,7 +1002,6 @@ void Consumer::drain(uint32_t deadline_ms, void* ctx, void (*done)(void*)) {
       outbox_.requeue(key_views_[key], call->items, call, onRequeued);
     }
   }
-  uv_ref(reinterpret_cast<uv_handle_t*>(tick_timer_));  // keep ticking until drained
   maybeDrained();
 }
 

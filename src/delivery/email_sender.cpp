@@ -81,6 +81,17 @@ SendVerdict EmailSender::classify(const net::HttpResult& r) const {
     v.outcome = Outcome::kSent;
     return v;
   }
+  // Our account, not this message: AUTH refused (curl says so, or the
+  // server answers 530 "authentication required" / 534 / 535 / 538). A
+  // wrong password after a deploy must not fail every queued email at full
+  // speed: it is retried, and counts against the circuit like an outage.
+  const bool account = r.curl_code == CURLE_LOGIN_DENIED || r.curl_code == CURLE_AUTH_ERROR ||
+                       r.status == 530 || r.status == 534 || r.status == 535 || r.status == 538;
+  if (account) {
+    v.outcome = Outcome::kRetry;
+    v.error_code = smtpReplyCode(r.status);
+    return v;
+  }
   // 4xx: "try again later" (421 closing, 450/451/452 busy, greylisting);
   // 5xx and anything unexpected: the server will not take this message.
   v.outcome = r.status >= 400 && r.status < 500 ? Outcome::kRetry : Outcome::kPermanent;

@@ -61,8 +61,24 @@ bool PayloadParser::parse(std::string_view plain, EmailPayload* out) {
   return !out->to.empty() && (!out->text.empty() || !out->html.empty());
 }
 
+// simdjson unescapes every string it is asked for into the parser's own
+// buffer, front to back, which outlives the parse: the recipient, subject
+// and body would stay there until a later message overwrote them. So the
+// buffer is overwritten now, by parsing one string of as many bytes as the
+// payload had (no string of it can unescape to more), then the copy goes.
 void PayloadParser::wipe() {
-  if (!padded_.empty()) sodium_memzero(padded_.data(), padded_.size());
+  if (padded_.empty()) return;
+  const size_t n = padded_.size() - simdjson::SIMDJSON_PADDING;
+  sodium_memzero(padded_.data(), padded_.size());
+  padded_.assign(n + 2, ' ');
+  padded_.front() = '"';
+  padded_.back() = '"';
+  padded_.resize(n + 2 + simdjson::SIMDJSON_PADDING, '\0');
+  simdjson::ondemand::document scrub;
+  std::string_view ignored;
+  if (parser_.iterate(padded_.data(), n + 2, padded_.size()).get(scrub) == simdjson::SUCCESS) {
+    if (scrub.get_string().get(ignored) != simdjson::SUCCESS) ignored = {};
+  }
   padded_.clear();
 }
 

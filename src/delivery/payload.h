@@ -1,6 +1,7 @@
 // The plaintext of an accepted SMS or email (api/sends.cpp seals it): what
-// delivery needs and nothing else. Parsed after the payload is opened; the views
-// point into the opened text, which the consumer wipes after the call.
+// delivery needs and nothing else. Parsed after the payload is opened; the
+// views point into the parser (its copy of the text, or its unescaped
+// strings), valid until wipe(), which the consumer calls once it copied them.
 #pragma once
 
 #include <simdjson.h>
@@ -39,7 +40,7 @@ class PayloadParser {
   bool parse(std::string_view plain, SmsPayload* out);
   /** The same for an email payload. */
   bool parse(std::string_view plain, EmailPayload* out);
-  /** Wipes the copy (PHI). */
+  /** Wipes the copy and what the parser unescaped from it (PHI). */
   void wipe();
 
  private:

@@ -135,7 +135,7 @@ if lookup ~= '0' then
                    'ch', f[2], 'st', 'cancelled', 'a', f[5], 'p', f[8], 'e', f[9], 'u', now)
       end
       local id = string.sub(KEYS[6], -32)
-      redis.call('ZREM', KEYS[7], '0' .. id, '1' .. id)
+      redis.call('ZREM', KEYS[7], '0' .. id, '1' .. id, '2' .. id)  -- every lane's retry
       redis.call('HDEL', KEYS[8], id)
     end
   end

@@ -280,6 +280,9 @@ TEST_F(ConfigTest, SmtpSettingsAreCheckedTogether) {
   EXPECT_NE(loadError(with(env, "SMTP_URL", "http://mail.hospital.test")).find("SMTP_URL must be"),
             std::string::npos);
   EXPECT_NE(loadError(with(env, "SMTP_TLS", "false")).find("only in development"), std::string::npos);
+  const std::string creds = loadError(with(env, "SMTP_URL", "smtps://gateway:hunter22@mail.hospital.test"));
+  EXPECT_NE(creds.find("must not carry credentials"), std::string::npos);
+  EXPECT_EQ(creds.find("hunter22"), std::string::npos) << "never a value";
   const std::string pair = loadError(with(env, "SMTP_USERNAME", "gateway"));
   EXPECT_NE(pair.find("SMTP_USERNAME and SMTP_PASSWORD go together"), std::string::npos);
   EXPECT_EQ(pair.find("gateway"), std::string::npos) << "never a value";

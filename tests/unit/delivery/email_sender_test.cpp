@@ -47,6 +47,20 @@ TEST(EmailSenderTest, RepliesMapToSentRetryAndFailedWithTheCodeOnly) {
   EXPECT_EQ(s.classify(reply(0)).error_code, "smtp-other");
 }
 
+// Our account, not the message: retried (and counted by the circuit), so a
+// wrong password after a deploy fails no queued email for good.
+TEST(EmailSenderTest, AuthRefusalsAreRetriedNotFinal) {
+  const EmailSender s(options());
+  for (long code : {530L, 534L, 535L, 538L}) {
+    const SendVerdict v = s.classify(reply(code));
+    EXPECT_EQ(v.outcome, Outcome::kRetry) << code;
+    EXPECT_EQ(v.error_code, "smtp-" + std::to_string(code));
+  }
+  net::HttpResult denied = reply(550);
+  denied.curl_code = CURLE_LOGIN_DENIED;
+  EXPECT_EQ(s.classify(denied).outcome, Outcome::kRetry);
+}
+
 TEST(EmailSenderTest, NoAnswerIsRetriedLikeAnyTransportFailure) {
   const EmailSender s(options());
   for (auto [e, code] : {std::pair{net::HttpError::kConnect, "connect"}, std::pair{net::HttpError::kTimeout, "timeout"},
