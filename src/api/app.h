@@ -13,6 +13,7 @@
 #include "delivery/service.h"
 #include "net/exchange.h"
 #include "pipeline/pipeline.h"
+#include "upstream/ehospital_proxy.h"
 
 namespace phigate::api {
 
@@ -24,6 +25,7 @@ class GatewayApp : public net::Application {
   GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& policy,
              const crypto::KeyRing& key_ring, std::unique_ptr<state::StateStore> store,
              std::span<const Route> routes, delivery::DeliverySetup delivery = {.enabled = false});
+  ~GatewayApp() override;
 
   void onHead(net::Exchange& ex) override;
   void onRequest(net::Exchange& ex) override;
@@ -48,6 +50,8 @@ class GatewayApp : public net::Application {
   std::unique_ptr<state::StateStore> store_;
   delivery::DeliveryService delivery_;
   Services services_;
+  upstream::EhospitalSetup ehospital_setup_;
+  std::unique_ptr<upstream::EhospitalProxy> ehospital_;
   pipeline::Pipeline pipeline_;
   CallPool pool_;
   uv_timer_t blocks_timer_;
