@@ -59,8 +59,10 @@ ProxyFailure failureOf(net::HttpError e) {
   switch (e) {
     case net::HttpError::kNone: return ProxyFailure::kNone;
     case net::HttpError::kDns:
-    case net::HttpError::kConnect:
-    case net::HttpError::kRefused: return ProxyFailure::kConnect;
+    case net::HttpError::kConnect: return ProxyFailure::kConnect;
+    // The URL and headers were checked before: what curl refuses now is the
+    // answer (an HTTP/0.9-looking reply is CURLE_UNSUPPORTED_PROTOCOL).
+    case net::HttpError::kRefused: return ProxyFailure::kMalformed;
     case net::HttpError::kTimeout: return ProxyFailure::kTimeout;
     case net::HttpError::kTls: return ProxyFailure::kTls;
     case net::HttpError::kTooLarge: return ProxyFailure::kTooLarge;
