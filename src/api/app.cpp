@@ -1,5 +1,6 @@
 #include "api/app.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -87,6 +88,12 @@ constexpr Route kRoutes[] = {
 }  // namespace
 
 std::span<const Route> gatewayRoutes() { return kRoutes; }
+
+uint64_t routeMaxBody(const Route& route, const config::Config& cfg) {
+  if (route.head_check != checkEhospitalHead) return route.max_body;
+  if (!cfg.ehospital.configured()) return 0;
+  return std::min<uint64_t>(route.max_body, cfg.ehospital.max_request_bytes);
+}
 
 namespace {
 // A key of its own for fingerprints, so SECRET_KEY itself keys nothing but

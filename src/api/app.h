@@ -20,6 +20,12 @@ namespace phigate::api {
 /** phigate's routes (static table). */
 std::span<const Route> gatewayRoutes();
 
+/**
+ * The most body a route can accept under `cfg` (the eHospital write route's
+ * comes from EHOSPITAL_MAX_REQUEST_BYTES, 0 when the pass-through is off).
+ */
+uint64_t routeMaxBody(const Route& route, const config::Config& cfg);
+
 class GatewayApp : public net::Application {
  public:
   GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& policy,

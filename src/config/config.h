@@ -105,10 +105,10 @@ struct EhospitalPolicy {
   std::string token_url;                     // EHOSPITAL_TOKEN_URL
   std::string token_request = "form";        // EHOSPITAL_TOKEN_REQUEST: form | json
   uint32_t max_request_bytes = 1024 * 1024;  // EHOSPITAL_MAX_REQUEST_BYTES
-  uint32_t max_response_bytes = 4 * 1024 * 1024;  // EHOSPITAL_MAX_RESPONSE_BYTES
+  uint32_t max_response_bytes = 2 * 1024 * 1024;  // EHOSPITAL_MAX_RESPONSE_BYTES
   uint32_t connect_timeout_ms = 5'000;       // EHOSPITAL_CONNECT_TIMEOUT_MS
   uint32_t timeout_ms = 30'000;              // EHOSPITAL_TIMEOUT_MS
-  uint32_t concurrency = 64;                 // EHOSPITAL_CONCURRENCY (per worker)
+  uint32_t concurrency = 32;                 // EHOSPITAL_CONCURRENCY (per worker)
   uint32_t circuit_failures = 10;            // EHOSPITAL_CIRCUIT_FAILURES
   uint32_t circuit_open_s = 30;              // EHOSPITAL_CIRCUIT_OPEN_S
 

@@ -665,7 +665,7 @@ constexpr Variable kVariables[] = {
         {.value = "1048576", .help = "request body cap for `/v1/ehospital/...` → 413"}),
     integer<&Config::ehospital, &Ehospital::max_response_bytes>(
         "EHOSPITAL_MAX_RESPONSE_BYTES", 1024, 64 * kMiB,
-        {.value = "4194304",
+        {.value = "2097152",
          .help = "upstream response body cap; above it the answer is `502 ehospital-bad-gateway`"}),
     integer<&Config::ehospital, &Ehospital::connect_timeout_ms>(
         "EHOSPITAL_CONNECT_TIMEOUT_MS", 1, 600'000,
@@ -675,7 +675,9 @@ constexpr Variable kVariables[] = {
         {.value = "30000", .help = "a whole upstream call (a 401 retry is a second call) → 504"}),
     integer<&Config::ehospital, &Ehospital::concurrency>(
         "EHOSPITAL_CONCURRENCY", 1, 100'000,
-        {.value = "64", .help = "upstream calls in flight per worker; beyond → 503 `ehospital-busy`"}),
+        {.value = "32",
+         .help = "upstream calls in flight per worker; beyond → 503 `ehospital-busy` (memory bound: "
+                 "docs/EHOSPITAL.md)"}),
     integer<&Config::ehospital, &Ehospital::circuit_failures>(
         "EHOSPITAL_CIRCUIT_FAILURES", 1, 1'000'000,
         {.value = "10",
