@@ -243,7 +243,14 @@ TEST_F(ConfigTest, TheTableListsEveryName) {
                             "PHIGATE_CIRCUIT_FAILURES", "PHIGATE_CIRCUIT_OPEN_S",
                             "PHIGATE_REPORT_DELAY_MS", "SMTP_URL", "SMTP_USERNAME",
                             "SMTP_PASSWORD", "SMTP_FROM", "SMTP_REPLY_TO", "SMTP_TLS",
-                            "SMTP_CONCURRENCY", "SMTP_RATE"};
+                            "SMTP_CONCURRENCY", "SMTP_RATE",
+                            "EHOSPITAL_BASE_URL",
+                            "EHOSPITAL_ALLOWED_PATHS", "EHOSPITAL_TOKEN", "EHOSPITAL_CLIENT_ID",
+                            "EHOSPITAL_CLIENT_SECRET", "EHOSPITAL_TOKEN_URL",
+                            "EHOSPITAL_TOKEN_REQUEST", "EHOSPITAL_MAX_REQUEST_BYTES",
+                            "EHOSPITAL_MAX_RESPONSE_BYTES", "EHOSPITAL_CONNECT_TIMEOUT_MS",
+                            "EHOSPITAL_TIMEOUT_MS", "EHOSPITAL_CONCURRENCY",
+                            "EHOSPITAL_CIRCUIT_FAILURES", "EHOSPITAL_CIRCUIT_OPEN_S"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }
