@@ -80,7 +80,7 @@ constexpr Route kRoutes[] = {
     {.methods = kGet, .pattern = "/v1/ehospital/{path...}", .name = "ehospital_read",
      .handler = handleEhospital, .max_body = 0, .policy = kEhospitalRead,
      .head_check = checkEhospitalHead},
-    {.methods = kPost | kPut | kDelete, .pattern = "/v1/ehospital/{path...}",
+    {.methods = kPost | kPut | kPatch | kDelete, .pattern = "/v1/ehospital/{path...}",
      .name = "ehospital_write", .handler = handleEhospital, .max_body = kEhospitalMaxBody,
      .policy = kEhospitalWrite, .head_check = checkEhospitalHead},
 };

@@ -24,6 +24,7 @@ inline constexpr uint8_t kGet = methodBit(net::Method::kGet);
 inline constexpr uint8_t kPost = methodBit(net::Method::kPost);
 inline constexpr uint8_t kPut = methodBit(net::Method::kPut);
 inline constexpr uint8_t kDelete = methodBit(net::Method::kDelete);
+inline constexpr uint8_t kPatch = methodBit(net::Method::kPatch);
 
 struct Call;
 struct Services;

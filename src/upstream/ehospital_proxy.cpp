@@ -45,6 +45,7 @@ net::HttpMethod httpMethod(net::Method m) {
     case net::Method::kHead: return net::HttpMethod::kHead;
     case net::Method::kPost: return net::HttpMethod::kPost;
     case net::Method::kPut: return net::HttpMethod::kPut;
+    case net::Method::kPatch: return net::HttpMethod::kPatch;
     case net::Method::kDelete: return net::HttpMethod::kDelete;
     default: return net::HttpMethod::kGet;
   }

@@ -39,7 +39,7 @@ bool parseMethod(std::string_view s, net::Method* out) {
   const std::pair<std::string_view, net::Method> names[] = {
       {"GET", net::Method::kGet},   {"HEAD", net::Method::kHead},
       {"POST", net::Method::kPost}, {"PUT", net::Method::kPut},
-      {"DELETE", net::Method::kDelete}};
+      {"PATCH", net::Method::kPatch}, {"DELETE", net::Method::kDelete}};
   for (const auto& [name, m] : names) {
     if (s == name) {
       *out = m;

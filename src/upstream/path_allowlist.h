@@ -5,7 +5,7 @@
 //
 // Syntax: a comma-separated list of `METHOD /path` items, e.g.
 // `GET /api/patients/*,POST /api/appointments`. METHOD is GET, HEAD, POST,
-// PUT or DELETE (GET allows HEAD too). A path is `/`-separated non-empty
+// PUT, PATCH or DELETE (GET allows HEAD too). A path is `/`-separated non-empty
 // segments; `*` is exactly one segment (never none, never several). Literal
 // segments use the characters requestPathOk() accepts.
 //

@@ -27,7 +27,8 @@ const std::string kWriter = tokenFor("eh-writer");
 const std::string kSmsOnly = tokenFor("eh-sms");
 constexpr const char* kStatic = "static-upstream-token";
 constexpr const char* kPaths =
-    "GET /api/patients/*,POST /api/appointments,PUT /api/appointments,DELETE /api/appointments,"
+    "GET /api/patients/*,POST /api/appointments,PUT /api/appointments,PATCH /api/appointments,"
+    "DELETE /api/appointments,"
     "GET /api/slow,GET /api/big,GET /api/malformed,GET /api/error";
 
 struct Seen {
@@ -277,6 +278,9 @@ TEST_F(Ehospital, WritesAreForwardedWithTheirBodyAndNeedAFreshNonce) {
   ApiRequest put = post("/v1/ehospital/api/appointments", R"({"slot":"10:00"})", kWriter);
   put.method = "PUT";
   EXPECT_EQ(call(port(), put).status, 201);
+  ApiRequest patch = post("/v1/ehospital/api/appointments", R"({"slot":"11:00"})", kWriter);
+  patch.method = "PATCH";
+  EXPECT_EQ(call(port(), patch).status, 201);
   ApiRequest del = post("/v1/ehospital/api/appointments", "", kWriter);
   del.method = "DELETE";
   del.content_type.clear();
@@ -286,14 +290,21 @@ TEST_F(Ehospital, WritesAreForwardedWithTheirBodyAndNeedAFreshNonce) {
   expectProblem(call(port(), no_nonce), 401, "replay-headers-required");
 
   const std::vector<Seen> up = apiSeen();
-  ASSERT_EQ(up.size(), 3u);
+  ASSERT_EQ(up.size(), 4u);
   EXPECT_EQ(up[0].method, "POST");
   EXPECT_EQ(up[0].body, R"({"patient":"p1","slot":"09:00"})");
   EXPECT_EQ(up[0].header("content-type"), "application/json");
   EXPECT_EQ(up[1].method, "PUT");
   EXPECT_EQ(up[1].body, R"({"slot":"10:00"})");
-  EXPECT_EQ(up[2].method, "DELETE");
-  EXPECT_EQ(up[2].headers.count("content-type"), 0u);
+  EXPECT_EQ(up[2].method, "PATCH");
+  EXPECT_EQ(up[2].body, R"({"slot":"11:00"})");
+  EXPECT_EQ(up[3].method, "DELETE");
+  EXPECT_EQ(up[3].headers.count("content-type"), 0u);
+  // PATCH on a path allowed only for other methods never reaches the upstream.
+  ApiRequest stray = post("/v1/ehospital/api/patients/p1", "{}", kWriter);
+  stray.method = "PATCH";
+  expectProblem(call(port(), stray), 404, "ehospital-path-not-allowed");
+  EXPECT_EQ(apiSeen().size(), 4u);
 }
 
 TEST_F(Ehospital, RequestBodiesAboveTheCapAre413BeforeAnythingIsSent) {
