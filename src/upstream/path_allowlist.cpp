@@ -6,9 +6,12 @@ namespace phigate::upstream {
 
 namespace {
 
+// No ';': Java servlet containers (Tomcat, Jetty, Spring) strip `;params`
+// from a segment and then resolve dot segments, so `..;` would be `..` to
+// them after it matched `*` here.
 bool segmentChar(char c) {
   if (std::isalnum(static_cast<unsigned char>(c)) != 0) return true;
-  return std::string_view("-._~!$&'()+,;=:@").find(c) != std::string_view::npos;
+  return std::string_view("-._~!$&'()+,=:@").find(c) != std::string_view::npos;
 }
 
 bool segmentOk(std::string_view seg) {
@@ -59,6 +62,21 @@ std::string_view trim(std::string_view s) {
 
 bool requestPathOk(std::string_view path) { return forSegments(path, segmentOk); }
 
+bool requestQueryOk(std::string_view query) {
+  const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  for (size_t i = 0; i < query.size(); ++i) {
+    const char c = query[i];
+    if (c == '%') {
+      if (i + 2 >= query.size() || !hex(query[i + 1]) || !hex(query[i + 2])) return false;
+      i += 2;
+      continue;
+    }
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0) continue;
+    if (std::string_view("-._~!$&'()*+,;=:@/?").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
 bool PathAllowList::parse(std::string_view text, std::string* error) {
   rules_.clear();
   std::string_view rest = text;
@@ -70,7 +88,7 @@ bool PathAllowList::parse(std::string_view text, std::string* error) {
     ++position;
     const auto bad = [&](std::string_view why) {
       *error = "EHOSPITAL_ALLOWED_PATHS item " + std::to_string(position) + " " + std::string(why) +
-               " (items are `METHOD /path`, METHOD one of GET, HEAD, POST, PUT, DELETE; `*` "
+               " (items are `METHOD /path`, METHOD one of GET, HEAD, POST, PUT, PATCH, DELETE; `*` "
                "is one path segment)";
       rules_.clear();
       return false;
@@ -88,7 +106,7 @@ bool PathAllowList::parse(std::string_view text, std::string* error) {
     });
     if (!ok) {
       return bad("has a path that is not /segment/... (non-empty segments of letters, digits, "
-                 "-._~!$&'()+,;=:@ or `*`; no `.`, `..`, `%` or trailing `/`)");
+                 "-._~!$&'()+,=:@ or `*`; no `.`, `..`, `%`, semicolon or trailing `/`)");
     }
     rules_.push_back(std::move(rule));
   }

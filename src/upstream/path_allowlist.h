@@ -11,9 +11,11 @@
 //
 // The path a request asks for must be plain before it is matched
 // (requestPathOk): no empty segment, no `.` or `..` segment, no
-// percent-encoding. Otherwise `*` could match `..` and the upstream (or
-// curl, which squashes dot segments) would see another path than the one
-// that was checked; an encoded `/` or `.` would be decoded by the upstream.
+// percent-encoding, no `;`. Otherwise `*` could match `..` and the upstream
+// (or curl, which squashes dot segments) would see another path than the one
+// that was checked; an encoded `/` or `.` would be decoded by the upstream;
+// `..;` is `..` to a Java upstream (servlet containers strip `;params`, then
+// resolve dot segments).
 #pragma once
 
 #include <cstdint>
@@ -30,10 +32,19 @@ inline constexpr size_t kMaxPathSegments = 32;
 
 /**
  * True for "/seg/seg..." of 1..kMaxPathSegments segments, each non-empty,
- * not "." or "..", of ALPHA DIGIT and "-._~!$&'()+,;=:@" only (RFC 3986
- * pchar without percent-encoding and without "*").
+ * not "." or "..", of ALPHA DIGIT and "-._~!$&'()+,=:@" only (RFC 3986
+ * pchar without percent-encoding, without ";" and without "*").
  */
 bool requestPathOk(std::string_view path);
+
+/**
+ * True for a query (without '?') that goes into the upstream URL as sent:
+ * RFC 3986 query characters only (ALPHA DIGIT "-._~!$&'()*+,;=:@/?" and
+ * "%" with two hex digits). Anything else (blanks, `"<>\^`{|}`, a stray
+ * "%", non-ASCII) is the client's to percent-encode: the upstream must not
+ * be left to guess what a raw one means.
+ */
+bool requestQueryOk(std::string_view query);
 
 class PathAllowList {
  public:

@@ -58,6 +58,18 @@ TEST(PathAllowList, BadItemsAreRefusedByPosition) {
   EXPECT_TRUE(parsed("").size() == 0);  // empty: nothing allowed
 }
 
+// `;` is not a segment character: Java upstreams (Tomcat, Jetty, Spring)
+// strip `;params` and then resolve dot segments, so `..;` would be `..`.
+TEST(PathAllowList, ARuleWithASemicolonIsAConfigurationError) {
+  for (const char* text : {"GET /a;b", "GET /api/patients/*;v=1", "GET /api/..;", "GET /a/;"}) {
+    PathAllowList l;
+    std::string error;
+    EXPECT_FALSE(l.parse(text, &error)) << text;
+    EXPECT_NE(error.find("item 1 "), std::string::npos) << error;
+    EXPECT_NE(error.find("-._~!$&'()+,=:@"), std::string::npos) << "what is allowed: " << error;
+  }
+}
+
 TEST(RequestPath, DotSegmentsEncodingAndEmptySegmentsAreRefused) {
   EXPECT_TRUE(requestPathOk("/api/patients/123"));
   EXPECT_TRUE(requestPathOk("/v0.5/consent-requests/on-init"));
@@ -72,6 +84,29 @@ TEST(RequestPath, DotSegmentsEncodingAndEmptySegmentsAreRefused) {
   // `*` never matches a segment requestPathOk refused.
   const PathAllowList l = parsed("GET /api/patients/*");
   EXPECT_FALSE(requestPathOk("/api/patients/..") && l.allows(Method::kGet, "/api/patients/.."));
+}
+
+TEST(RequestPath, SemicolonsAreRefusedAnywhere) {
+  for (const char* p : {"/api/patients/..;", "/api/patients/.;", "/api/patients/x;a=b",
+                        "/api/patients/..;/visits", "/api;/patients/1", "/api/patients/;",
+                        "/api/patients/;..", "/api/patients/..;x"}) {
+    EXPECT_FALSE(requestPathOk(p)) << p;
+  }
+  const PathAllowList l = parsed("GET /v1/patients/*/visits");
+  EXPECT_TRUE(l.allows(Method::kGet, "/v1/patients/1/visits"));
+  EXPECT_FALSE(requestPathOk("/v1/patients/..;/visits"));
+}
+
+TEST(RequestQuery, OnlyRfc3986QueryCharactersGoUpstream) {
+  for (const char* q : {"", "a=1&b=2", "name=J%C3%A9r%c3%b4me", "q=a+b;c:d@e/f?g", "x=!$'()*,~._-",
+                        "%41", "a=%2F%2e"}) {
+    EXPECT_TRUE(requestQueryOk(q)) << q;
+  }
+  for (const char* q : {"a=\"b\"", "a=<b>", "a={1}", "a=b|c", "a=b^c", "a=`b`", "a=b\\c", "a=b c",
+                        "a=b#c", "a=%", "a=%4", "a=%zz", "a=%4g", "%", "a=\x7f", "a=\x01",
+                        "a=\xc3\xa9", "a=\tb"}) {
+    EXPECT_FALSE(requestQueryOk(q)) << q;
+  }
 }
 
 TEST(TokenResponse, ReadsOAuthAndAbdmSpellings) {
