@@ -44,6 +44,13 @@ void respondFailure(CallState& st, const ProxyOutcome& o) {
                             "This worker has EHOSPITAL_CONCURRENCY calls to the eHospital upstream in "
                             "flight already; nothing was sent. Retry shortly.",
                             st.headers());
+    case ProxyFailure::kKeyBusy:
+      st.addHeader("Retry-After", "1");
+      return respondProblem(ex, 503, "ehospital-busy", "Service Unavailable",
+                            "Your key has half of this worker's EHOSPITAL_CONCURRENCY calls to the "
+                            "eHospital upstream in flight already (the most one key may hold); "
+                            "nothing was sent. Retry when one of your calls has ended.",
+                            st.headers());
     case ProxyFailure::kCircuitOpen:
     case ProxyFailure::kCancelled:
       snprintf(st.retry_after_value, sizeof st.retry_after_value, "%u",
@@ -125,6 +132,8 @@ void admitted(CallState& st, const state::AdmitResult&) {
                             .headers = req.headers,
                             .body = req.body,
                             .request_id = st.ctx.ex->ensureRequestId(),
+                            .key_id = st.ctx.key != nullptr ? std::string_view(st.ctx.key->id)
+                                                            : std::string_view(),
                             .gone = &st.aborted};
   st.in_call = true;  // until onProxied: an aborted call keeps its state
   st.services->ehospital->forward(pr, onProxied, &st);
@@ -151,6 +160,14 @@ bool checkEhospitalHead(Services& services, net::Exchange& ex,
     out->detail = "This method and path are not on the eHospital allow-list "
                   "(EHOSPITAL_ALLOWED_PATHS); nothing was sent upstream. Paths must be plain "
                   "segments: no `.`, `..`, empty segments or percent-encoding.";
+    return false;
+  }
+  if (!upstream::requestQueryOk(req.query)) {
+    out->status = 400;
+    out->type = "ehospital-bad-query";
+    out->title = "Bad Request";
+    out->detail = "The query string goes to the eHospital upstream as sent, so it must be printable "
+                  "ASCII: percent-encode other bytes (UTF-8 as %XX); nothing was sent upstream.";
     return false;
   }
   ex.body_limit = std::min<uint64_t>(ex.body_limit, services.ehospital->maxRequestBytes());

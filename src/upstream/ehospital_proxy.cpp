@@ -27,12 +27,6 @@ bool valueOk(std::string_view v) {
   return std::all_of(v.begin(), v.end(), [](char c) { return (c >= 0x20 && c < 0x7f) || c == '\t'; });
 }
 
-// The query goes into the URL as sent: printable ASCII without '#' (the
-// server's parser already refused blanks and control bytes).
-bool queryOk(std::string_view q) {
-  return std::all_of(q.begin(), q.end(), [](char c) { return c > 0x20 && c < 0x7f && c != '#'; });
-}
-
 const std::string_view* namedIn(std::span<const std::string_view> names, std::string_view name) {
   for (const std::string_view& n : names) {
     if (equalsIgnoreCase(n, name)) return &n;
@@ -79,6 +73,7 @@ const char* proxyFailureName(ProxyFailure f) {
   switch (f) {
     case ProxyFailure::kNone: return "none";
     case ProxyFailure::kBusy: return "busy";
+    case ProxyFailure::kKeyBusy: return "key_busy";
     case ProxyFailure::kCircuitOpen: return "circuit_open";
     case ProxyFailure::kNoCredential: return "no_credential";
     case ProxyFailure::kUpstreamAuth: return "upstream_auth";
@@ -132,6 +127,7 @@ struct EhospitalProxy::Op {
   std::vector<std::string> lines;  // forwarded headers, X-Request-Id
   std::string_view body;
   const bool* gone = nullptr;
+  std::string key_id;  // counted in per_key_ (empty: not)
   std::string token;  // the one this attempt used (for invalidate): wiped
   bool retried = false;
   bool probe = false;
@@ -143,7 +139,8 @@ EhospitalProxy::EhospitalProxy(uv_loop_t* loop, const EhospitalSetup& setup)
       setup_(setup),
       http_(std::make_unique<net::HttpClient>(loop, setup.http)),
       tokens_(std::make_unique<TokenSource>(loop, http_.get(), setup.token)),
-      gate_(setup.gate) {}
+      gate_(setup.gate),
+      per_key_cap_(std::max<uint32_t>(1, setup.gate.concurrency / 2)) {}
 
 // Waiting ops hear "no token" from the source, sending ones kCancelled from
 // the client; closing_ makes both kCancelled.
@@ -155,8 +152,14 @@ EhospitalProxy::~EhospitalProxy() {
 
 void EhospitalProxy::forward(const ProxyRequest& req, Done done, void* ctx) {
   const int64_t now = static_cast<int64_t>(uv_now(loop_));
-  if (closing_ || !queryOk(req.query)) {
+  // The route checked the query at head time (400); this is a second look.
+  if (closing_ || !requestQueryOk(req.query)) {
     done(ctx, ProxyOutcome{.failure = closing_ ? ProxyFailure::kCancelled : ProxyFailure::kMalformed});
+    return;
+  }
+  const auto key_it = per_key_.find(req.key_id);
+  if (!req.key_id.empty() && key_it != per_key_.end() && key_it->second >= per_key_cap_) {
+    done(ctx, ProxyOutcome{.failure = ProxyFailure::kKeyBusy});
     return;
   }
   if (!gate_.tryAcquire(state::Lane::kPriority, now)) {
@@ -176,6 +179,14 @@ void EhospitalProxy::forward(const ProxyRequest& req, Done done, void* ctx) {
   op->done = done;
   op->ctx = ctx;
   op->probe = gate_.lastWasProbe();
+  if (!req.key_id.empty()) {
+    op->key_id.assign(req.key_id);
+    if (key_it != per_key_.end()) {
+      ++key_it->second;
+    } else {
+      per_key_.emplace(op->key_id, 1);
+    }
+  }
   op->method = httpMethod(req.method);
   op->url.reserve(setup_.base_url.size() + req.path.size() + req.query.size() + 1);
   op->url.append(setup_.base_url).append(req.path);
@@ -238,15 +249,20 @@ void EhospitalProxy::result(Op* op, const net::HttpResult& r) {
   }
   if (r.error != net::HttpError::kNone) return finish(op, ProxyOutcome{.failure = failureOf(r.error)}, false);
   if (r.status == 401) {
-    // A session token the upstream no longer takes: one refresh, one retry.
-    const bool gone = op->gone != nullptr && *op->gone;
-    if (tokens_->oauth() && !op->retried && !gone) {
+    // A session token the upstream no longer takes: one refresh, one retry;
+    // unless the token source says the refused token is itself a fresh
+    // replacement (the upstream refuses the credential: no refetch).
+    if (op->gone != nullptr && *op->gone) {
+      return finish(op, ProxyOutcome{.failure = ProxyFailure::kCancelled}, true);
+    }
+    if (tokens_->oauth() && !op->retried && tokens_->invalidate(op->token)) {
       op->retried = true;
-      tokens_->invalidate(op->token);
       tokens_->get(onToken, op);
       return;
     }
-    return finish(op, ProxyOutcome{.failure = ProxyFailure::kUpstreamAuth}, true);
+    // The upstream refuses phigate's credential: a failure of the upstream
+    // side for the circuit (every caller would get the same answer).
+    return finish(op, ProxyOutcome{.failure = ProxyFailure::kUpstreamAuth}, false);
   }
   if (r.status < 200 || r.status > 599) return finish(op, ProxyOutcome{.failure = ProxyFailure::kMalformed}, false);
   if (r.status >= 500) {
@@ -269,9 +285,15 @@ void EhospitalProxy::result(Op* op, const net::HttpResult& r) {
   finish(op, o, true);
 }
 
-// The gate hears how it went (a cancellation is neither success nor failure).
+// The gate hears how it went. Neither success nor failure: a cancellation,
+// and an answer above the cap (the upstream is up; a client that asks for
+// too much must not open the circuit for every other).
 void EhospitalProxy::finish(Op* op, const ProxyOutcome& outcome, bool healthy) {
-  if (outcome.failure == ProxyFailure::kCancelled) {
+  if (!op->key_id.empty()) {
+    const auto it = per_key_.find(op->key_id);
+    if (it != per_key_.end() && --it->second == 0) per_key_.erase(it);
+  }
+  if (outcome.failure == ProxyFailure::kCancelled || outcome.failure == ProxyFailure::kTooLarge) {
     gate_.giveBack(state::Lane::kPriority, op->probe);
   } else {
     gate_.release(state::Lane::kPriority, healthy, static_cast<int64_t>(uv_now(loop_)));

@@ -20,7 +20,20 @@
 // one the connection already holds (capped by EHOSPITAL_MAX_REQUEST_BYTES),
 // the response is collected up to EHOSPITAL_MAX_RESPONSE_BYTES (above it the
 // transfer is aborted), and at most EHOSPITAL_CONCURRENCY calls are in
-// flight per worker (docs/EHOSPITAL.md works out the memory bound).
+// flight per worker (docs/EHOSPITAL.md works out the memory bound), of
+// which one key may hold at most perKeyCap() (half, at least one), so one
+// client cannot take every slot.
+//
+// The circuit hears: a connection, TLS, timeout, malformed or 5xx failure,
+// and a final 401 (the upstream refuses phigate's credential), as failures;
+// an answer (2xx-4xx) as a success; a too-large answer and a cancelled call
+// as neither (the upstream is up; a client asking for too much must not open
+// the circuit for everyone).
+//
+// A call whose client went away keeps its slot until the upstream answers
+// or EHOSPITAL_TIMEOUT_MS ends it (the HttpClient cannot cancel one
+// transfer); one that has not been sent yet (waiting for a token) is
+// dropped.
 //
 // Nothing is logged here: paths, queries, headers and bodies are PHI or
 // credentials. The token source logs its fetches' outcomes (no values).
@@ -29,6 +42,8 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -77,6 +92,7 @@ bool makeEhospitalSetup(const config::Config& cfg, EhospitalSetup* out, std::str
 enum class ProxyFailure : uint8_t {
   kNone,           // the upstream answered: status, headers, body
   kBusy,           // EHOSPITAL_CONCURRENCY calls in flight already: not sent
+  kKeyBusy,        // this key has perKeyCap() calls in flight already: not sent
   kCircuitOpen,    // the circuit is open: not sent (retry_after_s)
   kNoCredential,   // the token endpoint failed: not sent
   kUpstreamAuth,   // the upstream refused phigate's credential (401, after one refresh)
@@ -108,6 +124,7 @@ struct ProxyRequest {
   std::span<const net::Header> headers;
   std::string_view body;
   std::string_view request_id;
+  std::string_view key_id;     // the caller's key (the per-key cap); empty: not counted
   const bool* gone = nullptr;  // becomes true when the views die (the client left)
 };
 
@@ -127,12 +144,18 @@ class EhospitalProxy {
   }
 
   size_t maxRequestBytes() const { return setup_.max_request_bytes; }
+  /** Calls one key may have in flight: half of EHOSPITAL_CONCURRENCY, at least 1. */
+  uint32_t perKeyCap() const { return per_key_cap_; }
 
   /** Forwards `req`; `done` may run before this returns (kBusy, kCircuitOpen). */
   void forward(const ProxyRequest& req, Done done, void* ctx);
 
   const TokenSource& tokens() const { return *tokens_; }
   uint32_t inFlight() const { return gate_.inFlight(); }
+  uint32_t inFlight(std::string_view key_id) const {
+    const auto it = per_key_.find(key_id);
+    return it == per_key_.end() ? 0 : it->second;
+  }
 
  private:
   struct Op;
@@ -147,6 +170,8 @@ class EhospitalProxy {
   std::unique_ptr<net::HttpClient> http_;
   std::unique_ptr<TokenSource> tokens_;
   delivery::ProviderGate gate_;
+  uint32_t per_key_cap_ = 1;
+  std::map<std::string, uint32_t, std::less<>> per_key_;  // key id -> calls in flight (> 0)
   bool closing_ = false;
 };
 

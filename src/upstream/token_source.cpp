@@ -117,10 +117,16 @@ void TokenSource::get(Ready ready, void* ctx) {
   if (!fetching_) startFetch();
 }
 
-void TokenSource::invalidate(std::string_view token) {
-  if (!oauth() || token.empty() || token != token_) return;  // already replaced
+bool TokenSource::invalidate(std::string_view token) {
+  if (!oauth() || token.empty()) return false;
+  if (token != token_) return true;  // replaced already (or being replaced): use the newer one
+  const uint64_t now = uv_now(loop_);
+  if (dropped_ && now - dropped_at_ms_ < kRefusedRefreshIntervalMs) return false;
+  dropped_ = true;
+  dropped_at_ms_ = now;
   wipe(token_);
   refresh_at_ms_ = 0;
+  return true;
 }
 
 void TokenSource::startFetch() {

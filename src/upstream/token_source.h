@@ -13,7 +13,11 @@
 //    (kFailureHoldOffMs) new callers fail without a fetch, so a broken token
 //    endpoint is not hammered by every request;
 //  - invalidate(): the upstream refused a token (401): it is dropped, unless
-//    a newer one has replaced it already, so concurrent 401s cause one fetch.
+//    a newer one has replaced it already, so concurrent 401s cause one fetch;
+//    and at most one token is dropped per kRefusedRefreshIntervalMs: when the
+//    upstream refuses every token (a wrong or disabled client), a refusal
+//    within that time of the last drop is answered without a fetch (the
+//    token just fetched was refused too), so requests do not each refetch.
 //
 // Request styles: `form` is RFC 6749 section 4.4 (application/x-www-form-
 // urlencoded grant_type=client_credentials, client_id, client_secret in the
@@ -53,6 +57,8 @@ inline constexpr uint32_t kDefaultTokenLifetimeS = 300;
 inline constexpr uint32_t kMaxTokenLifetimeS = 86'400;
 /** After a failed fetch, callers fail at once for this long. */
 inline constexpr uint64_t kFailureHoldOffMs = 1'000;
+/** After a refused token was dropped, refusals of its successor within this are final. */
+inline constexpr uint64_t kRefusedRefreshIntervalMs = 30'000;
 /** The token endpoint's answer is refused above this. */
 inline constexpr size_t kMaxTokenResponseBytes = 16 * 1024;
 
@@ -84,8 +90,14 @@ class TokenSource {
    */
   void get(Ready ready, void* ctx);
 
-  /** The upstream refused `token` (401): it is not used again (OAuth only). */
-  void invalidate(std::string_view token);
+  /**
+   * The upstream refused `token` (401). True: a retry with get() may succeed
+   * (the token was dropped now, or a newer one replaced it already). False:
+   * do not retry (a static token; or a token was dropped less than
+   * kRefusedRefreshIntervalMs ago, so the upstream refuses the credential,
+   * not an old token).
+   */
+  bool invalidate(std::string_view token);
 
   /** Token requests sent so far (for tests and metrics). */
   uint64_t fetches() const { return fetches_; }
@@ -107,6 +119,8 @@ class TokenSource {
   std::string token_;          // the cached one (empty: none)
   uint64_t refresh_at_ms_ = 0;
   uint64_t failed_until_ms_ = 0;
+  uint64_t dropped_at_ms_ = 0;  // when invalidate() last dropped a token
+  bool dropped_ = false;        // ... if ever
   bool fetching_ = false;
   bool* destroyed_ = nullptr;  // set by the destructor while waiters run
   std::vector<Waiter> waiters_;
