@@ -364,6 +364,14 @@ class Loader {
       return fail("EHOSPITAL_ALLOWED_PATHS is required with EHOSPITAL_BASE_URL (a comma-separated "
                   "list of `METHOD /path`; nothing is forwarded without it)");
     }
+    // The worst case the pass-through may buffer per worker (docs/EHOSPITAL.md,
+    // "Size caps, buffering and memory"): every call with maximal bodies.
+    const uint64_t per_call = 2 * uint64_t{e.max_request_bytes} + 2 * uint64_t{e.max_response_bytes};
+    if (uint64_t{e.concurrency} * per_call > kEhospitalMaxBufferBytes) {
+      return fail("EHOSPITAL_CONCURRENCY x (2 x EHOSPITAL_MAX_REQUEST_BYTES + 2 x "
+                  "EHOSPITAL_MAX_RESPONSE_BYTES) exceeds the 1 GiB per worker the eHospital "
+                  "pass-through may buffer: lower the concurrency or the body caps");
+    }
     if (!e.token.empty() && oauth_any) {
       return fail("EHOSPITAL_TOKEN and EHOSPITAL_CLIENT_ID / EHOSPITAL_CLIENT_SECRET / "
                   "EHOSPITAL_TOKEN_URL exclude each other: set one kind of credential");

@@ -105,6 +105,13 @@ struct DeliveryPolicy {
   bool operator==(const DeliveryPolicy&) const = default;
 };
 
+/**
+ * The most the eHospital pass-through may buffer per worker in the worst case,
+ * EHOSPITAL_CONCURRENCY x (2 x request cap + 2 x response cap); a larger
+ * product is a start-up error (the defaults: 32 x 6 MiB = 192 MiB).
+ */
+inline constexpr uint64_t kEhospitalMaxBufferBytes = uint64_t{1} << 30;
+
 /** The eHospital / ABDM pass-through, `ANY /v1/ehospital/{path...}` (docs/EHOSPITAL.md). */
 struct EhospitalPolicy {
   std::string base_url;                      // EHOSPITAL_BASE_URL (empty: not configured)

@@ -707,8 +707,9 @@ constexpr Variable kVariables[] = {
     integer<&Config::ehospital, &Ehospital::concurrency>(
         "EHOSPITAL_CONCURRENCY", 1, 100'000,
         {.value = "32",
-         .help = "upstream calls in flight per worker; beyond → 503 `ehospital-busy` (memory bound: "
-                 "docs/EHOSPITAL.md)"}),
+         .help = "upstream calls in flight per worker, one key at most half of them; beyond → 503 "
+                 "`ehospital-busy`. Concurrency × (2 × request cap + 2 × response cap) must stay "
+                 "≤ 1 GiB (docs/EHOSPITAL.md)"}),
     integer<&Config::ehospital, &Ehospital::circuit_failures>(
         "EHOSPITAL_CIRCUIT_FAILURES", 1, 1'000'000,
         {.value = "10",

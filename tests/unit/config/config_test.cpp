@@ -957,5 +957,49 @@ TEST(RateLimitsVariable, RejectsMalformedRulesNamingTheVariable) {
   }
 }
 
+// The pass-through's worst-case buffers, EHOSPITAL_CONCURRENCY x (2 x request
+// cap + 2 x response cap), must stay within 1 GiB per worker; the error
+// names the variables and no value.
+TEST_F(ConfigTest, EhospitalBuffersAreBoundedAtStartUp) {
+  const EnvMap env{{"EHOSPITAL_BASE_URL", "https://ehospital.hospital.test"},
+                   {"EHOSPITAL_ALLOWED_PATHS", "GET /api/patients/*"},
+                   {"EHOSPITAL_TOKEN", "static-token-for-tests"}};
+  const Config defaults = loadOk(env);  // 32 x 6 MiB = 192 MiB
+  EXPECT_EQ(defaults.ehospital.concurrency, 32u);
+  // 170 x 6 MiB = 1020 MiB fits, 171 x 6 MiB = 1026 MiB does not.
+  EXPECT_EQ(loadOk(with(env, "EHOSPITAL_CONCURRENCY", "170")).ehospital.concurrency, 170u);
+  for (const EnvMap& big :
+       {with(env, "EHOSPITAL_CONCURRENCY", "171"),
+        with(with(env, "EHOSPITAL_CONCURRENCY", "9"), "EHOSPITAL_MAX_RESPONSE_BYTES", "67108864"),
+        with(with(env, "EHOSPITAL_CONCURRENCY", "8"), "EHOSPITAL_MAX_REQUEST_BYTES", "67108864")}) {
+    const std::string error = loadError(big);
+    for (const char* name : {"EHOSPITAL_CONCURRENCY", "EHOSPITAL_MAX_REQUEST_BYTES",
+                             "EHOSPITAL_MAX_RESPONSE_BYTES", "1 GiB"}) {
+      EXPECT_TRUE(contains(error, name)) << name << ": " << error;
+    }
+    for (const char* value : {"171", "67108864", "1026", "1075"}) {
+      EXPECT_FALSE(contains(error, value)) << "a value in: " << error;
+    }
+  }
+  // 8 x (2 x 1 MiB + 2 x 64 MiB) does not fit; 7 x (2 x 1 KiB + 2 x 64 MiB) does.
+  EXPECT_FALSE(load(with(with(env, "EHOSPITAL_CONCURRENCY", "8"), "EHOSPITAL_MAX_RESPONSE_BYTES", "67108864"))
+                   .config.has_value());
+  EXPECT_TRUE(load(with(with(with(env, "EHOSPITAL_CONCURRENCY", "7"), "EHOSPITAL_MAX_RESPONSE_BYTES",
+                             "67108864"),
+                        "EHOSPITAL_MAX_REQUEST_BYTES", "1024"))
+                  .config.has_value());
+}
+
+// `;` is not a path-segment character in EHOSPITAL_ALLOWED_PATHS (a Java
+// upstream reads `..;` as `..`): an item with one stops the start.
+TEST_F(ConfigTest, EhospitalAllowListRefusesSemicolons) {
+  const EnvMap env{{"EHOSPITAL_BASE_URL", "https://ehospital.hospital.test"},
+                   {"EHOSPITAL_ALLOWED_PATHS", "GET /api/patients/*,GET /api/patients;v=2/*"},
+                   {"EHOSPITAL_TOKEN", "static-token-for-tests"}};
+  const std::string error = loadError(env);
+  EXPECT_TRUE(contains(error, "EHOSPITAL_ALLOWED_PATHS item 2")) << error;
+  EXPECT_FALSE(contains(error, "v=2")) << error;
+}
+
 }  // namespace
 }  // namespace phigate::config
