@@ -216,6 +216,7 @@ struct HttpClient::Transfer {
   std::string header_block;
   std::vector<HttpHeader> header_fields;
   size_t header_count = 0;
+  bool header_ended = false;  // the block's blank line was seen: what follows is a trailer
   // Mail only (sendMail).
   bool mail = false;
   bool require_tls = true;
@@ -806,6 +807,9 @@ bool HttpClient::configureMethod(Transfer* t) {
 // One header line of a response, CRLF included. A status line starts a new
 // block (an interim 1xx, a proxy's CONNECT answer and the final response
 // each have one): only the last block is kept. Bounded in bytes and fields.
+// curl passes a chunked body's trailer fields here too, after the block's
+// blank line: they are not headers (a sender could otherwise add fields
+// after the body), so nothing after that line is kept until a new block.
 size_t HttpClient::onCurlHeader(char* data, size_t size, size_t n, void* userp) {
   auto* t = static_cast<Transfer*>(userp);
   const size_t bytes = size * n;
@@ -813,9 +817,14 @@ size_t HttpClient::onCurlHeader(char* data, size_t size, size_t n, void* userp) 
   if (line.starts_with("HTTP/")) {
     t->header_block.clear();
     t->header_count = 0;
+    t->header_ended = false;
     return bytes;
   }
-  if (line == "\r\n" || line == "\n") return bytes;
+  if (line == "\r\n" || line == "\n") {
+    t->header_ended = true;
+    return bytes;
+  }
+  if (t->header_ended) return bytes;  // a trailer
   if (bytes > kMaxCapturedHeaderBytes - t->header_block.size() ||
       t->header_count >= kMaxCapturedHeaders) {
     t->too_large = true;

@@ -291,6 +291,12 @@ class TestServer {
            "HTTP/1.1 200 X\r\nContent-Length: 2\r\nETag:  \"v1\" \r\nX-Folded: a\r\n b\r\n\r\n" +
                std::string(method == "HEAD" ? "" : "ok"),
            false);
+    } else if (path == "/trailers") {
+      // A chunked body followed by trailer fields, one of them an ETag.
+      send(c,
+           "HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\nTrailer: X-Trailer, ETag\r\n"
+           "ETag: \"v1\"\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: t\r\nETag: \"trailer\"\r\n\r\n",
+           false);
     } else if (path == "/many-headers") {
       std::string head = "HTTP/1.1 200 X\r\nContent-Length: 2\r\n";
       for (int i = 0; i < 100; ++i) head += "X-H" + std::to_string(i) + ": v\r\n";
@@ -585,6 +591,23 @@ TEST_F(HttpClientTest, CapturesTheResponseHeadersWhenAsked) {
                             recordHeaders, &many));
   ASSERT_TRUE(runUntil([&] { return many.calls > 0; }));
   EXPECT_EQ(many.error, HttpError::kTooLarge);
+}
+
+// Trailer fields after a chunked body are not response headers.
+TEST_F(HttpClientTest, TrailersAreNotCapturedAsHeaders) {
+  TestServer server;
+  for (int i = 0; i < 2; ++i) {  // the second on the kept-alive connection
+    HeaderOutcome o;
+    ASSERT_TRUE(client().send({.method = HttpMethod::kGet, .url = server.url("/trailers"),
+                               .timeouts = {1000, 3000}, .capture_headers = true},
+                              recordHeaders, &o));
+    ASSERT_TRUE(runUntil([&] { return o.calls > 0; }));
+    EXPECT_EQ(o.error, HttpError::kNone);
+    EXPECT_EQ(o.body, "ok");
+    const std::vector<std::pair<std::string, std::string>> want = {
+        {"Transfer-Encoding", "chunked"}, {"Trailer", "X-Trailer, ETag"}, {"ETag", "\"v1\""}};
+    EXPECT_EQ(o.headers, want);
+  }
 }
 
 TEST_F(HttpClientTest, APerRequestCapOverridesTheClientsOne) {
