@@ -8,6 +8,7 @@
 #include <simdjson.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,11 +26,23 @@ namespace {
 const std::string kReader = tokenFor("eh-reader");
 const std::string kWriter = tokenFor("eh-writer");
 const std::string kSmsOnly = tokenFor("eh-sms");
+const std::string kSigner = tokenFor("eh-signer");
+constexpr const char* kSignerSecret = "eh-signing-secret-fake-0123456789abcdef";
 constexpr const char* kStatic = "static-upstream-token";
 constexpr const char* kPaths =
-    "GET /api/patients/*,POST /api/appointments,PUT /api/appointments,PATCH /api/appointments,"
+    "GET /api/patients/*,GET /api/patients/*/visits,POST /api/appointments,PUT /api/appointments,PATCH /api/appointments,"
     "DELETE /api/appointments,"
     "GET /api/slow,GET /api/big,GET /api/malformed,GET /api/error";
+
+/** Polls `done` until it holds (false after ~20 s: the test then fails on what it waited for). */
+template <typename Pred>
+bool waitUntil(Pred done) {
+  for (int i = 0; i < 2000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
 
 struct Seen {
   std::string method, path, query, body;
@@ -100,11 +113,16 @@ class Ehospital : public ::testing::Test {
     o.env = std::move(env);
     o.files = {{"keys.json", keysFileJson({keyWithRoles("eh-reader", {"ehospital"}),
                                            keyWithRoles("eh-writer", {"ehospital", "ehospital-write"}),
-                                           keyWithRoles("eh-sms", {"sms"})})}};
+                                           keyWithRoles("eh-sms", {"sms"}), signer()})}};
     server_ = std::make_unique<Server>(o);
     ASSERT_TRUE(server_->ready()) << server_->logText();
   }
   uint16_t port() const { return server_->port(); }
+  static TestKey signer() {
+    TestKey k = keyWithRoles("eh-signer", {"ehospital", "ehospital-write"});
+    k.signing_secret = kSignerSecret;
+    return k;
+  }
 
   std::string control(const std::string& path, const std::string& method = "GET") const {
     auto r = request(control_port_, method + " " + path + " HTTP/1.1\r\nHost: c\r\nContent-Length: 0\r\n\r\n");
@@ -252,6 +270,62 @@ TEST_F(Ehospital, RefusedPathsAndMethodsNeverReachTheUpstream) {
   EXPECT_TRUE(seen().empty());
 }
 
+// `;` would let `*` match `..;`, which a Java upstream (Tomcat, Jetty,
+// Spring: `;params` stripped, then dot segments resolved) reads as `..`:
+// /api/patients/..;/visits would be served as /api/visits. Refused, as are
+// the other disguises of a dot segment or another path.
+TEST_F(Ehospital, DisguisedPathsAreRefusedWithoutReachingTheUpstream) {
+  start(staticEnv());
+  for (const std::string path :
+       {"/api/patients/..;/visits", "/api/patients/..;", "/api/patients/.;", "/api/patients/.;/visits",
+        "/api/patients/x;a=b", "/api/patients/1;jsessionid=x/visits", "/api/patients;/1",
+        "/api/patients/%2e%2e/visits", "/api/patients/%2E%2E/visits", "/api/patients/%2e",
+        "/api/patients/.%2e/visits", "/api/patients/a%2fb", "/api/patients/a%2Fb", "/api/patients/a%5cb",
+        "/api/patients/a%3bb", "/api/patients/a%3Bb", "/api/patients//visits", "/api//patients/1",
+        "//api/patients/1", "/api/patients/1/visits/", "/api/patients/1//", "/API/patients/1",
+        "/api/PATIENTS/1", "/api/patients/1/VISITS"}) {
+    const Response r = get(path);
+    expectProblem(r, 404, "ehospital-path-not-allowed");
+    expectNoStore(r);
+  }
+  // A backslash is refused by the request parser already, or here.
+  for (const std::string path : {"/api/patients/..\\visits", "/api/patients\\..\\1",
+                                 "/api/patients/a\\b"}) {
+    const Response r = get(path);
+    EXPECT_TRUE(r.status == 400 || r.status == 404) << path << " " << r.status;
+  }
+  // A write with `;` too (decided from the head, before the nonce is spent).
+  expectProblem(call(port(), post("/v1/ehospital/api/appointments;x=1", "{}", kWriter)), 404,
+                "ehospital-path-not-allowed");
+  EXPECT_TRUE(seen().empty());
+  // The plain path still works (the allow-list is not simply closed).
+  EXPECT_EQ(get("/api/patients/1/visits").status, 200);
+  ASSERT_EQ(apiSeen().size(), 1u);
+  EXPECT_EQ(apiSeen()[0].path, "/api/patients/1/visits");
+}
+
+// The query goes upstream as sent, so it must be RFC 3986 query characters:
+// anything else is the client's to percent-encode (400, nothing sent; not a
+// 502, which would blame the upstream and count against its circuit).
+TEST_F(Ehospital, AQueryThatIsNotPlainIs400BeforeAnythingIsSent) {
+  auto env = staticEnv();
+  env["EHOSPITAL_CIRCUIT_FAILURES"] = "2";
+  start(env);
+  for (const std::string query : {"name=%22x%22%7C", "a=%41&b=c/d?e", "q=J%C3%A9r%C3%B4me"}) {
+    EXPECT_EQ(get("/api/patients/1?" + query).status, 200) << query;
+  }
+  for (const std::string query : {"name=\"x\"", "a=<b>", "a={1}", "a=b|c", "a=b^c", "a=`b`",
+                                  "a=b\\c", "a=%", "a=%zz", "a=%4"}) {
+    const Response r = get("/api/patients/1?" + query);
+    expectProblem(r, 400, "ehospital-bad-query");
+    expectNoStore(r);
+    const Response w = call(port(), post("/v1/ehospital/api/appointments?" + query, "{}", kWriter));
+    expectProblem(w, 400, "ehospital-bad-query");
+  }
+  EXPECT_EQ(get("/api/patients/1").status, 200);  // the circuit is closed
+  EXPECT_EQ(apiSeen().size(), 4u);
+}
+
 TEST_F(Ehospital, PermissionsAreCheckedBeforeTheAllowList) {
   start(staticEnv());
   Response r = get("/api/patients/1", kSmsOnly);
@@ -263,6 +337,7 @@ TEST_F(Ehospital, PermissionsAreCheckedBeforeTheAllowList) {
   EXPECT_EQ(jsonField(r.body, "missing_permission"), "ehospital:write");
   r = get("/api/other", "");  // unauthenticated: 401, the allow-list is not told
   expectUnauthorized(r);
+  expectNoStore(r);
   EXPECT_TRUE(seen().empty());
 }
 
@@ -275,6 +350,7 @@ TEST_F(Ehospital, WritesAreForwardedWithTheirBodyAndNeedAFreshNonce) {
   expectNoStore(r);
   r = call(port(), req);  // the same nonce again
   expectProblem(r, 409, "replayed");
+  expectNoStore(r);
   ApiRequest put = post("/v1/ehospital/api/appointments", R"({"slot":"10:00"})", kWriter);
   put.method = "PUT";
   EXPECT_EQ(call(port(), put).status, 201);
@@ -307,12 +383,48 @@ TEST_F(Ehospital, WritesAreForwardedWithTheirBodyAndNeedAFreshNonce) {
   EXPECT_EQ(apiSeen().size(), 4u);
 }
 
+// The query is forwarded, so a signing key's signature covers it: a write
+// whose query was changed after signing is refused and nothing is sent.
+TEST_F(Ehospital, ASignedWriteCoversItsQuery) {
+  start(staticEnv());
+  const std::string path = "/v1/ehospital/api/appointments";
+  const std::string body = R"({"slot":"09:00"})";
+  ApiRequest genuine = post(path + "?patient=P-1&notify=sms", body, kSigner);
+  genuine.signing_secret = kSignerSecret;  // signs "POST\n<path>?patient=P-1&notify=sms\n..."
+  Response r = call(port(), genuine);
+  EXPECT_EQ(r.status, 201) << r.body;
+  ASSERT_EQ(apiSeen().size(), 1u);
+  EXPECT_EQ(apiSeen()[0].query, "patient=P-1&notify=sms");
+
+  // Signed for one query, sent with another.
+  ApiRequest tampered = post(path + "?patient=P-2&notify=sms", body, kSigner);
+  tampered.timestamp = std::to_string(unixNow());
+  tampered.nonce = freshNonce();
+  tampered.signature = requestSignature(kSignerSecret, "POST", path + "?patient=P-1&notify=sms",
+                                        *tampered.timestamp, *tampered.nonce, body);
+  r = call(port(), tampered);
+  expectReplayRefusal(r, "invalid-signature");
+  expectNoStore(r);
+  // Signed over the path alone, sent with a query added.
+  ApiRequest added = post(path + "?patient=P-3", body, kSigner);
+  added.timestamp = std::to_string(unixNow());
+  added.nonce = freshNonce();
+  added.signature = requestSignature(kSignerSecret, "POST", path, *added.timestamp, *added.nonce, body);
+  expectReplayRefusal(call(port(), added), "invalid-signature");
+  // Without a query the path alone is signed, as always.
+  ApiRequest plain = post(path, body, kSigner);
+  plain.signing_secret = kSignerSecret;
+  EXPECT_EQ(call(port(), plain).status, 201);
+  EXPECT_EQ(apiSeen().size(), 2u);
+}
+
 TEST_F(Ehospital, RequestBodiesAboveTheCapAre413BeforeAnythingIsSent) {
   auto env = staticEnv();
   env["EHOSPITAL_MAX_REQUEST_BYTES"] = "100";
   start(env);
   const Response r = call(port(), post("/v1/ehospital/api/appointments", std::string(200, 'x'), kWriter));
   EXPECT_EQ(r.status, 413);
+  expectNoStore(r);
   EXPECT_EQ(call(port(), post("/v1/ehospital/api/appointments", "{}", kWriter)).status, 201);
   EXPECT_EQ(apiSeen().size(), 1u);
 }
@@ -339,6 +451,39 @@ TEST_F(Ehospital, OAuthTokenIsFetchedOnceAndReused) {
   for (size_t i = 1; i < all.size(); ++i) EXPECT_EQ(all[i].header("authorization"), "Bearer tok-1");
   EXPECT_FALSE(server_->logText().find("test-secret") != std::string::npos);
   EXPECT_FALSE(server_->logText().find("tok-1") != std::string::npos);
+}
+
+// A token is refreshed shortly before its expires_in ends (1 s here: at
+// 0.9 s), without a 401 first.
+TEST_F(Ehospital, AnExpiringTokenIsRefreshedBeforeUse) {
+  control("/__expires_in?s=1");
+  start(oauthEnv());
+  EXPECT_EQ(get("/api/patients/1").status, 200);
+  EXPECT_EQ(tokenFetches(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // past its refresh time, never before
+  EXPECT_EQ(get("/api/patients/2").status, 200);
+  EXPECT_EQ(tokenFetches(), 2);
+  const std::vector<Seen> up = apiSeen();
+  ASSERT_EQ(up.size(), 2u);
+  EXPECT_EQ(up[0].header("authorization"), "Bearer tok-1");
+  EXPECT_EQ(up[1].header("authorization"), "Bearer tok-2");  // no 401 in between
+}
+
+TEST_F(Ehospital, HeadIsForwardedAndAnsweredWithoutABody) {
+  start(staticEnv());
+  auto r = request(port(), "HEAD /v1/ehospital/api/patients/7 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                               kReader + "\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body.empty());
+  EXPECT_EQ(r->header("content-type"), "application/fhir+json");
+  EXPECT_EQ(r->header("etag"), "\"v1\"");
+  expectNoStore(*r);
+  const std::vector<Seen> up = apiSeen();
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(up[0].method, "HEAD");
+  EXPECT_EQ(up[0].path, "/api/patients/7");
+  EXPECT_EQ(up[0].header("authorization"), std::string("Bearer ") + kStatic);
 }
 
 TEST_F(Ehospital, TheAbdmSessionsStyleWorksToo) {
@@ -378,6 +523,41 @@ TEST_F(Ehospital, ARefusedRetryIs502AndNotRetriedAgain) {
   EXPECT_EQ(apiSeen().size(), 2u);  // the request, then one retry
 }
 
+// An upstream that refuses every token (a wrong or disabled client): the
+// first refusal refreshes once; the fresh token's refusal is final, and so
+// are later ones for the next 30 s, so N requests do not cause N fetches.
+TEST_F(Ehospital, AnUpstreamRefusingEveryTokenCausesAtMostTwoFetches) {
+  start(oauthEnv());
+  control("/__refuse_all", "POST");
+  constexpr int kRequests = 6;
+  for (int i = 0; i < kRequests; ++i) {
+    const Response r = get("/api/patients/" + std::to_string(i));
+    expectProblem(r, 502, "ehospital-bad-gateway");
+    EXPECT_EQ(jsonField(r.body, "code"), "upstream_refused_credential") << i;
+  }
+  EXPECT_EQ(tokenFetches(), 2);
+  EXPECT_EQ(apiSeen().size(), static_cast<size_t>(kRequests + 1));  // one retry, the first time
+}
+
+// A final 401 is the upstream refusing phigate's credential: every caller
+// gets the same, so it counts against the circuit.
+TEST_F(Ehospital, RefusedCredentialsOpenTheCircuit) {
+  auto env = oauthEnv();
+  env["EHOSPITAL_CIRCUIT_FAILURES"] = "3";
+  start(env);
+  control("/__refuse_all", "POST");
+  for (int i = 0; i < 3; ++i) {
+    const Response r = get("/api/patients/1");
+    EXPECT_EQ(jsonField(r.body, "code"), "upstream_refused_credential") << i;
+  }
+  const Response r = get("/api/patients/1");
+  expectProblem(r, 503, "ehospital-unavailable");
+  EXPECT_FALSE(r.header("retry-after").empty());
+  expectNoStore(r);
+  EXPECT_EQ(apiSeen().size(), 4u);
+  EXPECT_EQ(tokenFetches(), 2);
+}
+
 TEST_F(Ehospital, AStaticTokenTheUpstreamRefusesIs502WithoutTheUpstreamsBody) {
   auto env = staticEnv();
   env["EHOSPITAL_TOKEN"] = "not-the-upstream-token";
@@ -408,6 +588,32 @@ TEST_F(Ehospital, ConcurrentCallersShareOneTokenFetch) {
   EXPECT_EQ(apiSeen().size(), static_cast<size_t>(kCallers));
 }
 
+// One key may hold at most half of EHOSPITAL_CONCURRENCY's slots (here
+// 1 of 2): its next call is a 503 ehospital-busy, another key's goes on.
+TEST_F(Ehospital, OneKeyCannotTakeEverySlot) {
+  auto env = staticEnv();
+  env["EHOSPITAL_CONCURRENCY"] = "2";
+  start(env);
+  int slow_status = 0;
+  std::thread slow([&] {
+    auto r = request(port(), authedGet("/v1/ehospital/api/slow", kReader));
+    slow_status = r ? r->status : -1;
+  });
+  ASSERT_TRUE(waitUntil([&] { return apiSeen().size() == 1; }));  // the slow call holds its slot
+  const Response busy = get("/api/patients/1", kReader);
+  expectProblem(busy, 503, "ehospital-busy");
+  EXPECT_EQ(busy.header("retry-after"), "1");
+  expectNoStore(busy);
+  EXPECT_EQ(get("/api/patients/2", kWriter).status, 200);  // another key
+  slow.join();
+  EXPECT_EQ(slow_status, 200);
+  EXPECT_EQ(get("/api/patients/3", kReader).status, 200);  // its slot is back
+  const std::vector<Seen> up = apiSeen();
+  ASSERT_EQ(up.size(), 3u);
+  EXPECT_EQ(up[1].path, "/api/patients/2");
+  EXPECT_EQ(up[2].path, "/api/patients/3");
+}
+
 TEST_F(Ehospital, ATokenEndpointThatRefusesIs502AndNothingIsSent) {
   start(oauthEnv("wrong-secret"));
   const Response r = get("/api/patients/1");
@@ -418,15 +624,24 @@ TEST_F(Ehospital, ATokenEndpointThatRefusesIs502AndNothingIsSent) {
   EXPECT_EQ(tokenFetches(), 1);
 }
 
-TEST_F(Ehospital, UpstreamFailuresAre502Or504WithoutUpstreamBytes) {
+// The upstream sleeps 3 s: a 500 ms total timeout always ends it first,
+// however loaded the machine (the other failures get their own server with
+// the default timeout, so a slow TLS handshake cannot turn them into 504s).
+TEST_F(Ehospital, ASlowUpstreamIs504) {
   auto env = staticEnv();
   env["EHOSPITAL_TIMEOUT_MS"] = "500";
-  env["EHOSPITAL_MAX_RESPONSE_BYTES"] = "65536";
   start(env);
-  Response r = get("/api/slow");
+  const Response r = get("/api/slow");
   expectProblem(r, 504, "ehospital-timeout");
   expectNoStore(r);
-  r = get("/api/big");
+  EXPECT_EQ(apiSeen().size(), 1u);
+}
+
+TEST_F(Ehospital, UpstreamFailuresAre502WithoutUpstreamBytes) {
+  auto env = staticEnv();
+  env["EHOSPITAL_MAX_RESPONSE_BYTES"] = "65536";
+  start(env);
+  Response r = get("/api/big");
   expectProblem(r, 502, "ehospital-bad-gateway");
   EXPECT_EQ(jsonField(r.body, "code"), "too_large");
   expectNoStore(r);
@@ -440,7 +655,27 @@ TEST_F(Ehospital, UpstreamFailuresAre502Or504WithoutUpstreamBytes) {
   EXPECT_EQ(r.body.find("UPSTREAM-500-BODY"), std::string::npos);
   EXPECT_FALSE(r.has("x-upstream-internal"));
   expectNoStore(r);
-  EXPECT_EQ(apiSeen().size(), 4u);
+  EXPECT_EQ(apiSeen().size(), 3u);
+}
+
+// Too-large answers are the client's doing (it asked for too much), not the
+// upstream's failure: they must not open the circuit for every other caller.
+TEST_F(Ehospital, OversizedAnswersDoNotOpenTheCircuit) {
+  auto env = staticEnv();
+  env["EHOSPITAL_MAX_RESPONSE_BYTES"] = "65536";
+  env["EHOSPITAL_CIRCUIT_FAILURES"] = "3";
+  start(env);
+  for (int i = 0; i < 15; ++i) {
+    const Response r = get("/api/big");
+    expectProblem(r, 502, "ehospital-bad-gateway");
+    EXPECT_EQ(jsonField(r.body, "code"), "too_large") << i;
+  }
+  EXPECT_EQ(get("/api/patients/1", kWriter).status, 200);
+  EXPECT_EQ(apiSeen().size(), 16u);
+  // ... while real failures still do (3 in a row here).
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(get("/api/error").status, 502);
+  expectProblem(get("/api/patients/1", kWriter), 503, "ehospital-unavailable");
+  EXPECT_EQ(apiSeen().size(), 19u);
 }
 
 TEST_F(Ehospital, AnUpstreamThatIsDownIs502AndOpensTheCircuit) {
