@@ -237,7 +237,8 @@ std::unique_ptr<phigate::state::StateStore> makeStore(const phigate::config::Con
 bool bodyBudgetFitsEveryRoute(const phigate::config::Config& cfg) {
   uint64_t largest = 0;
   for (const phigate::api::Route& r : phigate::api::gatewayRoutes()) {
-    largest = std::max(largest, std::min<uint64_t>(r.max_body, cfg.limits.max_content_length));
+    largest = std::max(largest, std::min<uint64_t>(phigate::api::routeMaxBody(r, cfg),
+                                                   cfg.limits.max_content_length));
   }
   const uint64_t need = phigate::net::readBufferCeiling(cfg.limits, largest) - phigate::net::kReadBufferSize;
   if (cfg.limits.max_body_buffer_bytes >= need) return true;

@@ -180,7 +180,7 @@ void fillRateCharge(CallState& st, const Services& services, state::RateCharge* 
   rate->subject = st.ctx.key->id;
   rate->limit = keyLimit(st.ctx.key, policy.rate_class, rule->limit);
   // The daily quota counts messages sent, per send route; reads are not sends.
-  if (policy.state_changing) {
+  if (policy.state_changing && !policy.upstream_answers) {
     rate->daily_quota = keyLimit(st.ctx.key, "daily", services.cfg.state.daily_quota);
   }
 }
@@ -215,7 +215,8 @@ void admitCall(Call& call, state::AdmitRequest& req, Admitted admitted) {
     for (const net::Header& h : http.headers) {
       if (equalsLower(h.name, "idempotency-key")) idem_header = &h;
     }
-    if (idem_header != nullptr) {
+    // An upstream's answer is not phigate's to keep and replay.
+    if (idem_header != nullptr && !st.ctx.policy->upstream_answers) {
       const std::string_view idem = idem_header->value;
       // The payload fingerprint: what the request asks for, not how it is
       // framed; keyed, since the store keeps it beside the record for a day.

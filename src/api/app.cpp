@@ -1,9 +1,11 @@
 #include "api/app.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "api/admission.h"
+#include "api/ehospital.h"
 #include "api/health.h"
 #include "api/messages.h"
 #include "api/problems.h"
@@ -46,6 +48,17 @@ constexpr RoutePolicy kCancelMessage{.permission = Permission::kMessagesRead,
                                      .state_changing = true,
                                      .rate_class = "messages"};
 
+// eHospital: GET/HEAD read, the rest write (a nonce like any state change).
+// The rate class is per key; the body cap comes from the configuration.
+constexpr RoutePolicy kEhospitalRead{.permission = Permission::kEhospitalRead,
+                                     .authenticated = true,
+                                     .rate_class = "ehospital"};
+constexpr RoutePolicy kEhospitalWrite{.permission = Permission::kEhospitalWrite,
+                                      .authenticated = true,
+                                      .state_changing = true,
+                                      .rate_class = "ehospital",
+                                      .upstream_answers = true};
+
 // Per-route body limits: far below MAX_CONTENT_LENGTH (the ceiling). An email
 // may carry 10,000 characters of text and of html, each up to 6 bytes once
 // JSON-escaped; a single SMS is at most 500 characters.
@@ -64,11 +77,23 @@ constexpr Route kRoutes[] = {
      .handler = handleMessageStatus, .max_body = 0, .policy = kReadMessages},
     {.methods = kDelete, .pattern = "/v1/messages/{id}", .name = "message_cancel",
      .handler = handleMessageCancel, .max_body = 0, .policy = kCancelMessage},
+    {.methods = kGet, .pattern = "/v1/ehospital/{path...}", .name = "ehospital_read",
+     .handler = handleEhospital, .max_body = 0, .policy = kEhospitalRead,
+     .head_check = checkEhospitalHead},
+    {.methods = kPost | kPut | kPatch | kDelete, .pattern = "/v1/ehospital/{path...}",
+     .name = "ehospital_write", .handler = handleEhospital, .max_body = kEhospitalMaxBody,
+     .policy = kEhospitalWrite, .head_check = checkEhospitalHead},
 };
 
 }  // namespace
 
 std::span<const Route> gatewayRoutes() { return kRoutes; }
+
+uint64_t routeMaxBody(const Route& route, const config::Config& cfg) {
+  if (route.head_check != checkEhospitalHead) return route.max_body;
+  if (!cfg.ehospital.configured()) return 0;
+  return std::min<uint64_t>(route.max_body, cfg.ehospital.max_request_bytes);
+}
 
 namespace {
 // A key of its own for fingerprints, so SECRET_KEY itself keys nothing but
@@ -89,7 +114,13 @@ GatewayApp::GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& 
       services_{cfg, policy, key_ring, *store_, fingerprintKey(cfg.secret_key)},
       pipeline_(policy) {
   pipeline_.setAuthFailureHook(this, onAuthFailure);
+  // The configuration was validated at load: this cannot fail then.
+  if (std::string error; !upstream::makeEhospitalSetup(cfg, &ehospital_setup_, &error)) {
+    ehospital_setup_.configured = false;
+  }
 }
+
+GatewayApp::~GatewayApp() = default;
 
 // Behind a trusted proxy every client arrives on the proxy's connections;
 // the per-client limits that matter there are the pipeline's, keyed by the
@@ -109,6 +140,10 @@ constexpr uint64_t kBlocksRefreshMs = 500;
 void GatewayApp::onStart(net::Worker& worker) {
   store_->start(worker.loop());
   delivery_.start(worker.loop(), store_->outbox(), services_.key_ring, store_->callbacks());
+  if (ehospital_setup_.configured) {
+    ehospital_ = std::make_unique<upstream::EhospitalProxy>(worker.loop(), ehospital_setup_);
+    services_.ehospital = ehospital_.get();
+  }
   uv_timer_init(worker.loop(), &blocks_timer_);
   blocks_timer_.data = this;
   uv_timer_start(&blocks_timer_, onBlocksTimer, 0, kBlocksRefreshMs);
@@ -120,6 +155,9 @@ void GatewayApp::onStop() {
   if (!started_) return;
   started_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&blocks_timer_), nullptr);
+  // Calls still in flight upstream end now (503); the loop closes the handles.
+  services_.ehospital = nullptr;
+  ehospital_.reset();
   // Messages in flight to a provider are finished and recorded first; the
   // store goes after (the consumer needs it to record them).
   delivery_.stop(cfg_.limits.drain_timeout_ms, this,
@@ -169,8 +207,12 @@ void GatewayApp::onHead(net::Exchange& ex) {
   st->reset(&ex, m.route);
   st->ctx.policy = m.route != nullptr ? &m.route->policy : &kPublic;
   ex.app_data = st;
-  const bool refused = pipeline_.runHead(st->ctx) != pipeline::Verdict::kContinue ||
-                       (st->ctx.policy->state_changing && !checkIdempotencyHeader(req, &st->ctx.rejection));
+  const bool refused =
+      pipeline_.runHead(st->ctx) != pipeline::Verdict::kContinue ||
+      (st->ctx.policy->state_changing && !checkIdempotencyHeader(req, &st->ctx.rejection)) ||
+      (m.route != nullptr && m.route->head_check != nullptr &&
+       !m.route->head_check(services_, ex, std::span(m.params.data(), m.param_count),
+                            &st->ctx.rejection));
   if (refused) {
     // With a body: answer now; the body is never read (the connection
     // closes). Without one the message is already complete: the answer

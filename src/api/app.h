@@ -13,17 +13,25 @@
 #include "delivery/service.h"
 #include "net/exchange.h"
 #include "pipeline/pipeline.h"
+#include "upstream/ehospital_proxy.h"
 
 namespace phigate::api {
 
 /** phigate's routes (static table). */
 std::span<const Route> gatewayRoutes();
 
+/**
+ * The most body a route can accept under `cfg` (the eHospital write route's
+ * comes from EHOSPITAL_MAX_REQUEST_BYTES, 0 when the pass-through is off).
+ */
+uint64_t routeMaxBody(const Route& route, const config::Config& cfg);
+
 class GatewayApp : public net::Application {
  public:
   GatewayApp(const config::Config& cfg, const pipeline::PolicyConfig& policy,
              const crypto::KeyRing& key_ring, std::unique_ptr<state::StateStore> store,
              std::span<const Route> routes, delivery::DeliverySetup delivery = {.enabled = false});
+  ~GatewayApp() override;
 
   void onHead(net::Exchange& ex) override;
   void onRequest(net::Exchange& ex) override;
@@ -48,6 +56,8 @@ class GatewayApp : public net::Application {
   std::unique_ptr<state::StateStore> store_;
   delivery::DeliveryService delivery_;
   Services services_;
+  upstream::EhospitalSetup ehospital_setup_;
+  std::unique_ptr<upstream::EhospitalProxy> ehospital_;
   pipeline::Pipeline pipeline_;
   CallPool pool_;
   uv_timer_t blocks_timer_;

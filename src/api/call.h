@@ -16,6 +16,10 @@
 #include "pipeline/stage.h"
 #include "state/store.h"
 
+namespace phigate::upstream {
+class EhospitalProxy;
+}
+
 namespace phigate::api {
 
 struct Route;
@@ -34,6 +38,9 @@ struct Services {
   // sits in the store for a day, and an unkeyed hash of a short, guessable
   // body (an OTP to a known number) would give the body away.
   crypto::Sha256 fingerprint_key{};
+  // The eHospital pass-through on this worker's loop; null when not
+  // configured (or before the worker started).
+  upstream::EhospitalProxy* ehospital = nullptr;
 };
 
 /** A message id: 128 random bits as 32 lower-case hex characters. */

@@ -101,6 +101,7 @@ std::string Router::allowHeader(uint8_t allowed) {
   }
   if (allowed & kPost) add("POST");
   if (allowed & kPut) add("PUT");
+  if (allowed & kPatch) add("PATCH");
   if (allowed & kDelete) add("DELETE");
   add("OPTIONS");
   return out;

@@ -24,9 +24,19 @@ inline constexpr uint8_t kGet = methodBit(net::Method::kGet);
 inline constexpr uint8_t kPost = methodBit(net::Method::kPost);
 inline constexpr uint8_t kPut = methodBit(net::Method::kPut);
 inline constexpr uint8_t kDelete = methodBit(net::Method::kDelete);
+inline constexpr uint8_t kPatch = methodBit(net::Method::kPatch);
 
 struct Call;
+struct Services;
 using Handler = void (*)(Call& call);
+
+/**
+ * A route's own check of the head, after the pipeline's head stages passed
+ * (nullptr: none). False: `out` is the answer, given before the body is
+ * read. May lower ex.body_limit.
+ */
+using HeadCheck = bool (*)(Services& services, net::Exchange& ex,
+                           std::span<const std::string_view> params, pipeline::Rejection* out);
 
 /** One entry of the route table. HEAD is implied by GET, OPTIONS by any. */
 struct Route {
@@ -36,6 +46,7 @@ struct Route {
   Handler handler;
   uint64_t max_body;         // bytes; 0 = no body accepted
   pipeline::RoutePolicy policy = {};
+  HeadCheck head_check = nullptr;
 };
 
 inline constexpr size_t kMaxParams = 4;

@@ -8,6 +8,7 @@
 #include "config/config.h"
 
 #include "net/http_client.h"
+#include "upstream/path_allowlist.h"
 
 #include <algorithm>
 #include <array>
@@ -88,6 +89,7 @@ class Loader {
     bool ok = rejectUnknownNames() && applyTable() && resolveWorkers(cli_workers, cpu_count);
     if (ok) ok = config_.production() ? checkProduction() : prepareDevelopment();
     if (ok) ok = checkDelivery();
+    if (ok) ok = checkEhospital();
     if (ok) result_.config = std::move(config_);
     return std::move(result_);
   }
@@ -325,6 +327,76 @@ class Loader {
     return true;
   }
 
+  // The pass-through is off without a base URL; with one it needs an
+  // allow-list and exactly one kind of credential. Names only, never values.
+  bool checkEhospital() {
+    const EhospitalPolicy& e = config_.ehospital;
+    const bool prod = config_.production();
+    const bool oauth_any = !e.client_id.empty() || !e.client_secret.empty() || !e.token_url.empty();
+    if (!e.configured()) {
+      for (const auto& [name, value] : {std::pair<std::string_view, const std::string*>{
+                                            "EHOSPITAL_ALLOWED_PATHS", &e.allowed_paths},
+                                        {"EHOSPITAL_TOKEN", &e.token},
+                                        {"EHOSPITAL_CLIENT_ID", &e.client_id},
+                                        {"EHOSPITAL_CLIENT_SECRET", &e.client_secret},
+                                        {"EHOSPITAL_TOKEN_URL", &e.token_url}}) {
+        if (!value->empty()) {
+          return fail(std::string(name) + " is set but EHOSPITAL_BASE_URL is not (the pass-through "
+                                          "is off without it)");
+        }
+      }
+      return true;
+    }
+    auto url = [&](std::string_view name, const std::string& value) {
+      const bool scheme_ok = value.starts_with("https://") || (!prod && value.starts_with("http://"));
+      const size_t host_at = value.find("://") + 3;
+      const bool plain = value.find_first_of("?#@ \t") == std::string::npos &&
+                         value.size() > host_at && value[host_at] != '/';
+      if (scheme_ok && plain) return true;
+      return fail(std::string(name) +
+                  (prod ? " must be an https:// URL (no query, fragment or user info) in production"
+                        : " must be an http:// or https:// URL (no query, fragment or user info)"));
+    };
+    if (!url("EHOSPITAL_BASE_URL", e.base_url)) return false;
+    upstream::PathAllowList allow;
+    if (std::string why; !allow.parse(e.allowed_paths, &why)) return fail(why);
+    if (allow.size() == 0) {
+      return fail("EHOSPITAL_ALLOWED_PATHS is required with EHOSPITAL_BASE_URL (a comma-separated "
+                  "list of `METHOD /path`; nothing is forwarded without it)");
+    }
+    // The worst case the pass-through may buffer per worker (docs/EHOSPITAL.md,
+    // "Size caps, buffering and memory"): every call with maximal bodies.
+    const uint64_t per_call = 2 * uint64_t{e.max_request_bytes} + 2 * uint64_t{e.max_response_bytes};
+    if (uint64_t{e.concurrency} * per_call > kEhospitalMaxBufferBytes) {
+      return fail("EHOSPITAL_CONCURRENCY x (2 x EHOSPITAL_MAX_REQUEST_BYTES + 2 x "
+                  "EHOSPITAL_MAX_RESPONSE_BYTES) exceeds the 1 GiB per worker the eHospital "
+                  "pass-through may buffer: lower the concurrency or the body caps");
+    }
+    if (!e.token.empty() && oauth_any) {
+      return fail("EHOSPITAL_TOKEN and EHOSPITAL_CLIENT_ID / EHOSPITAL_CLIENT_SECRET / "
+                  "EHOSPITAL_TOKEN_URL exclude each other: set one kind of credential");
+    }
+    if (!e.token.empty()) {
+      if (!isHeaderSafeToken(e.token)) {
+        return fail("EHOSPITAL_TOKEN must contain only printable ASCII characters without spaces");
+      }
+      return true;
+    }
+    if (!oauth_any) {
+      return fail("EHOSPITAL_BASE_URL needs a credential: EHOSPITAL_TOKEN, or EHOSPITAL_CLIENT_ID, "
+                  "EHOSPITAL_CLIENT_SECRET and EHOSPITAL_TOKEN_URL");
+    }
+    for (const auto& [name, value] : {std::pair<std::string_view, const std::string*>{
+                                          "EHOSPITAL_CLIENT_ID", &e.client_id},
+                                      {"EHOSPITAL_CLIENT_SECRET", &e.client_secret},
+                                      {"EHOSPITAL_TOKEN_URL", &e.token_url}}) {
+      if (value->empty()) {
+        return fail(std::string(name) + " is required with the other OAuth2 EHOSPITAL_ variables");
+      }
+    }
+    return url("EHOSPITAL_TOKEN_URL", e.token_url);
+  }
+
   bool prepareDevelopment() {
     if (!developmentSecret("SECRET_KEY", &config_.secret_key) ||
         !developmentSecret("ENCRYPTION_KEY", &config_.encryption_key)) {
@@ -405,6 +477,7 @@ const RateRule* StatePolicy::rule(std::string_view route_class) const {
   if (route_class == "messages") return &messages;
   if (route_class == "health") return &health;
   if (route_class == "admin") return &admin;
+  if (route_class == "ehospital") return &ehospital;
   return nullptr;
 }
 

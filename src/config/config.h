@@ -38,13 +38,15 @@ struct RateRule {
 struct StatePolicy {
   // PHIGATE_RATE_LIMITS="sms=200/60,bulk=10/60,..." overrides these defaults
   // (the guide's: single SMS 200/min, bulk 10/min, health 5/min per client
-  // IP, admin 5/min; and email 200/min, message reads 600/min).
+  // IP, admin 5/min; and email 200/min, message reads 600/min, eHospital
+  // pass-through calls 200/min).
   RateRule sms{200, 60};
   RateRule bulk{10, 60};
   RateRule email{200, 60};
   RateRule messages{600, 60};
   RateRule health{5, 60};
   RateRule admin{5, 60};
+  RateRule ehospital{200, 60};
   uint32_t daily_quota = 0;             // PHIGATE_DAILY_QUOTA per key per UTC day (0: none)
   uint32_t idempotency_ttl_s = 86'400;  // PHIGATE_IDEMPOTENCY_TTL_S
   uint32_t auth_failure_limit = 20;     // PHIGATE_AUTH_FAILURE_LIMIT
@@ -107,6 +109,34 @@ struct DeliveryPolicy {
   bool operator==(const DeliveryPolicy&) const = default;
 };
 
+/**
+ * The most the eHospital pass-through may buffer per worker in the worst case,
+ * EHOSPITAL_CONCURRENCY x (2 x request cap + 2 x response cap); a larger
+ * product is a start-up error (the defaults: 32 x 6 MiB = 192 MiB).
+ */
+inline constexpr uint64_t kEhospitalMaxBufferBytes = uint64_t{1} << 30;
+
+/** The eHospital / ABDM pass-through, `ANY /v1/ehospital/{path...}` (docs/EHOSPITAL.md). */
+struct EhospitalPolicy {
+  std::string base_url;                      // EHOSPITAL_BASE_URL (empty: not configured)
+  std::string allowed_paths;                 // EHOSPITAL_ALLOWED_PATHS (upstream/path_allowlist.h)
+  std::string token;                         // EHOSPITAL_TOKEN (static bearer)
+  std::string client_id;                     // EHOSPITAL_CLIENT_ID (OAuth2 client credentials)
+  std::string client_secret;                 // EHOSPITAL_CLIENT_SECRET
+  std::string token_url;                     // EHOSPITAL_TOKEN_URL
+  std::string token_request = "form";        // EHOSPITAL_TOKEN_REQUEST: form | json
+  uint32_t max_request_bytes = 1024 * 1024;  // EHOSPITAL_MAX_REQUEST_BYTES
+  uint32_t max_response_bytes = 2 * 1024 * 1024;  // EHOSPITAL_MAX_RESPONSE_BYTES
+  uint32_t connect_timeout_ms = 5'000;       // EHOSPITAL_CONNECT_TIMEOUT_MS
+  uint32_t timeout_ms = 30'000;              // EHOSPITAL_TIMEOUT_MS
+  uint32_t concurrency = 32;                 // EHOSPITAL_CONCURRENCY (per worker)
+  uint32_t circuit_failures = 10;            // EHOSPITAL_CIRCUIT_FAILURES
+  uint32_t circuit_open_s = 30;              // EHOSPITAL_CIRCUIT_OPEN_S
+
+  bool configured() const { return !base_url.empty(); }
+  bool operator==(const EhospitalPolicy&) const = default;
+};
+
 struct Config {
   AppEnv app_env = AppEnv::kDevelopment;
   bool debug = false;                        // DEBUG
@@ -137,6 +167,7 @@ struct Config {
   ServerLimits limits;
   StatePolicy state;
   DeliveryPolicy delivery;
+  EhospitalPolicy ehospital;
 
   bool production() const { return app_env == AppEnv::kProduction; }
   /**

@@ -111,6 +111,7 @@ bool applyAppEnv(const Variable& row, std::string_view value, Config& config, st
 }
 
 constexpr std::string_view kSchemes[] = {"http", "https"};
+constexpr std::string_view kTokenRequests[] = {"form", "json"};
 
 constexpr std::string_view kSmsProviderNames[] = {"mock", "cdac", "http"};
 constexpr SmsProviderKind kSmsProviders[] = {SmsProviderKind::kMock, SmsProviderKind::kCdac,
@@ -187,7 +188,8 @@ constexpr uint64_t kMaxRateLimit = 1'000'000;
 constexpr uint64_t kMaxRateWindowS = kDayS;
 constexpr const char* kRateLimitsError =
     "PHIGATE_RATE_LIMITS must be a comma-separated list of class=limit/seconds (limit up to "
-    "1000000, seconds up to 86400) with classes sms, bulk, email, messages, health, admin";
+    "1000000, seconds up to 86400) with classes sms, bulk, email, messages, health, admin, "
+    "ehospital";
 
 std::string_view trimSpaces(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
@@ -347,6 +349,7 @@ constexpr Variable appliedByRule(Variable v) {
 using Limits = ServerLimits;
 using Policy = StatePolicy;
 using Delivery = DeliveryPolicy;
+using Ehospital = EhospitalPolicy;
 
 // The order is the README's: the Flask guide's names first, then phigate's.
 // Each help text is one line and may not contain '|' (it is a table cell).
@@ -489,7 +492,8 @@ constexpr Variable kVariables[] = {
         {.value = "300",
          .help = "accepted distance of `X-Timestamp` from the server clock, past or future"}),
     special("PHIGATE_RATE_LIMITS", &applyRateLimits,
-            {.value = "sms=200/60,bulk=10/60,email=200/60,messages=600/60,health=5/60,admin=5/60",
+            {.value = "sms=200/60,bulk=10/60,email=200/60,messages=600/60,health=5/60,admin=5/60,"
+                      "ehospital=200/60",
              .syntax = "comma-separated `class=limit/seconds` (limit ≤ 1000000, seconds ≤ 86400)",
              .help = "overrides per route class (exact sliding windows; health is per client "
                      "address, the rest per key)"}),
@@ -676,6 +680,64 @@ constexpr Variable kVariables[] = {
         {.value = "0",
          .note = "(no cap)",
          .help = "emails per second for this host, shared out between its workers"}),
+    // ---- the eHospital / ABDM pass-through (docs/EHOSPITAL.md)
+    text<&Config::ehospital, &Ehospital::base_url>(
+        "EHOSPITAL_BASE_URL",
+        {.note = "none (`/v1/ehospital/...` answers `404 ehospital-not-configured`)",
+         .syntax = "URL",
+         .help = "the upstream that `/v1/ehospital/{path}` forwards to, as base URL + `/{path}` "
+                 "(`http://` only in development)"}),
+    list<&Config::ehospital, &Ehospital::allowed_paths>(
+        "EHOSPITAL_ALLOWED_PATHS",
+        {.note = "none; required with `EHOSPITAL_BASE_URL`",
+         .syntax = "comma-separated `METHOD /path`, `*` = one segment",
+         .help = "what may be forwarded, e.g. `GET /api/patients/*,POST /api/appointments`; "
+                 "anything else is a 404 that never reaches the upstream"}),
+    secret<&Config::ehospital, &Ehospital::token>(
+        "EHOSPITAL_TOKEN",
+        {.syntax = "token",
+         .help = "a static bearer phigate sends upstream (or use the three OAuth2 variables)"}),
+    text<&Config::ehospital, &Ehospital::client_id>(
+        "EHOSPITAL_CLIENT_ID", {.syntax = "text", .help = "OAuth2 client-credentials client id"}),
+    secret<&Config::ehospital, &Ehospital::client_secret>(
+        "EHOSPITAL_CLIENT_SECRET", {.syntax = "text", .help = "its client secret"}),
+    text<&Config::ehospital, &Ehospital::token_url>(
+        "EHOSPITAL_TOKEN_URL",
+        {.syntax = "URL",
+         .help = "the token endpoint; the session token is cached until shortly before "
+                 "`expires_in` and refreshed by one request"}),
+    enumeration("EHOSPITAL_TOKEN_REQUEST", kTokenRequests,
+                &setSpelling<&Config::ehospital, &Ehospital::token_request>,
+                {.value = "form",
+                 .help = "`form`: RFC 6749 `grant_type=client_credentials` form; `json`: the ABDM "
+                         "gateway's `{\"clientId\",\"clientSecret\"}`"}),
+    integer<&Config::ehospital, &Ehospital::max_request_bytes>(
+        "EHOSPITAL_MAX_REQUEST_BYTES", 0, 64 * kMiB,
+        {.value = "1048576", .help = "request body cap for `/v1/ehospital/...` → 413"}),
+    integer<&Config::ehospital, &Ehospital::max_response_bytes>(
+        "EHOSPITAL_MAX_RESPONSE_BYTES", 1024, 64 * kMiB,
+        {.value = "2097152",
+         .help = "upstream response body cap; above it the answer is `502 ehospital-bad-gateway`"}),
+    integer<&Config::ehospital, &Ehospital::connect_timeout_ms>(
+        "EHOSPITAL_CONNECT_TIMEOUT_MS", 1, 600'000,
+        {.value = "5000", .help = "upstream connect timeout (lookup, TCP, TLS) → 504"}),
+    integer<&Config::ehospital, &Ehospital::timeout_ms>(
+        "EHOSPITAL_TIMEOUT_MS", 1, 600'000,
+        {.value = "30000", .help = "a whole upstream call (a 401 retry is a second call) → 504"}),
+    integer<&Config::ehospital, &Ehospital::concurrency>(
+        "EHOSPITAL_CONCURRENCY", 1, 100'000,
+        {.value = "32",
+         .help = "upstream calls in flight per worker, one key at most half of them; beyond → 503 "
+                 "`ehospital-busy`. Concurrency × (2 × request cap + 2 × response cap) must stay "
+                 "≤ 1 GiB (docs/EHOSPITAL.md)"}),
+    integer<&Config::ehospital, &Ehospital::circuit_failures>(
+        "EHOSPITAL_CIRCUIT_FAILURES", 1, 1'000'000,
+        {.value = "10",
+         .help = "consecutive upstream failures (no answer, 5xx) that open its circuit ..."}),
+    integer<&Config::ehospital, &Ehospital::circuit_open_s>(
+        "EHOSPITAL_CIRCUIT_OPEN_S", 1, kDayS,
+        {.value = "30",
+         .help = "... for this long (`503 ehospital-unavailable`); then one probe decides"}),
 };
 
 }  // namespace

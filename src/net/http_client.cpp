@@ -209,6 +209,14 @@ struct HttpClient::Transfer {
   uint64_t dns_deadline_ms = 0;
   std::string body;
   std::string response;
+  // capture_headers: the final response's header lines as received, and
+  // their fields (views into it) once the transfer ends.
+  bool capture_headers = false;
+  bool path_as_is = false;
+  std::string header_block;
+  std::vector<HttpHeader> header_fields;
+  size_t header_count = 0;
+  bool header_ended = false;  // the block's blank line was seen: what follows is a trailer
   // Mail only (sendMail).
   bool mail = false;
   bool require_tls = true;
@@ -235,6 +243,7 @@ struct HttpClient::Transfer {
     wipe(password);
     wipe(body);
     wipe(response);
+    wipe(header_block);
   }
 };
 
@@ -420,6 +429,9 @@ bool HttpClient::send(const HttpRequestSpec& request, DoneFn done, void* ctx) {
   if (closing_) return false;
   Transfer* t = newTransfer(done, ctx, request.timeouts);
   t->method = request.method;
+  if (request.max_response_bytes != 0) t->cap = request.max_response_bytes;
+  t->capture_headers = request.capture_headers;
+  t->path_as_is = request.path_as_is;
   std::string dns_key;
   const HttpError e = prepare(t, request, &dns_key);
   submit(t, e, dns_key);
@@ -464,10 +476,19 @@ HttpError HttpClient::prepareMail(Transfer* t, const MailSpec& mail, std::string
 HttpError HttpClient::prepare(Transfer* t, const HttpRequestSpec& request, std::string* dns_key) {
   if (multi_ == nullptr) return HttpError::kOther;
   if (!proxy_ok_) return HttpError::kRefused;
-  if (request.method != HttpMethod::kGet && request.method != HttpMethod::kPost) {
-    return HttpError::kRefused;
+  switch (request.method) {
+    case HttpMethod::kGet:
+    case HttpMethod::kHead:
+      if (!request.body.empty()) return HttpError::kRefused;
+      break;
+    case HttpMethod::kPost:
+    case HttpMethod::kPut:
+    case HttpMethod::kPatch:
+    case HttpMethod::kDelete:
+      break;
+    default:
+      return HttpError::kRefused;
   }
-  if (request.method == HttpMethod::kGet && !request.body.empty()) return HttpError::kRefused;
   std::string host_key;
   if (const HttpError e = admitUrl(request.url, t, &host_key); e != HttpError::kNone) return e;
   for (const std::string_view h : request.headers) {
@@ -732,13 +753,8 @@ bool HttpClient::configure(Transfer* t) {
   }
   if (ok && t->mail) {
     ok = configureMail(t);
-  } else if (ok && t->method == HttpMethod::kGet) {
-    ok = curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
   } else if (ok) {
-    ok = curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data()) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size())) ==
-             CURLE_OK;
+    ok = configureMethod(t);
   }
   if (!ok) return false;
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
@@ -760,7 +776,93 @@ bool HttpClient::configure(Transfer* t) {
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   // A declared Content-Length above the cap fails before any body is read.
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t->cap));
+  if (t->path_as_is) curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+  if (t->capture_headers) {
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, onCurlHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+  }
   return true;
+}
+
+// GET and HEAD without a body; POST, PUT, PATCH and DELETE send theirs from
+// the transfer's copy (POSTFIELDS, with the method's name for the last
+// three). A DELETE without one is a bodyless request of that name.
+bool HttpClient::configureMethod(Transfer* t) {
+  CURL* e = t->easy;
+  const auto fields = [&] {
+    return curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data()) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                            static_cast<curl_off_t>(t->body.size())) == CURLE_OK;
+  };
+  switch (t->method) {
+    case HttpMethod::kGet: return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+    case HttpMethod::kHead: return curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
+    case HttpMethod::kPost: return curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK && fields();
+    case HttpMethod::kPut:
+      return fields() && curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT") == CURLE_OK;
+    case HttpMethod::kPatch:
+      return fields() && curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH") == CURLE_OK;
+    case HttpMethod::kDelete:
+      if (t->body.empty()) {
+        return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE") == CURLE_OK;
+      }
+      return fields() && curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE") == CURLE_OK;
+  }
+  return false;
+}
+
+// One header line of a response, CRLF included. A status line starts a new
+// block (an interim 1xx, a proxy's CONNECT answer and the final response
+// each have one): only the last block is kept. Bounded in bytes and fields.
+// curl passes a chunked body's trailer fields here too, after the block's
+// blank line: they are not headers (a sender could otherwise add fields
+// after the body), so nothing after that line is kept until a new block.
+size_t HttpClient::onCurlHeader(char* data, size_t size, size_t n, void* userp) {
+  auto* t = static_cast<Transfer*>(userp);
+  const size_t bytes = size * n;
+  const std::string_view line(data, bytes);
+  if (line.starts_with("HTTP/")) {
+    t->header_block.clear();
+    t->header_count = 0;
+    t->header_ended = false;
+    return bytes;
+  }
+  if (line == "\r\n" || line == "\n") {
+    t->header_ended = true;
+    return bytes;
+  }
+  if (t->header_ended) return bytes;  // a trailer
+  if (bytes > kMaxCapturedHeaderBytes - t->header_block.size() ||
+      t->header_count >= kMaxCapturedHeaders) {
+    t->too_large = true;
+    return 0;  // curl aborts the transfer
+  }
+  t->header_block.append(line);
+  ++t->header_count;
+  return bytes;
+}
+
+// The captured block as fields. A line without a colon or starting with a
+// blank (obs-fold) is dropped: what it would continue is not passed on.
+void HttpClient::parseHeaders(Transfer* t) {
+  t->header_fields.clear();
+  std::string_view rest = t->header_block;
+  while (!rest.empty()) {
+    const size_t eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const size_t colon = line.find(':');
+    if (line.empty() || line.front() == ' ' || line.front() == '\t' || colon == 0 ||
+        colon == std::string_view::npos) {
+      continue;
+    }
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    t->header_fields.push_back(HttpHeader{line.substr(0, colon), value});
+  }
 }
 
 // The message is uploaded from the caller's bytes (curl dot-stuffs them and
@@ -934,6 +1036,10 @@ void HttpClient::finish(Transfer* t, CURLcode code) {
   if (r.error == HttpError::kNone) {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
     r.body = t->response;
+    if (t->capture_headers) {
+      parseHeaders(t);
+      r.headers = t->header_fields;
+    }
   } else if (r.error == HttpError::kTooLarge) {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);  // the head arrived
   }

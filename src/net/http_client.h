@@ -31,7 +31,8 @@
 // timeout, is kDns: the request was certainly not sent. IP literals skip all
 // of it.
 //
-// Policy, the same for every request: GET or POST; TLS peer and host
+// Policy, the same for every request: GET, HEAD, POST, PUT, PATCH or
+// DELETE (a body with POST, PUT, PATCH and DELETE only); TLS peer and host
 // verification always on (an optional CA file); `http://` only when the
 // options say development; http and https only; no redirects, no cookies, no
 // content decoding; CURLOPT_NOSIGNAL. Proxies only from the options (an
@@ -79,17 +80,23 @@
 
 namespace phigate::net {
 
-enum class HttpMethod : uint8_t { kGet, kPost };
+enum class HttpMethod : uint8_t { kGet, kPost, kPut, kPatch, kDelete, kHead };
+
+/** One response header field (HttpRequestSpec::capture_headers); views valid during `done` only. */
+struct HttpHeader {
+  std::string_view name;   // as the upstream spelt it (HTTP/2: lower case)
+  std::string_view value;  // trimmed of surrounding blanks
+};
 
 /** Why a request has no usable response. */
 enum class HttpError : uint8_t {
   kNone,       // a response arrived: see `status` (any status, 4xx/5xx too)
-  kRefused,    // refused before any connection: URL not allowed, bad header, GET with a body
+  kRefused,    // refused before any connection: URL not allowed, bad header, GET/HEAD with a body
   kDns,        // the host (or the proxy's) did not resolve, or not within the connect timeout
   kConnect,    // no connection (refused, unreachable, connect failed, the proxy refused the tunnel)
   kTimeout,    // the connect or the total timeout ran out
   kTls,        // handshake or certificate verification failed
-  kTooLarge,   // the response body exceeded the cap; the transfer was aborted
+  kTooLarge,   // the response body (or its captured header block) exceeded the cap; aborted
   kCancelled,  // the client was destroyed with the request in flight
   kOther,      // anything else: reset, closed mid-response, malformed response
 };
@@ -106,9 +113,26 @@ struct HttpRequestSpec {
   HttpMethod method = HttpMethod::kPost;
   std::string_view url;
   std::span<const std::string_view> headers;  // each "Name: value", no CR/LF
-  std::string_view body;                      // POST only: a GET with a body is refused
+  std::string_view body;                      // not with GET or HEAD (refused)
   HttpTimeouts timeouts;
+  /** The response body cap for this request; 0: HttpClientOptions::max_response_bytes. */
+  size_t max_response_bytes = 0;
+  /**
+   * Collect the final response's header fields into HttpResult::headers (at
+   * most kMaxCapturedHeaderBytes and kMaxCapturedHeaders: beyond, kTooLarge).
+   */
+  bool capture_headers = false;
+  /**
+   * Send the URL's path exactly as given: curl otherwise squashes "/./"
+   * and "/../" segments, so the path that was checked would not be the one
+   * that is sent.
+   */
+  bool path_as_is = false;
 };
+
+/** Bounds of HttpRequestSpec::capture_headers (the final response's block). */
+inline constexpr size_t kMaxCapturedHeaderBytes = 32 * 1024;
+inline constexpr size_t kMaxCapturedHeaders = 64;
 
 /**
  * One mail. Every view but `message` needs to live only until sendMail()
@@ -146,6 +170,7 @@ struct HttpResult {
                           // kTooLarge too: the head came, the body was cut off), else 0
   int curl_code = 0;      // CURLcode, for diagnostics (curl_easy_strerror: fixed text)
   std::string_view body;  // the response body; valid during the callback only
+  std::span<const HttpHeader> headers;  // capture_headers only; valid during the callback only
 };
 
 /**
@@ -269,6 +294,7 @@ class HttpClient {
   static int onCurlCloseSocket(void* clientp, curl_socket_t s);
   static curl_socket_t onCurlOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* addr);
   static size_t onCurlWrite(char* data, size_t size, size_t n, void* userp);
+  static size_t onCurlHeader(char* data, size_t size, size_t n, void* userp);
   static size_t onCurlRead(char* data, size_t size, size_t n, void* userp);
   static int onCurlSeek(void* userp, curl_off_t offset, int origin);
   static void onTimer(uv_timer_t* t);
@@ -287,6 +313,8 @@ class HttpClient {
   void resolved(const std::string& dns_key, int status, addrinfo* res);
   HttpError startCurl(Transfer* t);
   bool configure(Transfer* t);
+  bool configureMethod(Transfer* t);
+  static void parseHeaders(Transfer* t);
   void refuse(Transfer* t, HttpError e, CURLcode code = CURLE_OK);
   void socketAction(curl_socket_t s, int flags);
   bool drainCompleted();

@@ -23,6 +23,7 @@ Method mapMethod(uint8_t m) {
     case HTTP_PUT: return Method::kPut;
     case HTTP_DELETE: return Method::kDelete;
     case HTTP_OPTIONS: return Method::kOptions;
+    case HTTP_PATCH: return Method::kPatch;
     default: return Method::kOther;
   }
 }

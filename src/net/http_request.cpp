@@ -10,6 +10,7 @@ std::string_view methodName(Method m) {
     case Method::kPut: return "PUT";
     case Method::kDelete: return "DELETE";
     case Method::kOptions: return "OPTIONS";
+    case Method::kPatch: return "PATCH";
     case Method::kOther: break;
   }
   return "OTHER";

@@ -12,7 +12,7 @@
 namespace phigate::net {
 
 /** The methods phigate accepts; anything else is refused before routing. */
-enum class Method : uint8_t { kGet, kHead, kPost, kPut, kDelete, kOptions, kOther };
+enum class Method : uint8_t { kGet, kHead, kPost, kPut, kDelete, kOptions, kPatch, kOther };
 
 std::string_view methodName(Method m);
 

@@ -23,14 +23,20 @@ std::string_view reasonPhrase(int status) {
     case 200: return "OK";
     case 201: return "Created";
     case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
     case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 406: return "Not Acceptable";
     case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
@@ -63,8 +69,9 @@ size_t appendResponse(Buffer& out, const StaticHeaders& fixed, const WallClock& 
   out.append("Content-Type: ");
   out.append(spec.content_type);
   out.append("\r\n");
-  // RFC 9110 §8.6: no Content-Length in a 204.
-  const bool no_body = spec.status == 204;
+  // RFC 9110 §8.6: no Content-Length in a 204; a 304 (passed through from
+  // an upstream) has no body, and a length of 0 would misstate the resource's.
+  const bool no_body = spec.status == 204 || spec.status == 304;
   if (!no_body) {
     out.append("Content-Length: ");
     out.appendUint(body.size());

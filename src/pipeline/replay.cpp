@@ -67,9 +67,12 @@ ReplayFailure checkSignature(const net::HttpRequest& req, const ApiKey& key, con
   const crypto::Sha256 body_hash = crypto::sha256(req.body);
   char body_hex[2 * crypto::kSha256Bytes];
   crypto::toHex(body_hash, body_hex);
+  // The request target: the path, and `?` + the query when there is one
+  // (what a pass-through forwards must be what was signed).
+  const std::string_view qmark = req.query.empty() ? std::string_view() : std::string_view("?");
   const crypto::Sha256 expected = crypto::hmacSha256(
-      key.signing_secret, {req.method_text, "\n", req.path, "\n", token.timestamp_text, "\n", token.nonce,
-                           "\n", std::string_view(body_hex, sizeof body_hex)});
+      key.signing_secret, {req.method_text, "\n", req.path, qmark, req.query, "\n", token.timestamp_text,
+                           "\n", token.nonce, "\n", std::string_view(body_hex, sizeof body_hex)});
   if (!crypto::constantTimeEqual(expected.data(), token.signature.data(), token.signature.size())) {
     return ReplayFailure::kBadSignature;
   }
@@ -102,14 +105,16 @@ Rejection replayRejection(ReplayFailure f) {
       r.title = "Invalid signature";
       r.detail =
           "This key signs its requests: send X-Signature, the hex HMAC-SHA256 of "
-          "METHOD\\nPATH\\nX-Timestamp\\nX-Nonce\\nhex(SHA256(body)) under its signing_secret.";
+          "METHOD\\nPATH[?QUERY]\\nX-Timestamp\\nX-Nonce\\nhex(SHA256(body)) under its "
+          "signing_secret (the query with its `?` when the request has one).";
       break;
     case ReplayFailure::kBadSignature:
       r.type = "invalid-signature";
       r.title = "Invalid signature";
       r.detail =
-          "X-Signature does not match: sign METHOD\\nPATH\\nX-Timestamp\\nX-Nonce\\nhex(SHA256(body)) "
-          "exactly as sent, with the key's signing_secret.";
+          "X-Signature does not match: sign METHOD\\nPATH[?QUERY]\\nX-Timestamp\\nX-Nonce\\n"
+          "hex(SHA256(body)) exactly as sent (the query with its `?` when the request has one), "
+          "with the key's signing_secret.";
       break;
     default:
       r.type = "replay-headers-required";

@@ -1,7 +1,9 @@
 // The replay window: every state-changing request carries X-Timestamp (unix
 // seconds, within ±window of our clock) and X-Nonce (16-128 of
 // [A-Za-z0-9_-]); a key with a signing secret must also send X-Signature, the
-// hex HMAC-SHA256 of "METHOD\nPATH\nTIMESTAMP\nNONCE\nhex(SHA256(body))".
+// hex HMAC-SHA256 of "METHOD\nTARGET\nTIMESTAMP\nNONCE\nhex(SHA256(body))",
+// TARGET the path, and `?` + the query when the query is not empty (so a
+// request without a query signs its path alone).
 // Remembering nonces is the state store's job (a reused one is a 409 there).
 #pragma once
 

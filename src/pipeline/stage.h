@@ -45,6 +45,9 @@ struct RoutePolicy {
   bool bypass = false;           // no stage at all (GET /livez: no I/O, no policy)
   std::string_view rate_class;   // rate-limit class ("sms", "health", ...); empty: none
   bool rate_per_ip = false;      // limit per client address instead of per key
+  // The answer comes from an upstream (the eHospital pass-through): no
+  // idempotency record is kept and no daily message quota is charged.
+  bool upstream_answers = false;
 };
 
 /** Immutable policy, built once at start-up and shared by all workers. */

@@ -622,8 +622,8 @@ std::string ApiRequest::raw() {
   if (signature) {
     out += "X-Signature: " + *signature + "\r\n";
   } else if (!signing_secret.empty()) {
-    // The signed path is the path without the query (what the server routes on).
-    const std::string signed_path = path.substr(0, path.find('?'));
+    // The signed target: the path, and `?` + the query when it is not empty.
+    const std::string signed_path = path.ends_with('?') ? path.substr(0, path.size() - 1) : path;
     out += "X-Signature: " +
            requestSignature(signing_secret, method, signed_path, *timestamp, *nonce, body) +
            "\r\n";

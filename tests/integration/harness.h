@@ -202,7 +202,7 @@ struct TestKey {
 /** An API_KEYS_FILE document ({"keys":[...]}) holding `keys`. */
 std::string keysFileJson(const std::vector<TestKey>& keys);
 
-/** X-Signature for a request: hex HMAC-SHA256(secret, "M\nPATH\nTS\nNONCE\n" + hex(SHA-256(body))). */
+/** X-Signature for a request: hex HMAC-SHA256(secret, "M\nPATH[?QUERY]\nTS\nNONCE\n" + hex(SHA-256(body))). */
 std::string requestSignature(std::string_view secret, std::string_view method,
                              std::string_view path, std::string_view timestamp,
                              std::string_view nonce, std::string_view body);

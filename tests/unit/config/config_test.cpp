@@ -245,7 +245,14 @@ TEST_F(ConfigTest, TheTableListsEveryName) {
                             "PHIGATE_CIRCUIT_FAILURES", "PHIGATE_CIRCUIT_OPEN_S",
                             "PHIGATE_REPORT_DELAY_MS", "SMTP_URL", "SMTP_USERNAME",
                             "SMTP_PASSWORD", "SMTP_FROM", "SMTP_REPLY_TO", "SMTP_TLS",
-                            "SMTP_CONCURRENCY", "SMTP_RATE"};
+                            "SMTP_CONCURRENCY", "SMTP_RATE",
+                            "EHOSPITAL_BASE_URL",
+                            "EHOSPITAL_ALLOWED_PATHS", "EHOSPITAL_TOKEN", "EHOSPITAL_CLIENT_ID",
+                            "EHOSPITAL_CLIENT_SECRET", "EHOSPITAL_TOKEN_URL",
+                            "EHOSPITAL_TOKEN_REQUEST", "EHOSPITAL_MAX_REQUEST_BYTES",
+                            "EHOSPITAL_MAX_RESPONSE_BYTES", "EHOSPITAL_CONNECT_TIMEOUT_MS",
+                            "EHOSPITAL_TIMEOUT_MS", "EHOSPITAL_CONCURRENCY",
+                            "EHOSPITAL_CIRCUIT_FAILURES", "EHOSPITAL_CIRCUIT_OPEN_S"};
   for (const char* name : expected) {
     EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
   }
@@ -950,6 +957,50 @@ TEST(RateLimitsVariable, RejectsMalformedRulesNamingTheVariable) {
     EXPECT_FALSE(r.config) << bad;
     EXPECT_NE(r.error.find("PHIGATE_RATE_LIMITS"), std::string::npos);
   }
+}
+
+// The pass-through's worst-case buffers, EHOSPITAL_CONCURRENCY x (2 x request
+// cap + 2 x response cap), must stay within 1 GiB per worker; the error
+// names the variables and no value.
+TEST_F(ConfigTest, EhospitalBuffersAreBoundedAtStartUp) {
+  const EnvMap env{{"EHOSPITAL_BASE_URL", "https://ehospital.hospital.test"},
+                   {"EHOSPITAL_ALLOWED_PATHS", "GET /api/patients/*"},
+                   {"EHOSPITAL_TOKEN", "static-token-for-tests"}};
+  const Config defaults = loadOk(env);  // 32 x 6 MiB = 192 MiB
+  EXPECT_EQ(defaults.ehospital.concurrency, 32u);
+  // 170 x 6 MiB = 1020 MiB fits, 171 x 6 MiB = 1026 MiB does not.
+  EXPECT_EQ(loadOk(with(env, "EHOSPITAL_CONCURRENCY", "170")).ehospital.concurrency, 170u);
+  for (const EnvMap& big :
+       {with(env, "EHOSPITAL_CONCURRENCY", "171"),
+        with(with(env, "EHOSPITAL_CONCURRENCY", "9"), "EHOSPITAL_MAX_RESPONSE_BYTES", "67108864"),
+        with(with(env, "EHOSPITAL_CONCURRENCY", "8"), "EHOSPITAL_MAX_REQUEST_BYTES", "67108864")}) {
+    const std::string error = loadError(big);
+    for (const char* name : {"EHOSPITAL_CONCURRENCY", "EHOSPITAL_MAX_REQUEST_BYTES",
+                             "EHOSPITAL_MAX_RESPONSE_BYTES", "1 GiB"}) {
+      EXPECT_TRUE(contains(error, name)) << name << ": " << error;
+    }
+    for (const char* value : {"171", "67108864", "1026", "1075"}) {
+      EXPECT_FALSE(contains(error, value)) << "a value in: " << error;
+    }
+  }
+  // 8 x (2 x 1 MiB + 2 x 64 MiB) does not fit; 7 x (2 x 1 KiB + 2 x 64 MiB) does.
+  EXPECT_FALSE(load(with(with(env, "EHOSPITAL_CONCURRENCY", "8"), "EHOSPITAL_MAX_RESPONSE_BYTES", "67108864"))
+                   .config.has_value());
+  EXPECT_TRUE(load(with(with(with(env, "EHOSPITAL_CONCURRENCY", "7"), "EHOSPITAL_MAX_RESPONSE_BYTES",
+                             "67108864"),
+                        "EHOSPITAL_MAX_REQUEST_BYTES", "1024"))
+                  .config.has_value());
+}
+
+// `;` is not a path-segment character in EHOSPITAL_ALLOWED_PATHS (a Java
+// upstream reads `..;` as `..`): an item with one stops the start.
+TEST_F(ConfigTest, EhospitalAllowListRefusesSemicolons) {
+  const EnvMap env{{"EHOSPITAL_BASE_URL", "https://ehospital.hospital.test"},
+                   {"EHOSPITAL_ALLOWED_PATHS", "GET /api/patients/*,GET /api/patients;v=2/*"},
+                   {"EHOSPITAL_TOKEN", "static-token-for-tests"}};
+  const std::string error = loadError(env);
+  EXPECT_TRUE(contains(error, "EHOSPITAL_ALLOWED_PATHS item 2")) << error;
+  EXPECT_FALSE(contains(error, "v=2")) << error;
 }
 
 }  // namespace

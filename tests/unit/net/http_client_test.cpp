@@ -286,6 +286,24 @@ class TestServer {
       send(c, response(200, "ok"), false);
     } else if (path == "/method") {
       send(c, response(200, method), false);
+    } else if (path == "/method-body") {
+      send(c, response(200, method + " " + body), false);
+    } else if (path == "/headers") {
+      // Two fields and an obs-folded line; no body for HEAD.
+      send(c,
+           "HTTP/1.1 200 X\r\nContent-Length: 2\r\nETag:  \"v1\" \r\nX-Folded: a\r\n b\r\n\r\n" +
+               std::string(method == "HEAD" ? "" : "ok"),
+           false);
+    } else if (path == "/trailers") {
+      // A chunked body followed by trailer fields, one of them an ETag.
+      send(c,
+           "HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\nTrailer: X-Trailer, ETag\r\n"
+           "ETag: \"v1\"\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: t\r\nETag: \"trailer\"\r\n\r\n",
+           false);
+    } else if (path == "/many-headers") {
+      std::string head = "HTTP/1.1 200 X\r\nContent-Length: 2\r\n";
+      for (int i = 0; i < 100; ++i) head += "X-H" + std::to_string(i) + ": v\r\n";
+      send(c, head + "\r\nok", false);
     } else if (path == "/host") {
       send(c, response(200, host), false);
     } else if (path == "/ok-then-drop-next") {
@@ -509,6 +527,109 @@ TEST_F(HttpClientTest, GetAndPostSendTheirMethod) {
   EXPECT_EQ(postOne(server.url("/method")).body, "POST");
   EXPECT_EQ(getOne(server.url("/method")).body, "GET");  // the same connection, reset to GET
   EXPECT_EQ(server.accepts(), 1);
+}
+
+TEST_F(HttpClientTest, PutPatchAndDeleteSendTheirMethodAndBody) {
+  TestServer server;
+  const std::pair<HttpMethod, std::string> cases[] = {
+      {HttpMethod::kPut, "PUT"}, {HttpMethod::kPatch, "PATCH"}, {HttpMethod::kDelete, "DELETE"}};
+  for (const auto& [method, name] : cases) {
+    Outcome o;
+    ASSERT_TRUE(client().send({.method = method, .url = server.url("/method-body"), .body = "b1",
+                               .timeouts = {1000, 3000}},
+                              record, &o));
+    ASSERT_TRUE(runUntil([&] { return o.calls > 0; }));
+    EXPECT_EQ(o.error, HttpError::kNone);
+    EXPECT_EQ(o.body, name + " b1");
+  }
+  Outcome del;  // without a body
+  ASSERT_TRUE(client().send({.method = HttpMethod::kDelete, .url = server.url("/method-body"),
+                             .timeouts = {1000, 3000}},
+                            record, &del));
+  ASSERT_TRUE(runUntil([&] { return del.calls > 0; }));
+  EXPECT_EQ(del.body, "DELETE ");
+  EXPECT_EQ(getOne(server.url("/method")).body, "GET");  // a reused connection, back to GET
+  EXPECT_EQ(server.accepts(), 1);
+}
+
+struct HeaderOutcome {
+  int calls = 0;
+  HttpError error = HttpError::kNone;
+  long status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+void recordHeaders(void* ctx, const HttpResult& r) {
+  auto* o = static_cast<HeaderOutcome*>(ctx);
+  ++o->calls;
+  o->error = r.error;
+  o->status = r.status;
+  o->body.assign(r.body);
+  for (const HttpHeader& h : r.headers) o->headers.emplace_back(h.name, h.value);
+}
+
+TEST_F(HttpClientTest, CapturesTheResponseHeadersWhenAsked) {
+  TestServer server;
+  for (const HttpMethod m : {HttpMethod::kGet, HttpMethod::kHead}) {
+    HeaderOutcome o;
+    ASSERT_TRUE(client().send({.method = m, .url = server.url("/headers"), .timeouts = {1000, 3000},
+                               .capture_headers = true},
+                              recordHeaders, &o));
+    ASSERT_TRUE(runUntil([&] { return o.calls > 0; }));
+    EXPECT_EQ(o.error, HttpError::kNone);
+    EXPECT_EQ(o.body, m == HttpMethod::kHead ? "" : "ok");
+    // The folded continuation is dropped, the value of the line it continues kept.
+    const std::vector<std::pair<std::string, std::string>> want = {
+        {"Content-Length", "2"}, {"ETag", "\"v1\""}, {"X-Folded", "a"}};
+    EXPECT_EQ(o.headers, want);
+  }
+  HeaderOutcome plain;  // not asked: none
+  ASSERT_TRUE(client().send({.method = HttpMethod::kGet, .url = server.url("/headers"),
+                             .timeouts = {1000, 3000}},
+                            recordHeaders, &plain));
+  ASSERT_TRUE(runUntil([&] { return plain.calls > 0; }));
+  EXPECT_TRUE(plain.headers.empty());
+  HeaderOutcome many;  // more fields than kMaxCapturedHeaders
+  ASSERT_TRUE(client().send({.method = HttpMethod::kGet, .url = server.url("/many-headers"),
+                             .timeouts = {1000, 3000}, .capture_headers = true},
+                            recordHeaders, &many));
+  ASSERT_TRUE(runUntil([&] { return many.calls > 0; }));
+  EXPECT_EQ(many.error, HttpError::kTooLarge);
+}
+
+// Trailer fields after a chunked body are not response headers.
+TEST_F(HttpClientTest, TrailersAreNotCapturedAsHeaders) {
+  TestServer server;
+  for (int i = 0; i < 2; ++i) {  // the second on the kept-alive connection
+    HeaderOutcome o;
+    ASSERT_TRUE(client().send({.method = HttpMethod::kGet, .url = server.url("/trailers"),
+                               .timeouts = {1000, 3000}, .capture_headers = true},
+                              recordHeaders, &o));
+    ASSERT_TRUE(runUntil([&] { return o.calls > 0; }));
+    EXPECT_EQ(o.error, HttpError::kNone);
+    EXPECT_EQ(o.body, "ok");
+    const std::vector<std::pair<std::string, std::string>> want = {
+        {"Transfer-Encoding", "chunked"}, {"Trailer", "X-Trailer, ETag"}, {"ETag", "\"v1\""}};
+    EXPECT_EQ(o.headers, want);
+  }
+}
+
+TEST_F(HttpClientTest, APerRequestCapOverridesTheClientsOne) {
+  TestServer server;
+  const std::string body(2000, 'b');
+  Outcome small;
+  ASSERT_TRUE(client().send({.method = HttpMethod::kPost, .url = server.url("/echo"), .body = body,
+                             .timeouts = {1000, 3000}, .max_response_bytes = 1000},
+                            record, &small));
+  Outcome fits;
+  ASSERT_TRUE(client().send({.method = HttpMethod::kPost, .url = server.url("/echo"), .body = body,
+                             .timeouts = {1000, 3000}},
+                            record, &fits));
+  ASSERT_TRUE(runUntil([&] { return small.calls > 0 && fits.calls > 0; }));
+  EXPECT_EQ(small.error, HttpError::kTooLarge);
+  EXPECT_EQ(fits.error, HttpError::kNone);
+  EXPECT_EQ(fits.body, body);
 }
 
 TEST_F(HttpClientTest, RefusesPlainHttpOutsideDevelopment) {

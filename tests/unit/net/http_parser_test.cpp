@@ -157,6 +157,11 @@ TEST(HttpParser, FramingViolations) {
   EXPECT_EQ(errorOf("GET / HTTP/1.1\r\n\r\n"), SecurityEvent::kMissingHost);
   EXPECT_EQ(errorOf("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), SecurityEvent::kDuplicateHost);
   EXPECT_EQ(errorOf("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n"), SecurityEvent::kMethodRefused);
+  EXPECT_EQ(errorOf("PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n"), SecurityEvent::kMethodRefused);
+  {
+    ParserHarness patch("PATCH / HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(patch.run(), Event::kMessageComplete) << "PATCH is routed (eHospital)";
+  }
   EXPECT_EQ(errorOf("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), SecurityEvent::kMethodRefused);
   EXPECT_EQ(errorOf("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"),
             SecurityEvent::kUpgradeRefused);

@@ -299,6 +299,31 @@ TEST_F(ReplayTest, SignatureOfAnotherPathIsBad) {
   EXPECT_EQ(check(r, signing_key_), ReplayFailure::kBadSignature);
 }
 
+// The signed target covers the query ("PATH?QUERY") when there is one; a
+// request without one signs its path alone (as before queries were signed).
+TEST_F(ReplayTest, TheQueryIsSignedWithThePath) {
+  const std::string t = ts(kNow);
+  Request r(Headers{{"X-Timestamp", t},
+                    {"X-Nonce", std::string(kNonce)},
+                    {"X-Signature", sign(kSecret, "POST", "/v1/sms?a=1&b=2", t, kNonce, kBody)}});
+  r.req.query = "a=1&b=2";
+  EXPECT_EQ(check(r, signing_key_), ReplayFailure::kNone);
+  r.req.query = "a=1&b=3";  // tampered
+  EXPECT_EQ(check(r, signing_key_), ReplayFailure::kBadSignature);
+  r.req.query = "";  // dropped
+  EXPECT_EQ(check(r, signing_key_), ReplayFailure::kBadSignature);
+}
+
+TEST_F(ReplayTest, ASignatureOverThePathAloneDoesNotCoverAQuery) {
+  const std::string t = ts(kNow);
+  Request r(Headers{{"X-Timestamp", t},
+                    {"X-Nonce", std::string(kNonce)},
+                    {"X-Signature", sign(kSecret, "POST", "/v1/sms", t, kNonce, kBody)}});
+  EXPECT_EQ(check(r, signing_key_), ReplayFailure::kNone);  // no query: the path alone
+  r.req.query = "added=1";
+  EXPECT_EQ(check(r, signing_key_), ReplayFailure::kBadSignature);
+}
+
 TEST_F(ReplayTest, SignatureOfAnotherMethodIsBad) {
   const std::string t = ts(kNow);
   const Request r(Headers{{"X-Timestamp", t},
