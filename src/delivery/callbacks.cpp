@@ -340,15 +340,16 @@ void CallbackDispatcher::drop(Slot* s, std::string_view reason) {
       .emit();
 }
 
-// min, 2·min, 4·min ... up to max, each with equal jitter (half the step
-// plus up to as much again), so callbacks that failed together spread out.
+// min, 2·min, 4·min ... up to max, each plus up to half of it again at
+// random (so callbacks that failed together spread out), never less than
+// the step: with the defaults the 8 tries span at least an hour.
 uint32_t CallbackDispatcher::retryDelay(uint32_t tries) {
   const uint64_t min = std::max<uint32_t>(setup_.options.retry_min_ms, 1);
   const uint64_t step = std::min<uint64_t>(setup_.options.retry_max_ms, min << std::min<uint32_t>(tries - 1, 30));
   rng_ ^= rng_ << 13;
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;
-  return static_cast<uint32_t>(step / 2 + rng_ % (step - step / 2 + 1));
+  return static_cast<uint32_t>(std::min<uint64_t>(step + rng_ % (step / 2 + 1), UINT32_MAX));
 }
 
 void CallbackDispatcher::onStored(void*, bool) {

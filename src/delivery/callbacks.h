@@ -45,7 +45,7 @@ struct CallbackOptions {
   uint32_t concurrency = 16;          // callbacks in flight per worker, in all
   uint32_t per_key_in_flight = 8;     // ... per key (half: one slow receiver cannot take them all)
   uint32_t max_tries = 8;             // deliveries tried before a callback is dropped
-  uint32_t retry_min_ms = 30'000;     // first retry delay; doubles per try (equal jitter)
+  uint32_t retry_min_ms = 30'000;     // first retry delay; doubles per try (+ up to 50 % jitter)
   uint32_t retry_max_ms = 1'800'000;  // ... up to this
   uint32_t poll_ms = 100;             // how often the queue is read when idle
   uint32_t promote_ms = 1'000;        // how often due retries are moved back
