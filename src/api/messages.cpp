@@ -12,15 +12,6 @@ namespace phigate::api {
 
 namespace {
 
-void appendIsoTime(Buffer& out, int64_t unix_ms) {
-  const time_t secs = static_cast<time_t>(unix_ms / 1000);
-  tm t;
-  gmtime_r(&secs, &t);
-  char buf[32];
-  const size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
-  out.append(std::string_view(buf, n));
-}
-
 // A string member, or null while it has no value yet.
 void appendOptional(Buffer& out, std::string_view name, std::string_view value) {
   out.append(",\"");

@@ -1,5 +1,7 @@
 #include "common/json_text.h"
 
+#include <ctime>
+
 namespace phigate {
 
 void appendJsonString(Buffer& out, std::string_view s) {
@@ -19,6 +21,23 @@ void appendJsonString(Buffer& out, std::string_view s) {
     }
   }
   out.append('"');
+}
+
+void appendIsoTime(Buffer& out, int64_t unix_ms, bool millis) {
+  const time_t secs = static_cast<time_t>(unix_ms / 1000);
+  tm t;
+  gmtime_r(&secs, &t);
+  char buf[40];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  if (millis) {
+    const int frac = static_cast<int>(unix_ms % 1000 < 0 ? 0 : unix_ms % 1000);
+    buf[n++] = '.';
+    buf[n++] = static_cast<char>('0' + frac / 100);
+    buf[n++] = static_cast<char>('0' + frac / 10 % 10);
+    buf[n++] = static_cast<char>('0' + frac % 10);
+  }
+  buf[n++] = 'Z';
+  out.append(std::string_view(buf, n));
 }
 
 }  // namespace phigate

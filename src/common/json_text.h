@@ -3,6 +3,7 @@
 // are (callers only pass static or validated UTF-8, never raw client bytes).
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "common/buffer.h"
@@ -11,5 +12,11 @@ namespace phigate {
 
 /** Appends `s` as a JSON string literal, quotes included. */
 void appendJsonString(Buffer& out, std::string_view s);
+
+/**
+ * Appends the UTC time `unix_ms` as ISO 8601, unquoted: "2026-12-08T03:51:15Z",
+ * or with `millis` "2026-12-08T03:51:15.123Z".
+ */
+void appendIsoTime(Buffer& out, int64_t unix_ms, bool millis = false);
 
 }  // namespace phigate

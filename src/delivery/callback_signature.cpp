@@ -10,23 +10,6 @@ namespace phigate::delivery {
 
 namespace {
 
-void appendIsoTime(Buffer& out, int64_t unix_ms) {
-  const time_t secs = static_cast<time_t>(unix_ms / 1000);
-  tm t;
-  gmtime_r(&secs, &t);
-  char buf[40];
-  const size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  out.append(std::string_view(buf, n));
-  char ms[8];
-  const int frac = static_cast<int>(unix_ms % 1000 < 0 ? 0 : unix_ms % 1000);
-  ms[0] = '.';
-  ms[1] = static_cast<char>('0' + frac / 100);
-  ms[2] = static_cast<char>('0' + frac / 10 % 10);
-  ms[3] = static_cast<char>('0' + frac % 10);
-  out.append(std::string_view(ms, 4));
-  out.append('Z');
-}
-
 crypto::Sha256 mac(std::span<const uint8_t> secret, std::string_view t, std::string_view body) {
   return crypto::hmacSha256(secret, {t, ".", body});
 }
@@ -51,7 +34,7 @@ void appendCallbackBody(Buffer& out, const state::CallbackEvent& e) {
     appendJsonString(out, e.error_code);
   }
   out.append(",\"updated_at\":\"");
-  appendIsoTime(out, e.updated_unix_ms);
+  appendIsoTime(out, e.updated_unix_ms, /*millis=*/true);
   out.append("\"}");
 }
 

@@ -616,24 +616,32 @@ void Consumer::send(Job* j) {
   m.attempt = j->attempts;
   std::string_view refused;
   if (!adapter_->build(m, &j->request, &refused)) {
-    gate_.giveBack(j->lane, j->probe);
-    j->gate_taken = false;
-    j->kind = FinishKind::kFailed;
-    j->error_code = refused;
-    queueFinish(j);
+    cannotBuild(j, refused);
     return;
   }
   j->header_views.assign(j->request.headers.begin(), j->request.headers.end());
   const net::HttpRequestSpec spec{j->request.method, j->request.url, j->header_views, j->request.body,
                                   opts_.timeouts};
-  if (!http_->send(spec, onHttp, j)) {
-    // The client is going away (shutdown): the attempt was never made; the
-    // record says `sending`, and the next owner tries again.
-    gate_.giveBack(j->lane, j->probe);
-    j->gate_taken = false;
-    --in_flight_;
-    recycle(j);
-  }
+  if (!http_->send(spec, onHttp, j)) notStarted(j);
+}
+
+// The provider can never take this message (the same input never builds):
+// a permanent failure, without a call.
+void Consumer::cannotBuild(Job* j, std::string_view error_code) {
+  gate_.giveBack(j->lane, j->probe);
+  j->gate_taken = false;
+  j->kind = FinishKind::kFailed;
+  j->error_code = error_code;
+  queueFinish(j);
+}
+
+// The client is going away (shutdown): the attempt was never made; the
+// record says `sending`, and the next owner tries again.
+void Consumer::notStarted(Job* j) {
+  gate_.giveBack(j->lane, j->probe);
+  j->gate_taken = false;
+  --in_flight_;
+  recycle(j);
 }
 
 // Builds the message (a permanent failure when it cannot be built: the
@@ -650,19 +658,10 @@ void Consumer::sendMail(Job* j) {
   m.date_unix_s = now() / 1000;
   std::string_view refused;
   if (!mailer_->build(m, &j->mail, &refused)) {
-    gate_.giveBack(j->lane, j->probe);
-    j->gate_taken = false;
-    j->kind = FinishKind::kFailed;
-    j->error_code = refused;
-    queueFinish(j);
+    cannotBuild(j, refused);
     return;
   }
-  if (!http_->sendMail(mailer_->spec(j->to, j->mail, opts_.timeouts), onHttp, j)) {
-    gate_.giveBack(j->lane, j->probe);
-    j->gate_taken = false;
-    --in_flight_;
-    recycle(j);
-  }
+  if (!http_->sendMail(mailer_->spec(j->to, j->mail, opts_.timeouts), onHttp, j)) notStarted(j);
 }
 
 void Consumer::onHttp(void* ctx, const net::HttpResult& r) {

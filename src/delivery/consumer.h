@@ -126,6 +126,8 @@ class Consumer {
   static void onBegin(void* ctx, bool ok, std::span<const state::BeginStatus> statuses);
   void send(Job* j);
   void sendMail(Job* j);
+  void cannotBuild(Job* j, std::string_view error_code);
+  void notStarted(Job* j);
   bool hasProvider() const;
   std::string_view providerName(bool simulated) const;
   bool openPayload(Job* j, std::string_view plain);

@@ -41,20 +41,6 @@ std::string emailBody(const std::string& to, const std::string& extra = {}) {
          extra + "}";
 }
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-int countLines(const std::string& path) {
-  std::ifstream in(path);
-  int n = 0;
-  for (std::string line; std::getline(in, line);) ++n;
-  return n;
-}
-
 /** One header's value as written (unfolded lines are enough for these). */
 std::string header(const std::string& message, const std::string& name) {
   const std::string at = "\r\n" + name + ": ";

@@ -63,6 +63,20 @@ bool waitForPorts(pid_t pid, const std::string& file, std::initializer_list<int*
   return false;
 }
 
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int countLines(const std::string& path) {
+  std::ifstream in(path);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
 void stopHelper(pid_t* pid, const std::string& dir) {
   if (*pid > 0) {
     kill(*pid, SIGKILL);

@@ -32,6 +32,12 @@ bool makeTestCertificates(const std::string& dir, const std::string& openssl,
 bool waitForPorts(pid_t pid, const std::string& file, std::initializer_list<int*> ports,
                   int timeout_ms = 10'000);
 
+/** A file's bytes ("" when it cannot be read). */
+std::string readFile(const std::string& path);
+
+/** How many lines a file has (0 when it cannot be read): helpers append one per event. */
+int countLines(const std::string& path);
+
 /** Kills the helper and removes its directory (either may be unset). */
 void stopHelper(pid_t* pid, const std::string& dir);
 

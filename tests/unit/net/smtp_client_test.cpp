@@ -51,21 +51,9 @@ const std::string kMessage =
     std::string(900, 'x') + "\r\n"
     "last line\r\n";
 
+using test::countLines;
 using test::findProgram;
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-int countLines(const std::string& path) {
-  std::ifstream in(path);
-  int n = 0;
-  for (std::string line; std::getline(in, line);) ++n;
-  return n;
-}
+using test::readFile;
 
 struct Outcome {
   int calls = 0;
