@@ -199,15 +199,18 @@ void CallbackDispatcher::readMore() {
   if (reading_ || stopped_ || free_.empty()) return;
   read_keys_.clear();
   uint32_t min_room = setup_.options.per_key_in_flight;
-  // Rotated, so with fewer slots than keys each key gets its turn.
-  const size_t start = keys_.empty() ? 0 : static_cast<size_t>(rng_ % keys_.size());
-  for (size_t i = 0; i < keys_.size() && read_keys_.size() < free_.size(); ++i) {
-    KeyState& k = *keys_[(start + i) % keys_.size()];
+  // Round robin: each read starts after the last key the previous one
+  // looked at, so with fewer free slots than keys every key gets its turn.
+  const size_t n = keys_.size();
+  size_t looked = 0;
+  for (; looked < n && read_keys_.size() < free_.size(); ++looked) {
+    KeyState& k = *keys_[(cursor_ + looked) % n];
     if (k.in_flight >= setup_.options.per_key_in_flight) continue;
     read_keys_.push_back(k.target->key_id);
     k.freed_since_read = 0;
     min_room = std::min(min_room, setup_.options.per_key_in_flight - k.in_flight);
   }
+  if (n != 0) cursor_ = (cursor_ + looked) % n;
   if (read_keys_.empty()) return;
   flushAcks();  // in the same write as the read
   const uint32_t per_key =

@@ -126,6 +126,7 @@ class CallbackDispatcher {
   bool stopped_ = true;
   uint64_t last_promote_ms_ = 0;
   uint64_t rng_;
+  size_t cursor_ = 0;  // the key the next read starts at (round robin)
   std::vector<std::string_view> read_keys_;  // per read, reused
   CallbackStats stats_;
 };

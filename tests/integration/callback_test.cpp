@@ -224,17 +224,24 @@ enum class Backend { kMemory, kRedis };
 class Callbacks : public ::testing::TestWithParam<Backend> {
  protected:
   /** phigate with key "app" calling back to `url` and key "plain" without a callback. */
-  void start(const std::string& url, std::map<std::string, std::string> env = {}) {
-    TestKey app = keyWithRoles("app", {"sms"});
-    app.mode = "test";
-    TestKey plain = keyWithRoles("plain", {"sms"});
-    plain.mode = "test";
-    std::string keys = keysFileJson({app, plain});
+  /** ... and each of `more_keys` (ids, tokens tokenFor(id)) calling back to `url` too. */
+  void start(const std::string& url, std::map<std::string, std::string> env = {},
+             const std::vector<std::string>& more_keys = {}) {
+    std::vector<TestKey> list;
+    for (const std::string& id : more_keys) list.push_back(keyWithRoles(id, {"sms"}));
+    list.push_back(keyWithRoles("app", {"sms"}));
+    list.push_back(keyWithRoles("plain", {"sms"}));
+    for (TestKey& k : list) k.mode = "test";
+    std::string keys = keysFileJson(list);
     const std::string tail = "\"revoked\": false}";
-    const size_t at = keys.find(tail);  // the first key's: app
-    keys.replace(at, tail.size(),
-                 "\"revoked\": false, \"status_callback_url\": \"" + url +
-                     "\", \"callback_secret\": \"" + kCallbackSecret + "\"}");
+    size_t at = 0;
+    for (size_t i = 0; i < more_keys.size() + 1; ++i) {  // every key but plain (the last)
+      at = keys.find(tail, at);
+      const std::string with = "\"revoked\": false, \"status_callback_url\": \"" + url +
+                               "\", \"callback_secret\": \"" + kCallbackSecret + "\"}";
+      keys.replace(at, tail.size(), with);
+      at += with.size();
+    }
     env["API_KEYS_FILE"] = "keys.json";
     env.emplace("PHIGATE_CALLBACK_RETRY_MIN_MS", "200");
     env.emplace("PHIGATE_CALLBACK_RETRY_MAX_MS", "400");
@@ -450,6 +457,28 @@ TEST_P(Callbacks, ABigResponseBodyIsIgnored) {
   size_t of_first = 0;
   for (const Received& r : rx.received()) of_first += jsonField(r.body, "id") == id ? 1 : 0;
   EXPECT_EQ(of_first, first) << "a 2xx with a big body was retried";
+}
+
+// More keys than slots: one slot, five keys with a callback URL, a message
+// each. Every key's callback arrives (the reads take turns over the keys).
+TEST_P(Callbacks, EveryKeyGetsItsTurnWithFewerSlotsThanKeys) {
+  Receiver rx;
+  const std::vector<std::string> more = {"k1", "k2", "k3", "k4"};
+  start(rx.url(), {{"CALLBACK_ALLOWED_CIDRS", "127.0.0.1/32"}, {"PHIGATE_CALLBACK_CONCURRENCY", "1"}}, more);
+  std::vector<std::string> ids;
+  for (const std::string& k : more) ids.push_back(send("+919800000001", tokenFor(k)));
+  ids.push_back(send("+919800000001"));
+  for (const std::string& id : ids) {
+    const int64_t end = nowMs() + 15'000;
+    auto got = [&] {
+      for (const Received& r : rx.received()) {
+        if (jsonField(r.body, "id") == id && jsonField(r.body, "status") == "delivered") return true;
+      }
+      return false;
+    };
+    while (nowMs() < end && !got()) usleep(10'000);
+    EXPECT_TRUE(got()) << "a key's callback never arrived (starved)";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Callbacks, ::testing::Values(Backend::kMemory, Backend::kRedis),
