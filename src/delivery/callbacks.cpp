@@ -160,6 +160,7 @@ void CallbackDispatcher::start() {
   o.address_policy = {.allow = &CallbackDispatcher::allowAddress, .ctx = this};
   // No proxy: the address policy must see the receiver's address.
   http_ = std::make_unique<net::HttpClient>(loop_, std::move(o));
+  queue_.setDropListener(this, onStoreDropped);
   queue_.start(loop_);
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
@@ -177,6 +178,7 @@ void CallbackDispatcher::stop() {
   timer_ = nullptr;
   http_.reset();  // in flight: kCancelled, left queued (taken over after reclaim_idle_ms)
   flushAcks();
+  queue_.setDropListener(nullptr, nullptr);
   queue_.stop();
 }
 
@@ -353,6 +355,19 @@ uint32_t CallbackDispatcher::retryDelay(uint32_t tries) {
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;
   return static_cast<uint32_t>(std::min<uint64_t>(step + rng_ % (step / 2 + 1), UINT32_MAX));
+}
+
+// The store found a key's queue full (kMaxCallbacksPerKey waiting) and
+// counted the callbacks it did not add: said here, once per fresh count.
+void CallbackDispatcher::onStoreDropped(void* ctx, std::string_view key_id, uint64_t fresh, uint64_t total) {
+  auto* d = static_cast<CallbackDispatcher*>(ctx);
+  d->stats_.dropped += fresh;
+  EventLine("callback_dropped")
+      .str("key_id", key_id)
+      .str("reason", "queue-full")
+      .num("count", static_cast<int64_t>(fresh))
+      .num("key_dropped_total", static_cast<int64_t>(total))
+      .emit();
 }
 
 void CallbackDispatcher::onStored(void*, bool) {

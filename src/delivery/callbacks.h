@@ -102,6 +102,7 @@ class CallbackDispatcher {
   static void onRead(void* ctx, bool ok, std::span<const state::CallbackEvent> events);
   static void onSent(void* ctx, const net::HttpResult& r);
   static void onStored(void* ctx, bool ok);
+  static void onStoreDropped(void* ctx, std::string_view key_id, uint64_t fresh, uint64_t total);
   static bool allowAddress(const void* ctx, const uint8_t (&addr)[16]);
   void tick();
   void readMore();

@@ -78,8 +78,23 @@ class CallbackQueue {
    */
   virtual void retry(const CallbackEvent& event, uint32_t tries, uint32_t delay_ms, void* ctx,
                      Done done) = 0;
-  /** Moves up to `max` of `key_id`'s retries whose time has come back into its queue. */
+  /**
+   * Moves up to `max` of `key_id`'s retries whose time has come back into
+   * its queue; reports callbacks the store dropped since (the key's queue
+   * was full) to the drop listener.
+   */
   virtual void promote(std::string_view key_id, uint32_t max, void* ctx, Done done) = 0;
+
+  /** Told of callbacks dropped because a key's queue was full: `fresh` new ones, `total` ever. */
+  using DropListener = void (*)(void* ctx, std::string_view key_id, uint64_t fresh, uint64_t total);
+  void setDropListener(void* ctx, DropListener listener) {
+    drop_ctx_ = ctx;
+    drop_listener_ = listener;
+  }
+
+ protected:
+  void* drop_ctx_ = nullptr;
+  DropListener drop_listener_ = nullptr;
 
  private:
   std::vector<std::string> keys_;  // sorted

@@ -23,18 +23,31 @@ constexpr uint32_t kCallbackTimeoutMs = 2'000;
 constexpr uint64_t kClaimEvery = 20;
 constexpr size_t kMaxClaimed = 1000;  // per read, in all
 
-// retry: KEYS 1 stream, 2 schedule. ARGV 1 group, 2 entry id, 3 delay ms,
-// 4 the member text.
+// The stream and the retry set together hold at most kMaxCallbacksPerKey
+// per key: the producers (finish and admit scripts) count a callback that
+// does not fit in <stream>:dropped instead of adding it; retry and promote
+// move one between the two (the sum stays), and retry counts one that no
+// longer fits (a copy taken over twice) the same way.
+//
+// retry: KEYS 1 stream, 2 schedule, 3 dropped counter. ARGV 1 group,
+// 2 entry id, 3 delay ms, 4 the member text, 5 the bound. 0 when dropped.
 constexpr std::string_view kRetryScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
+if redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
+  redis.call('INCR', KEYS[3])
+  return 0
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4])
 return 1
 )lua";
 
-// promote: KEYS 1 stream, 2 schedule. ARGV 1 most to move, 2 stream bound.
+// promote: KEYS 1 stream, 2 schedule, 3 dropped counter, 4 the counter's
+// value last reported. ARGV 1 most to move. Returns {moved, dropped since
+// last reported, dropped in all}: of several workers exactly one reports a
+// given drop.
 constexpr std::string_view kPromoteScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -43,12 +56,16 @@ for _, m in ipairs(due) do
   local f = {}
   for v in (m .. '|'):gmatch('([^|]*)|') do f[#f + 1] = v end
   if #f >= 8 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'id', f[2], 'ch', f[3], 'st', f[4],
+    redis.call('XADD', KEYS[1], '*', 'id', f[2], 'ch', f[3], 'st', f[4],
                'a', f[5], 'p', f[6], 'e', f[7], 'u', f[8], 'n', f[1])
   end
   redis.call('ZREM', KEYS[2], m)
 end
-return #due
+local total = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+local seen = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+if total ~= seen then redis.call('SET', KEYS[4], total) end
+local fresh = total > seen and total - seen or 0
+return {#due, fresh, total}
 )lua";
 
 std::string_view str(const redisReply* r) {
@@ -282,7 +299,7 @@ void RedisCallbackQueue::retry(const CallbackEvent& e, uint32_t tries, uint32_t 
   Op* op = acquire();
   op->ctx = ctx;
   op->done = done;
-  op->texts.reserve(5);
+  op->texts.reserve(7);
   op->texts.push_back(streamName(e.key_id));
   op->texts.push_back(op->texts[0] + ":r");
   op->texts.push_back(std::to_string(delay_ms));
@@ -293,8 +310,10 @@ void RedisCallbackQueue::retry(const CallbackEvent& e, uint32_t tries, uint32_t 
   member.append(1, '|').append(std::to_string(e.updated_unix_ms));
   op->texts.push_back(std::move(member));
   op->texts.push_back(std::string(e.entry_id));
-  const std::string_view keys[] = {op->texts[0], op->texts[1]};
-  const std::string_view args[] = {kGroup, op->texts[4], op->texts[2], op->texts[3]};
+  op->texts.push_back(op->texts[0] + ":dropped");
+  op->texts.push_back(std::to_string(kMaxCallbacksPerKey));
+  const std::string_view keys[] = {op->texts[0], op->texts[1], op->texts[5]};
+  const std::string_view args[] = {kGroup, op->texts[4], op->texts[2], op->texts[3], op->texts[6]};
   client_->evalsha(retry_script_, keys, args, op, onDone);
 }
 
@@ -306,11 +325,26 @@ void RedisCallbackQueue::promote(std::string_view key_id, uint32_t max, void* ct
   op->texts.reserve(4);
   op->texts.push_back(streamName(key_id));
   op->texts.push_back(op->texts[0] + ":r");
+  op->texts.push_back(op->texts[0] + ":dropped");
+  op->texts.push_back(op->texts[0] + ":dropped:reported");
   op->texts.push_back(std::to_string(max));
-  op->texts.push_back(std::to_string(kMaxCallbacksPerKey));
-  const std::string_view keys[] = {op->texts[0], op->texts[1]};
-  const std::string_view args[] = {op->texts[2], op->texts[3]};
-  client_->evalsha(promote_script_, keys, args, op, onDone);
+  const std::string_view keys[] = {op->texts[0], op->texts[1], op->texts[2], op->texts[3]};
+  const std::string_view args[] = {op->texts[4]};
+  client_->evalsha(promote_script_, keys, args, op, onPromoted);
+}
+
+// {moved, dropped since last reported, dropped in all}: a fresh drop goes
+// to the listener (the dispatcher's event line).
+void RedisCallbackQueue::onPromoted(void* p, const redisReply* reply) {
+  auto* op = static_cast<Op*>(p);
+  if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3 &&
+      reply->element[1]->type == REDIS_REPLY_INTEGER && reply->element[1]->integer > 0 &&
+      op->q->drop_listener_ != nullptr) {
+    op->q->drop_listener_(op->q->drop_ctx_, keyOfStream(op->texts[0]),
+                          static_cast<uint64_t>(reply->element[1]->integer),
+                          static_cast<uint64_t>(std::max<long long>(0, reply->element[2]->integer)));
+  }
+  onDone(p, reply);
 }
 
 void RedisCallbackQueue::onDone(void* p, const redisReply* reply) {

@@ -8,6 +8,13 @@
 //   phigate:{<key id>}:callbacks:r   ZSET: retries, "tries|id|channel|
 //                                    status|attempts|provider id|error|
 //                                    updated ms" -> due (Redis clock, ms)
+//   phigate:{<key id>}:callbacks:dropped
+//                                    counter: callbacks not queued because
+//                                    the stream and the retry set held
+//                                    kMaxCallbacksPerKey together
+//   phigate:{<key id>}:callbacks:dropped:reported
+//                                    the counter's value last reported
+//                                    (an event line per fresh drop)
 //
 // Fields of an entry: id, ch, st, a, p, e, u (updated ms), n (tries before).
 // Its own connection, so callback traffic never queues in front of the
@@ -51,6 +58,7 @@ class RedisCallbackQueue final : public CallbackQueue {
   static void onRead(void* p, const redisReply* reply);
   static void onClaim(void* p, const redisReply* reply);
   static void onDone(void* p, const redisReply* reply);
+  static void onPromoted(void* p, const redisReply* reply);
   void ensureGroups(std::span<const std::string_view> key_ids);
   Op* acquire();
   void release(Op* op);

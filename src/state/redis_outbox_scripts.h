@@ -109,7 +109,11 @@ return out
  *
  * Status callbacks (redis_callbacks.h): when the last ARGV is "+callbacks",
  * the last KEY is the key's callback stream, and each change written gets
- * one entry there, in this same run (bounded, MAXLEN ~ 100000 per key).
+ * one entry there, in this same run. Bounded: when the stream and the retry
+ * set (<stream>:r) hold kMaxCallbacksPerKey (100000) together, the entry is
+ * not added and <stream>:dropped is incremented instead (the dispatcher
+ * reports it: never a silent trim). Both derive from the stream's name, so
+ * they share its hash slot.
  *
  * Compare and set: an item whose record no longer says what it expects (a
  * repeated finish whose first run went through, a late one for an entry
@@ -150,8 +154,12 @@ for i = 1, n do
     local keep = (FINAL[status] or status == 'sent') and retention or ttl
     redis.call('SET', rk, record(f), 'PX', keep)
     if cb then
-      redis.call('XADD', cb, 'MAXLEN', '~', 100000, '*', 'id', id, 'ch', f[2], 'st', status,
-                 'a', f[5], 'p', f[8], 'e', f[9], 'u', now)
+      if redis.call('XLEN', cb) + redis.call('ZCARD', cb .. ':r') >= 100000 then
+        redis.call('INCR', cb .. ':dropped')
+      else
+        redis.call('XADD', cb, '*', 'id', id, 'ch', f[2], 'st', status,
+                   'a', f[5], 'p', f[8], 'e', f[9], 'u', now)
+      end
     end
     if status == 'queued' then
       redis.call('ZADD', KEYS[4], retry_at, lane .. id)

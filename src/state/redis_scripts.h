@@ -21,7 +21,8 @@ namespace phigate::state {
  * 15 the admitting worker (stored with each entry: redis_settle.cpp), then
  * per entry: id, channel, sealed payload, segments. A cancel (lookup 2) of a
  * key with a status callback URL adds its callback stream as the last KEY
- * and "+callbacks" as the last ARGV (redis_callbacks.h).
+ * and "+callbacks" as the last ARGV (redis_callbacks.h); a full one (stream
+ * + retry set at 100000) increments <stream>:dropped instead.
  * Returns {status, limit, remaining, reset ms, retry-after ms, ...}:
  * status 0 admitted (+ the looked-up message record, one string
  * (message_record.h), one command per message; + 1 when this call cancelled
@@ -130,8 +131,12 @@ if lookup ~= '0' then
       f[1], f[6] = 'cancelled', now
       result[6], result[7] = table.concat(f, '|', 1, 9), 1
       redis.call('SET', KEYS[6], result[6], 'PX', tonumber(ARGV[14]))
-      if ARGV[#ARGV] == '+callbacks' then
-        redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', 100000, '*', 'id', string.sub(KEYS[6], -32),
+      local cb = ARGV[#ARGV] == '+callbacks' and KEYS[#KEYS] or nil
+      -- Bounded as the finish script's (redis_outbox_scripts.h): counted, never trimmed.
+      if cb and redis.call('XLEN', cb) + redis.call('ZCARD', cb .. ':r') >= 100000 then
+        redis.call('INCR', cb .. ':dropped')
+      elseif cb then
+        redis.call('XADD', cb, '*', 'id', string.sub(KEYS[6], -32),
                    'ch', f[2], 'st', 'cancelled', 'a', f[5], 'p', f[8], 'e', f[9], 'u', now)
       end
       local id = string.sub(KEYS[6], -32)

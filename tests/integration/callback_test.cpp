@@ -459,6 +459,33 @@ TEST_P(Callbacks, ABigResponseBodyIsIgnored) {
   EXPECT_EQ(of_first, first) << "a 2xx with a big body was retried";
 }
 
+// A key whose queue is full (the stream and the retry set hold 100,000
+// together): a new callback is not added (nothing trimmed silently), it is
+// counted in phigate:{app}:callbacks:dropped and said in an event line.
+TEST_P(Callbacks, AFullQueueCountsAndReportsTheDrop) {
+  if (GetParam() != Backend::kRedis) GTEST_SKIP() << "the in-process queue's bound: unit test";
+  Receiver rx;
+  rx.status = 200;
+  start(rx.url(), {{"CALLBACK_ALLOWED_CIDRS", "127.0.0.1/32"}});
+  // 100,000 retries due in the far future fill the key's share.
+  const auto filled = redis_->cli(
+      "EVAL", "for i = 1, 100000 do redis.call('ZADD', KEYS[1], 9e15, 'x' .. i) end return 1", "1",
+      "phigate:{app}:callbacks:r");
+  ASSERT_TRUE(filled && filled->integer == 1);
+  const std::string id = send("+919800000001");
+  waitStatus(id, "delivered");
+  const auto line = server_->waitForLine({"\"event\":\"callback_dropped\"", "\"reason\":\"queue-full\""}, 10'000);
+  ASSERT_TRUE(line) << "a full queue dropped a callback silently";
+  EXPECT_NE(line->find("\"key_id\":\"app\""), std::string::npos);
+  EXPECT_GE(atoi(jsonField(*line, "count").c_str()), 1);
+  const auto dropped = redis_->cli("GET", "phigate:{app}:callbacks:dropped");
+  ASSERT_TRUE(dropped);
+  EXPECT_GE(atoi(dropped->str.c_str()), 1) << "not counted";
+  EXPECT_EQ(redis_->cli("XLEN", "phigate:{app}:callbacks")->integer, 0) << "added beyond the bound";
+  EXPECT_EQ(redis_->cli("ZCARD", "phigate:{app}:callbacks:r")->integer, 100000);
+  for (const Received& r : rx.received()) EXPECT_NE(jsonField(r.body, "id"), id);
+}
+
 // More keys than slots: one slot, five keys with a callback URL, a message
 // each. Every key's callback arrives (the reads take turns over the keys).
 TEST_P(Callbacks, EveryKeyGetsItsTurnWithFewerSlotsThanKeys) {
