@@ -102,6 +102,11 @@ bool parseEntry(const redisReply* entry, std::string_view key_id, CallbackEvent*
   return !e->entry_id.empty() && !e->message_id.empty() && !e->status.empty();
 }
 
+// NOGROUP: a stream lost its group (deleted, or flushed, while we ran).
+bool noGroup(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("NOGROUP");
+}
+
 // "phigate:{<key id>}:callbacks" -> key id.
 std::string_view keyOfStream(std::string_view name) {
   const size_t open = name.find('{');
@@ -229,6 +234,7 @@ void RedisCallbackQueue::read(std::span<const std::string_view> key_ids, uint32_
 void RedisCallbackQueue::onClaim(void* p, const redisReply* reply) {
   auto* op = static_cast<Op*>(p);
   --op->waiting;
+  if (noGroup(reply)) op->q->grouped_.clear();
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) return;
   // The events' views must outlive this reply: their bytes are copied into
   // the op (a deque: its strings never move).
@@ -255,6 +261,9 @@ void RedisCallbackQueue::onRead(void* p, const redisReply* reply) {
   --op->waiting;
   RedisCallbackQueue* q = op->q;
   std::vector<CallbackEvent>& events = op->events;
+  // One stream without its group fails the whole multi-key read: every
+  // group is made again (XGROUP CREATE ... MKSTREAM) before the next one.
+  if (noGroup(reply)) q->grouped_.clear();
   bool ok = reply != nullptr && reply->type != REDIS_REPLY_ERROR;
   if (ok && reply->type == REDIS_REPLY_ARRAY) {
     for (size_t s = 0; s < reply->elements; ++s) {
@@ -349,6 +358,7 @@ void RedisCallbackQueue::onPromoted(void* p, const redisReply* reply) {
 
 void RedisCallbackQueue::onDone(void* p, const redisReply* reply) {
   auto* op = static_cast<Op*>(p);
+  if (noGroup(reply)) op->q->grouped_.clear();
   const bool ok = reply != nullptr && reply->type != REDIS_REPLY_ERROR;
   void* ctx = op->ctx;
   Done done = op->done;

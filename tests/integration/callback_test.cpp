@@ -486,6 +486,33 @@ TEST_P(Callbacks, AFullQueueCountsAndReportsTheDrop) {
   for (const Received& r : rx.received()) EXPECT_NE(jsonField(r.body, "id"), id);
 }
 
+// A key's stream deleted while phigate runs (its group with it): the
+// multi-key read fails with NOGROUP until the groups are made again. The
+// other key's callbacks, and then that key's, still arrive.
+TEST_P(Callbacks, ADeletedStreamDoesNotStallTheOtherKeys) {
+  if (GetParam() != Backend::kRedis) GTEST_SKIP() << "Redis streams only";
+  Receiver rx;
+  start(rx.url(), {{"CALLBACK_ALLOWED_CIDRS", "127.0.0.1/32"}}, {"k1"});
+  const std::string first = send("+919800000001");
+  const auto got_first = rx.waitForStatus("delivered");
+  ASSERT_TRUE(got_first);
+  ASSERT_EQ(jsonField(got_first->body, "id"), first);
+  ASSERT_EQ(redis_->cli("DEL", "phigate:{app}:callbacks")->integer, 1);
+  const std::string other = send("+919800000001", tokenFor("k1"));
+  const std::string again = send("+919800000001");
+  for (const std::string& id : {other, again}) {
+    const int64_t end = nowMs() + 15'000;
+    auto got = [&] {
+      for (const Received& r : rx.received()) {
+        if (jsonField(r.body, "id") == id && jsonField(r.body, "status") == "delivered") return true;
+      }
+      return false;
+    };
+    while (nowMs() < end && !got()) usleep(10'000);
+    EXPECT_TRUE(got()) << (id == other ? "the other key stalled" : "the deleted key's stream never recovered");
+  }
+}
+
 // More keys than slots: one slot, five keys with a callback URL, a message
 // each. Every key's callback arrives (the reads take turns over the keys).
 TEST_P(Callbacks, EveryKeyGetsItsTurnWithFewerSlotsThanKeys) {
