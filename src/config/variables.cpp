@@ -596,7 +596,7 @@ constexpr Variable kVariables[] = {
     integer<&Config::delivery, &Delivery::callback_concurrency>(
         "PHIGATE_CALLBACK_CONCURRENCY", 1, 10'000,
         {.value = "16",
-         .help = "status callbacks in flight per worker (at most half of them per key); separate "
+         .help = "status callbacks in flight per worker (at most a quarter of them, and at least 1, per key); separate "
                  "from the providers' cap"}),
     integer<&Config::delivery, &Delivery::otp_ttl_s>(
         "OTP_TTL_S", 10, kDayS,

@@ -75,7 +75,8 @@ bool makeCallbackSetup(const config::Config& cfg, const pipeline::KeyRegistry& k
   out->options.retry_min_ms = d.callback_retry_min_ms;
   out->options.retry_max_ms = std::max(d.callback_retry_max_ms, d.callback_retry_min_ms);
   out->options.concurrency = d.callback_concurrency;
-  out->options.per_key_in_flight = std::max<uint32_t>(1, d.callback_concurrency / 2);
+  // A quarter per key: a slow receiver (or two, or three) leaves the others room.
+  out->options.per_key_in_flight = std::max<uint32_t>(1, d.callback_concurrency / 4);
   for (const pipeline::ApiKey& k : keys.keys()) {
     if (k.status_callback_url.empty()) continue;
     out->targets.push_back({k.id, k.status_callback_url, k.callback_secret});

@@ -43,7 +43,7 @@ struct CallbackTarget {
 
 struct CallbackOptions {
   uint32_t concurrency = 16;          // callbacks in flight per worker, in all
-  uint32_t per_key_in_flight = 8;     // ... per key (half: one slow receiver cannot take them all)
+  uint32_t per_key_in_flight = 4;     // ... per key (a quarter: slow receivers cannot take them all)
   uint32_t max_tries = 8;             // deliveries tried before a callback is dropped
   uint32_t retry_min_ms = 30'000;     // first retry delay; doubles per try (+ up to 50 % jitter)
   uint32_t retry_max_ms = 1'800'000;  // ... up to this

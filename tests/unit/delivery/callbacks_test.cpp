@@ -114,6 +114,21 @@ TEST(CallbackAddress, TheAllowListOpensExactlyWhatItLists) {
   EXPECT_FALSE(allowed("169.254.169.254", "10.20.0.0/16"));
 }
 
+// ---- the setup ----------------------------------------------------------------
+
+TEST(CallbackSetup, AKeyGetsAQuarterOfTheSlots) {
+  pipeline::KeyRegistry keys;
+  for (const auto& [concurrency, per_key] :
+       std::vector<std::pair<uint32_t, uint32_t>>{{16, 4}, {64, 16}, {7, 1}, {4, 1}, {1, 1}}) {
+    config::Config cfg;
+    cfg.delivery.callback_concurrency = concurrency;
+    CallbackSetup setup;
+    std::string error;
+    ASSERT_TRUE(makeCallbackSetup(cfg, keys, &setup, &error)) << error;
+    EXPECT_EQ(setup.options.per_key_in_flight, per_key) << concurrency;
+  }
+}
+
 // ---- the in-process queue ----------------------------------------------------
 
 struct Reader {
