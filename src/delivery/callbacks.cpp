@@ -15,15 +15,22 @@ namespace {
 // Never a callback's destination unless CALLBACK_ALLOWED_CIDRS says so:
 // "this network", RFC 1918, CGNAT, loopback, link-local (the cloud metadata
 // address 169.254.169.254 among them), IETF protocol assignments, benchmark,
-// multicast, reserved, broadcast; in IPv6 unspecified, loopback, the
-// deprecated IPv4-compatible block, discard, ULA (fd00:ec2::254, the EC2
-// metadata address, among them), link-local, site-local, multicast.
-// IPv4-mapped addresses match the IPv4 rows (CidrList keeps IPv4 mapped).
+// multicast, reserved, broadcast, Azure's platform address 168.63.129.16;
+// in IPv6 unspecified, loopback, the deprecated IPv4-compatible block, the
+// IPv4-translated block (::ffff:0:a.b.c.d), discard, local-use NAT64
+// (64:ff9b:1::/48, RFC 8215: the translator is a local one), Teredo
+// (2001::/32: tunnelled to an address it hides), 6to4 (2002::/16,
+// deprecated, relayed by whoever announces it), documentation, ULA
+// (fd00:ec2::254, the EC2 metadata address, among them), link-local,
+// site-local, multicast. IPv4-mapped addresses match the IPv4 rows
+// (CidrList keeps IPv4 mapped); well-known NAT64 (64:ff9b::/96) is judged by
+// the IPv4 address it carries.
 constexpr std::string_view kRefusedRanges =
-    "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, "
-    "192.0.0.0/24, 192.0.2.0/24, 192.88.99.0/24, 192.168.0.0/16, 198.18.0.0/15, "
-    "198.51.100.0/24, 203.0.113.0/24, 224.0.0.0/4, 240.0.0.0/4, "
-    "::/128, ::1/128, ::/96, 100::/64, 2001:db8::/32, fc00::/7, fe80::/10, fec0::/10, ff00::/8";
+    "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 168.63.129.16/32, 169.254.0.0/16, "
+    "172.16.0.0/12, 192.0.0.0/24, 192.0.2.0/24, 192.88.99.0/24, 192.168.0.0/16, 198.18.0.0/15, "
+    "198.51.100.0/24, 203.0.113.0/24, 224.0.0.0/4, 240.0.0.0/4, 255.255.255.255/32, "
+    "::/128, ::1/128, ::/96, ::ffff:0:0:0/96, 64:ff9b:1::/48, 100::/64, 2001::/32, 2001:db8::/32, "
+    "2002::/16, fc00::/7, fe80::/10, fec0::/10, ff00::/8";
 
 const pipeline::CidrList& refusedRanges() {
   static const pipeline::CidrList list = [] {

@@ -91,10 +91,29 @@ TEST(CallbackAddress, RefusesEveryInternalRange) {
        {"127.0.0.1", "127.255.0.9", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1",
         "169.254.169.254", "169.254.0.1", "100.64.0.1", "100.127.255.254", "0.0.0.0", "224.0.0.1",
         "239.255.255.250", "255.255.255.255", "240.0.0.1", "198.18.0.1", "::", "::1", "fc00::1",
-        "fd00:ec2::254", "fe80::1", "febf::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3",
+        "fd00:ec2::254", "fe80::1", "febf::1", "fec0::1", "feff::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3",
         "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "2002:7f00:1::1",
         "::127.0.0.1"}) {
     EXPECT_FALSE(allowed(a)) << a;
+  }
+}
+
+// Each range beyond the private ones, at its edges where it has a public neighbour.
+TEST(CallbackAddress, RefusesTranslatorTunnelAndPlatformRanges) {
+  for (const char* a : {
+           "64:ff9b:1::1", "64:ff9b:1:ffff::808:808",            // local-use NAT64, RFC 8215
+           "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",    // Teredo
+           "2002:808:808::1", "2002::1",                         // 6to4, public inside too
+           "::ffff:0:808:808", "::ffff:0:0:1",                   // IPv4-translated
+           "168.63.129.16", "::ffff:168.63.129.16",              // Azure's platform address
+           "0.1.2.3", "198.19.255.255", "240.0.0.0", "255.255.255.255",
+           "64:ff9b::a00:1", "64:ff9b::c0a8:101",                // NAT64 of private ones
+           "fec0::1", "feff:ffff::1"}) {                         // site-local
+    EXPECT_FALSE(allowed(a)) << a;
+  }
+  for (const char* a : {"168.63.129.15", "168.63.129.17", "2001:1::1", "2001:4860:4860::8888",
+                        "2003::1", "64:ff9b:2::1", "64:ff9b::808:808"}) {
+    EXPECT_TRUE(allowed(a)) << a;
   }
 }
 
