@@ -130,10 +130,10 @@ class KeyParser {
     std::string s;
     if (!string(v, &s)) return false;
     if (!validCallbackUrl(s, allow_http_)) {
-      return fail(allow_http_ ? "status_callback_url must be an http(s):// URL with a host, no "
-                                "user info and no fragment"
-                              : "status_callback_url must be an https:// URL with a host, no user "
-                                "info and no fragment");
+      return fail(allow_http_ ? "status_callback_url must be an http(s):// URL with a host (no "
+                                "trailing dot), no user info and no fragment"
+                              : "status_callback_url must be an https:// URL with a host (no "
+                                "trailing dot), no user info and no fragment");
     }
     k->status_callback_url = std::move(s);
     return true;
@@ -193,7 +193,10 @@ bool validCallbackUrl(std::string_view url, bool allow_http) {
   const bool ok =
       curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), 0) == CURLUE_OK &&
       urlPart(u, CURLUPART_SCHEME, &scheme) && (scheme == "https" || (allow_http && scheme == "http")) &&
-      urlPart(u, CURLUPART_HOST, &host) && !host.empty() && !urlPart(u, CURLUPART_USER, &part) &&
+      // A trailing-dot host ("app.example.") is refused: the HTTP client
+      // refuses it when it sends, so it is refused here, at start-up.
+      urlPart(u, CURLUPART_HOST, &host) && !host.empty() && host.back() != '.' &&
+      !urlPart(u, CURLUPART_USER, &part) &&
       !urlPart(u, CURLUPART_PASSWORD, &part) && !urlPart(u, CURLUPART_OPTIONS, &part) &&
       !urlPart(u, CURLUPART_FRAGMENT, &part) && !urlPart(u, CURLUPART_ZONEID, &part) &&
       url.find('#') == std::string_view::npos && url.find('@') == std::string_view::npos;

@@ -56,8 +56,8 @@ inline constexpr size_t kMaxCallbackUrl = 2048;
 /**
  * Whether `url` is acceptable as a status_callback_url: an absolute https://
  * URL (http:// only when `allow_http`, i.e. APP_ENV=development) as curl
- * parses it, with a host, no user info, no fragment, no whitespace or
- * control bytes, at most kMaxCallbackUrl bytes.
+ * parses it, with a host (not ending in a dot), no user info, no fragment,
+ * no whitespace or control bytes, at most kMaxCallbackUrl bytes.
  */
 bool validCallbackUrl(std::string_view url, bool allow_http);
 

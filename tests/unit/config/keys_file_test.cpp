@@ -426,7 +426,8 @@ TEST(KeysFileCallbacks, BadUrlsAreRefusedWithoutEcho) {
        {"https://user:pw@app.example/cb", "https://user@app.example/cb", "https://app.example/cb#zzfr",
         "https:///cb", "app.example/cb", "https://app.example/c b", "https://app.example/\\u0001",
         "HTTPS://app.example/cb", "https://", "gopher://app.example/", "file:///etc/passwd",
-        "https://[fe80::1%25eth0]/cb", ""}) {
+        "https://[fe80::1%25eth0]/cb", "https://app.example./cb", "https://app.example.:8443/cb",
+        "https://app.example.?q=1", ""}) {
     SCOPED_TRACE(url);
     expectError(withCallback(url), "status_callback_url must be", {"app.example", "pw", "zzfr"});
   }
