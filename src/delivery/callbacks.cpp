@@ -356,14 +356,17 @@ void CallbackDispatcher::drop(Slot* s, std::string_view reason) {
 // min, 2·min, 4·min ... up to max, each plus up to half of it again at
 // random (so callbacks that failed together spread out), never less than
 // the step: with the defaults the 8 tries span at least an hour.
-uint32_t CallbackDispatcher::retryDelay(uint32_t tries) {
-  const uint64_t min = std::max<uint32_t>(setup_.options.retry_min_ms, 1);
-  const uint64_t step = std::min<uint64_t>(setup_.options.retry_max_ms, min << std::min<uint32_t>(tries - 1, 30));
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  return static_cast<uint32_t>(std::min<uint64_t>(step + rng_ % (step / 2 + 1), UINT32_MAX));
+uint32_t callbackRetryDelay(const CallbackOptions& o, uint32_t tries, uint64_t* rng) {
+  const uint64_t min = std::max<uint32_t>(o.retry_min_ms, 1);
+  const uint64_t step = std::min<uint64_t>(o.retry_max_ms, min << std::min<uint32_t>(std::max<uint32_t>(tries, 1) - 1, 30));
+  uint64_t& x = *rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return static_cast<uint32_t>(std::min<uint64_t>(step + x % (step / 2 + 1), UINT32_MAX));
 }
+
+uint32_t CallbackDispatcher::retryDelay(uint32_t tries) { return callbackRetryDelay(setup_.options, tries, &rng_); }
 
 // The store found a key's queue full (kMaxCallbacksPerKey waiting) and
 // counted the callbacks it did not add: said here, once per fresh count.

@@ -72,6 +72,13 @@ bool makeCallbackSetup(const config::Config& cfg, const pipeline::KeyRegistry& k
  */
 bool callbackAddressAllowed(const uint8_t (&addr)[16], const pipeline::CidrList& allowed);
 
+/**
+ * The delay before try `tries` + 1 (tries >= 1 failed so far): retry_min_ms
+ * doubled per try up to retry_max_ms, plus up to half of it again drawn from
+ * `rng` (xorshift state, never 0).
+ */
+uint32_t callbackRetryDelay(const CallbackOptions& options, uint32_t tries, uint64_t* rng);
+
 /** Counters since start (tests, and the event lines' totals). */
 struct CallbackStats {
   uint64_t delivered = 0;   // answered 2xx

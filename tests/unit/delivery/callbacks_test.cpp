@@ -148,6 +148,30 @@ TEST(CallbackSetup, AKeyGetsAQuarterOfTheSlots) {
   }
 }
 
+// ---- the retry schedule ------------------------------------------------------
+
+// With the defaults the 8 tries (7 delays) span at least an hour, whatever
+// the jitter, and at most half as much again.
+TEST(CallbackRetryDelay, EightTriesSpanAnHourWithTheDefaults) {
+  const CallbackOptions o;
+  ASSERT_EQ(o.max_tries, 8u);
+  for (uint64_t seed : {uint64_t{1}, uint64_t{0x9e3779b97f4a7c15}, uint64_t{12345}, ~uint64_t{0}}) {
+    uint64_t rng = seed;
+    for (int round = 0; round < 100; ++round) {
+      uint64_t total = 0;
+      for (uint32_t tries = 1; tries < o.max_tries; ++tries) {
+        const uint32_t d = callbackRetryDelay(o, tries, &rng);
+        const uint64_t step = std::min<uint64_t>(o.retry_max_ms, uint64_t{o.retry_min_ms} << (tries - 1));
+        EXPECT_GE(d, step) << tries;
+        EXPECT_LE(d, step + step / 2) << tries;
+        total += d;
+      }
+      EXPECT_GE(total, 3'600'000u) << "the 8 tries span less than an hour";
+      EXPECT_LE(total, 3'690'000u * 3 / 2);
+    }
+  }
+}
+
 // ---- the in-process queue ----------------------------------------------------
 
 struct Reader {
