@@ -79,6 +79,7 @@ struct DeliveryPolicy {
   std::string outbound_ca_file;              // OUTBOUND_CA_FILE
   std::string outbound_proxy;                // OUTBOUND_PROXY
   std::string callback_allowed_cidrs;        // CALLBACK_ALLOWED_CIDRS (parsed by delivery)
+  std::string callback_ca_file;              // CALLBACK_CA_FILE (empty: the system store)
   uint32_t callback_retry_min_ms = 30'000;   // PHIGATE_CALLBACK_RETRY_MIN_MS
   uint32_t callback_retry_max_ms = 1'800'000;  // PHIGATE_CALLBACK_RETRY_MAX_MS
   uint32_t callback_concurrency = 16;        // PHIGATE_CALLBACK_CONCURRENCY (per worker)

@@ -585,6 +585,12 @@ constexpr Variable kVariables[] = {
          .help = "addresses status callbacks may reach although they are loopback, private, "
                  "link-local, CGNAT, multicast or metadata ones (refused otherwise; "
                  "docs/CALLBACKS.md)"}),
+    text<&Config::delivery, &Delivery::callback_ca_file>(
+        "CALLBACK_CA_FILE",
+        {.note = "the system store",
+         .syntax = "path",
+         .help = "PEM CA bundle that verifies status-callback receivers (not `OUTBOUND_CA_FILE`: a "
+                 "private CA for providers must not break public receivers)"}),
     integer<&Config::delivery, &Delivery::callback_retry_min_ms>(
         "PHIGATE_CALLBACK_RETRY_MIN_MS", 100, kMaxTimeoutMs,
         {.value = "30000",

@@ -10,6 +10,12 @@
 
 namespace phigate::delivery {
 
+CallbackTarget::~CallbackTarget() {
+  if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
+  if (!url.empty()) sodium_memzero(url.data(), url.size());
+}
+
+
 namespace {
 
 // Never a callback's destination unless CALLBACK_ALLOWED_CIDRS says so:
@@ -78,7 +84,9 @@ bool makeCallbackSetup(const config::Config& cfg, const pipeline::KeyRegistry& k
     return false;
   }
   out->allow_plain_http = !cfg.production();
-  out->ca_file = d.outbound_ca_file;
+  // Receivers are the hospital's applications, often on public CAs: their
+  // own bundle (default: the system store), never the providers' private one.
+  out->ca_file = d.callback_ca_file;
   out->options.retry_min_ms = d.callback_retry_min_ms;
   out->options.retry_max_ms = std::max(d.callback_retry_max_ms, d.callback_retry_min_ms);
   out->options.concurrency = d.callback_concurrency;
@@ -86,7 +94,10 @@ bool makeCallbackSetup(const config::Config& cfg, const pipeline::KeyRegistry& k
   out->options.per_key_in_flight = std::max<uint32_t>(1, d.callback_concurrency / 4);
   for (const pipeline::ApiKey& k : keys.keys()) {
     if (k.status_callback_url.empty()) continue;
-    out->targets.push_back({k.id, k.status_callback_url, k.callback_secret});
+    CallbackTarget& t = out->targets.emplace_back();
+    t.key_id = k.id;
+    t.url = k.status_callback_url;
+    t.secret = k.callback_secret;
   }
   return true;
 }

@@ -36,6 +36,13 @@ namespace phigate::delivery {
 
 /** One key's receiver. */
 struct CallbackTarget {
+  CallbackTarget() = default;
+  CallbackTarget(const CallbackTarget&) = default;
+  CallbackTarget& operator=(const CallbackTarget&) = default;
+  CallbackTarget(CallbackTarget&&) = default;
+  CallbackTarget& operator=(CallbackTarget&&) = default;
+  ~CallbackTarget();  // wipes the secret and the URL (it may carry a token)
+
   std::string key_id;
   std::string url;                // never logged
   std::vector<uint8_t> secret;

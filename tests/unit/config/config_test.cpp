@@ -235,7 +235,7 @@ TEST_F(ConfigTest, TheTableListsEveryName) {
                             "PHIGATE_DEFAULT_REGION", "SMS_PROVIDER", "CDAC_URL", "CDAC_USERNAME",
                             "CDAC_PASSWORD", "CDAC_SENDER_ID", "CDAC_SECURE_KEY", "CDAC_REPORT_URL",
                             "SMS_HTTP_URL", "SMS_HTTP_TOKEN", "OUTBOUND_CA_FILE", "OUTBOUND_PROXY",
-                            "CALLBACK_ALLOWED_CIDRS", "PHIGATE_CALLBACK_RETRY_MIN_MS",
+                            "CALLBACK_ALLOWED_CIDRS", "CALLBACK_CA_FILE", "PHIGATE_CALLBACK_RETRY_MIN_MS",
                             "PHIGATE_CALLBACK_RETRY_MAX_MS", "PHIGATE_CALLBACK_CONCURRENCY",
                             "OTP_TTL_S", "MESSAGE_RETENTION_S", "PHIGATE_DELIVERY",
                             "PHIGATE_DELIVERY_DEADLINE_S", "PHIGATE_RETRY_MIN_MS",

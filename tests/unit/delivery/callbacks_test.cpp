@@ -3,6 +3,13 @@
 // address rules of the SSRF check, and the in-process queue.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include <string>
 #include <vector>
@@ -53,6 +60,49 @@ TEST(CallbackSignature, MatchesAnIndependentHmac) {
   // python3: hmac.new(secret, b'1700000000.{"id":"x"}', hashlib.sha256).hexdigest()
   EXPECT_EQ(h.view(), "X-Phigate-Signature: t=1700000000,v1="
                       "fba46c971d66018aff686e6e3fe9e99fd9741690e0fdbbe04b98873d307cfc3e");
+}
+
+// The receiver's verifier docs/CALLBACKS.md gives, run as written (taken
+// from the doc's python block) against phigate's own signer: a reader who
+// copies it gets a working check.
+TEST(CallbackSignature, TheDocumentedPythonVerifierAcceptsOursAndRefusesTampering) {
+  std::ifstream doc(PHIGATE_SOURCE_DIR "/docs/CALLBACKS.md");
+  std::stringstream all;
+  all << doc.rdbuf();
+  const std::string text = all.str();
+  const size_t start = text.find("```python\n");
+  ASSERT_NE(start, std::string::npos) << "no python block in docs/CALLBACKS.md";
+  const size_t end = text.find("```", start + 10);
+  const std::string code = text.substr(start + 10, end - start - 10);
+  if (std::system("python3 -c 'import hmac' >/dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
+  const std::string secret = "cb-secret-for-tests-0123456789abcdef";
+  const std::string body = R"({"id":"00000000000000000000000000000000","status":"delivered"})";
+  Buffer header;
+  const int64_t now = time(nullptr);
+  appendSignatureHeader(header, {reinterpret_cast<const uint8_t*>(secret.data()), secret.size()}, now, body);
+  const std::string value(header.view().substr(kSignatureHeader.size() + 2));
+  char dir[] = "/tmp/phigate-cbdoc-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string d = dir;
+  std::ofstream(d + "/verify.py") << code << "\nimport sys\n"
+                                  << "ok = verify(open(sys.argv[1],'rb').read(), open(sys.argv[2]).read(),"
+                                     " open(sys.argv[3],'rb').read())\nsys.exit(0 if ok else 3)\n";
+  std::ofstream(d + "/secret", std::ios::binary) << secret;
+  std::ofstream(d + "/header") << value;
+  std::ofstream(d + "/body", std::ios::binary) << body;
+  std::ofstream(d + "/tampered", std::ios::binary) << body.substr(0, body.size() - 1) << " }";
+  auto run = [&](const std::string& body_file) {
+    const std::string cmd = "python3 " + d + "/verify.py " + d + "/secret " + d + "/header " + d + "/" + body_file;
+    const int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  EXPECT_EQ(run("body"), 0) << "the documented verifier refuses a genuine callback";
+  EXPECT_EQ(run("tampered"), 3) << "the documented verifier accepts a tampered body";
+  std::ofstream(d + "/header") << "t=" << (now - 3600) << value.substr(value.find(','));
+  EXPECT_EQ(run("body"), 3) << "an hour-old timestamp is accepted";
+  std::ofstream(d + "/header") << "t=\xc2\xb2,v1=" << std::string(64, 'a');
+  EXPECT_EQ(run("body"), 3) << "a malformed header must be refused, not raise";
+  std::system(("rm -rf '" + d + "'").c_str());
 }
 
 TEST(CallbackSignature, VerifyRejectsTamperingAndOldTimestamps) {
