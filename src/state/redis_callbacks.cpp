@@ -16,7 +16,7 @@ using redis_keys::makeKey;
 
 namespace {
 
-constexpr std::string_view kGroup = "phigate-cb";
+constexpr std::string_view kGroup = redis_keys::kCallbackGroup;
 constexpr uint32_t kCallbackTimeoutMs = 2'000;
 // Every this many reads, each key's stream is also asked for entries a dead
 // consumer left (XAUTOCLAIM).

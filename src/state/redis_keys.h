@@ -11,6 +11,10 @@
 
 namespace phigate::state::redis_keys {
 
+// The status callbacks' consumer group (redis_callbacks.cpp reads with it;
+// the outbox trim script prunes its stale consumers).
+inline constexpr std::string_view kCallbackGroup = "phigate-cb";
+
 // phigate:{<tag>}:<kind>[:<a>[:<b>]]
 inline void makeKey(std::string* out, std::string_view tag, std::string_view kind, std::string_view a,
                     std::string_view b = {}) {

@@ -473,12 +473,13 @@ void RedisStore::trim(std::string_view key_id, void* ctx, Done done) {
   op->ctx = ctx;
   op->done = done;
   constexpr size_t L = kLaneCount;
-  op->texts.resize(L + 2);
+  op->texts.resize(L + 3);
   laneStreams(key_id, op->texts.data());
   makeKey(&op->texts[L], key_id, "reports", "");
   makeKey(&op->texts[L + 1], key_id, "dead", "");
-  for (size_t i = 0; i < L + 2; ++i) op->keys.emplace_back(op->texts[i]);
-  op->args.insert(op->args.end(), {kGroup, retention_text_, give_up_text_});
+  makeKey(&op->texts[L + 2], key_id, "callbacks", "");
+  for (size_t i = 0; i < L + 3; ++i) op->keys.emplace_back(op->texts[i]);
+  op->args.insert(op->args.end(), {kGroup, retention_text_, give_up_text_, redis_keys::kCallbackGroup});
   outbox_client_->evalsha(trim_script_, op->keys, op->args, op, onDoneReply);
 }
 

@@ -242,13 +242,31 @@ return #due
 )lua";
 
 /**
- * trim: KEYS: 1-3 the lane streams, 4 awaiting reports, 5 dead letters. ARGV: 1 group, 2 retention ms, 3 report give-up ms. Final
+ * trim: KEYS: 1-3 the lane streams, 4 awaiting reports, 5 dead letters,
+ * 6 the status-callback stream (ARGV 4 its group: its consumers of workers
+ * long gone are forgotten too). ARGV: 1 group, 2 retention ms, 3 report give-up ms. Final
  * messages are deleted one by one (XDEL in finish); this drops what is left
  * below the group's progress, which no consumer can still need: entries
  * older than both the oldest pending one and the last delivered one (Redis
  * 7.0 has no acknowledgement-aware XTRIM, so the safe point is computed).
  */
 inline constexpr std::string_view kTrimScript = PHIGATE_LUA_PRELUDE R"lua(
+-- Consumers of workers long gone, with nothing pending: forgotten.
+local function prune(stream, group)
+  local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', stream, group)
+  if not ok then return end
+  for _, c in ipairs(consumers) do
+    local cname, cpending, cidle
+    for j = 1, #c, 2 do
+      if c[j] == 'name' then cname = c[j + 1] end
+      if c[j] == 'pending' then cpending = c[j + 1] end
+      if c[j] == 'idle' then cidle = c[j + 1] end
+    end
+    if cname and cpending == 0 and cidle and cidle > 86400000 then
+      redis.call('XGROUP', 'DELCONSUMER', stream, group, cname)
+    end
+  end
+end
 local trimmed = 0
 for s = 1, 3 do
   local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[s])
@@ -271,24 +289,14 @@ for s = 1, 3 do
           safe = ms .. '-' .. (tonumber(seq) + 1)
         end
         trimmed = trimmed + redis.call('XTRIM', KEYS[s], 'MINID', safe)
-        -- Consumers of workers long gone, with nothing pending: forgotten.
-        for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[s], ARGV[1])) do
-          local cname, cpending, cidle
-          for j = 1, #c, 2 do
-            if c[j] == 'name' then cname = c[j + 1] end
-            if c[j] == 'pending' then cpending = c[j + 1] end
-            if c[j] == 'idle' then cidle = c[j + 1] end
-          end
-          if cname and cpending == 0 and cidle and cidle > 86400000 then
-            redis.call('XGROUP', 'DELCONSUMER', KEYS[s], ARGV[1], cname)
-          end
-        end
+        prune(KEYS[s], ARGV[1])
       end
     end
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[3]))
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[2]))
+if redis.call('EXISTS', KEYS[6]) == 1 then prune(KEYS[6], ARGV[4]) end
 return trimmed
 )lua";
 

@@ -955,10 +955,14 @@ void advanceMemory(TestEnv& env, int64_t ms) { env.now_ms += ms; }
 
 // One redis-server for the whole binary, emptied for every test. Its clock
 // is real: elapse() waits.
+test::RedisServer& sharedRedis() {
+  static test::RedisServer instance;  // stopped at exit
+  return instance;
+}
+
 std::unique_ptr<StateStore> makeRedis(TestEnv& env) {
   signal(SIGPIPE, SIG_IGN);  // hiredis writes with write(2), as phigate's main() knows
-  static test::RedisServer instance;  // stopped at exit
-  test::RedisServer* server = &instance;
+  test::RedisServer* server = &sharedRedis();
   if (!server->ready()) {
     fprintf(stderr, "redis-server: %s\n", server->error().c_str());
     return nullptr;
@@ -1136,7 +1140,15 @@ TEST_P(OutboxBehaviour, TrimKeepsPendingEntries) {
   ASSERT_EQ(status({.entries = {{.id = msgId(4), .sealed = "payload-4"}}}), Status::kAdmitted);
   const ReadOutcome r = read();
   ASSERT_EQ(r.ids.size(), 1u);
+  // The key's callback stream, with a live consumer: the trim prunes only
+  // consumers idle for a day, so this one stays (and the script runs with it).
+  const std::string cb = "phigate:{clinic-app}:callbacks";
+  ASSERT_TRUE(sharedRedis().cli("XGROUP", "CREATE", cb, "phigate-cb", "0", "MKSTREAM"));
+  ASSERT_TRUE(sharedRedis().cli("XGROUP", "CREATECONSUMER", cb, "phigate-cb", "live-worker"));
   ASSERT_TRUE(trim());
+  const auto consumers = sharedRedis().cli("XINFO", "CONSUMERS", cb, "phigate-cb");
+  ASSERT_TRUE(consumers && consumers->type == test::RedisReply::Type::kArray);
+  EXPECT_EQ(consumers->elements.size(), 1u) << "a live callback consumer was pruned";
   const ReadOutcome again = readPending();
   ASSERT_TRUE(again.ok);
   ASSERT_EQ(again.ids, std::vector<std::string>{msgId(4)});
