@@ -136,11 +136,13 @@ class Receiver {
     return count() >= n;
   }
   /** Polls until a request whose body says "status":"<status>" arrived; returns it. */
-  std::optional<Received> waitForStatus(const std::string& status, int timeout_ms = 10'000) const {
+  /** Polls until a callback with `status` (and, if given, for message `id`) arrived. */
+  std::optional<Received> waitForStatus(const std::string& status, int timeout_ms = 10'000,
+                                        const std::string& id = {}) const {
     const int64_t end = nowMs() + timeout_ms;
     while (nowMs() < end) {
       for (const Received& r : received()) {
-        if (jsonField(r.body, "status") == status) return r;
+        if (jsonField(r.body, "status") == status && (id.empty() || jsonField(r.body, "id") == id)) return r;
       }
       usleep(10'000);
     }
@@ -546,15 +548,7 @@ TEST_P(Callbacks, ADeletedStreamDoesNotStallTheOtherKeys) {
   const std::string other = send("+919800000001", tokenFor("k1"));
   const std::string again = send("+919800000001");
   for (const std::string& id : {other, again}) {
-    const int64_t end = nowMs() + 15'000;
-    auto got = [&] {
-      for (const Received& r : rx.received()) {
-        if (jsonField(r.body, "id") == id && jsonField(r.body, "status") == "delivered") return true;
-      }
-      return false;
-    };
-    while (nowMs() < end && !got()) usleep(10'000);
-    EXPECT_TRUE(got()) << (id == other ? "the other key stalled" : "the deleted key's stream never recovered");
+    EXPECT_TRUE(rx.waitForStatus("delivered", 15'000, id)) << (id == other ? "the other key stalled" : "the deleted key's stream never recovered");
   }
 }
 
@@ -568,15 +562,7 @@ TEST_P(Callbacks, EveryKeyGetsItsTurnWithFewerSlotsThanKeys) {
   for (const std::string& k : more) ids.push_back(send("+919800000001", tokenFor(k)));
   ids.push_back(send("+919800000001"));
   for (const std::string& id : ids) {
-    const int64_t end = nowMs() + 15'000;
-    auto got = [&] {
-      for (const Received& r : rx.received()) {
-        if (jsonField(r.body, "id") == id && jsonField(r.body, "status") == "delivered") return true;
-      }
-      return false;
-    };
-    while (nowMs() < end && !got()) usleep(10'000);
-    EXPECT_TRUE(got()) << "a key's callback never arrived (starved)";
+    EXPECT_TRUE(rx.waitForStatus("delivered", 15'000, id)) << "a key's callback never arrived (starved)";
   }
 }
 
