@@ -44,6 +44,20 @@ uv_timer_t* newTimer(uv_loop_t* loop, void* data) {
   return t;
 }
 
+// A call record from its free list, or a new one (they live as long as the
+// consumer: no allocation per batch once warm).
+template <typename Call, typename Owner>
+Call* pooled(std::vector<std::unique_ptr<Call>>& all, std::vector<Call*>& free, Owner* owner) {
+  if (free.empty()) {
+    all.push_back(std::make_unique<Call>());
+    all.back()->owner = owner;
+    return all.back().get();
+  }
+  Call* c = free.back();
+  free.pop_back();
+  return c;
+}
+
 void closeTimer(uv_timer_t*& t) {
   if (t == nullptr) return;
   uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -478,15 +492,7 @@ void Consumer::flush() {
     for (int simulated = 0; simulated < 2; ++simulated) {
       std::vector<Job*>& pending = (simulated ? begin_simulated_ : begin_real_)[key];
       while (!pending.empty() && scripts_in_flight_ < kMaxScriptsInFlight) {
-        BeginCall* call;
-        if (free_begin_calls_.empty()) {
-          begin_calls_.push_back(std::make_unique<BeginCall>());
-          call = begin_calls_.back().get();
-          call->owner = this;
-        } else {
-          call = free_begin_calls_.back();
-          free_begin_calls_.pop_back();
-        }
+        BeginCall* call = pooled(begin_calls_, free_begin_calls_, this);
         const size_t take = std::min(pending.size(), kMaxBatch);
         call->jobs.assign(pending.begin(), pending.begin() + take);
         pending.erase(pending.begin(), pending.begin() + take);
@@ -502,15 +508,7 @@ void Consumer::flush() {
     }
     std::vector<Job*>& done = finish_[key];
     while (!done.empty() && scripts_in_flight_ < kMaxScriptsInFlight) {
-      FinishCall* call;
-      if (free_finish_calls_.empty()) {
-        finish_calls_.push_back(std::make_unique<FinishCall>());
-        call = finish_calls_.back().get();
-        call->owner = this;
-      } else {
-        call = free_finish_calls_.back();
-        free_finish_calls_.pop_back();
-      }
+      FinishCall* call = pooled(finish_calls_, free_finish_calls_, this);
       call->key = key;
       const size_t take = std::min(done.size(), kMaxBatch);
       call->jobs.assign(done.begin(), done.begin() + take);
@@ -1031,16 +1029,7 @@ void Consumer::maybeDrained() {
 
 // ---------------------------------------------------------------- jobs
 
-Consumer::Job* Consumer::acquireJob() {
-  if (free_jobs_.empty()) {
-    jobs_.push_back(std::make_unique<Job>());
-    jobs_.back()->owner = this;
-    return jobs_.back().get();
-  }
-  Job* j = free_jobs_.back();
-  free_jobs_.pop_back();
-  return j;
-}
+Consumer::Job* Consumer::acquireJob() { return pooled(jobs_, free_jobs_, this); }
 
 void Consumer::recycle(Job* j) {
   if (!j->from_report) live_ids_.erase(j->message_id);
